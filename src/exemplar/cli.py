@@ -1,0 +1,113 @@
+"""The command line: ``exemplar data | validate | run | book``. The Makefile calls these."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from . import config
+
+
+def _parse_value(text: str):
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def cmd_data(args) -> int:
+    from . import data
+
+    paths = data.fetch_mnist(force=args.force, quiet=args.quiet)
+    if not args.quiet:
+        for split, path in paths.items():
+            print(f"{split}: {path}")
+    return 0
+
+
+def cmd_validate(args) -> int:
+    from . import data
+
+    status = 0
+    for path in args.paths:
+        try:
+            print(data.validate_file(path))
+        except data.DataError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            status = 1
+    return status
+
+
+def cmd_run(args) -> int:
+    from . import report
+
+    if args.notebook and (args.parameters or args.output_dir):
+        params = {k: _parse_value(v) for k, v in args.parameters}
+        for stem in args.notebook:
+            print(report.execute(stem, params, out_dir=args.output_dir, plan=False, log_output=True))
+        return 0
+    report.run_plan(quick=args.quick, only=args.notebook or None)
+    return 0
+
+
+def cmd_book(args) -> int:
+    from . import report
+
+    index = report.build_book(strict=not args.no_strict)
+    print(f"built {index}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="exemplar", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    d = sub.add_parser("data", help="fetch MNIST, verify its checksum, write data/mnist_{train,test}.csv")
+    d.add_argument("--force", action="store_true", help="rebuild the CSV files even if they are up to date")
+    d.add_argument("--quiet", action="store_true")
+    d.set_defaults(func=cmd_data)
+
+    v = sub.add_parser("validate", help="check CSV files in the paper's format (label, 784 pixels 0-255)")
+    v.add_argument("paths", nargs="+")
+    v.set_defaults(func=cmd_validate)
+
+    r = sub.add_parser("run", help="execute the notebooks with papermill into book/_run")
+    r.add_argument("notebook", nargs="*", help="notebook stems (default: the whole plan)")
+    r.add_argument("--quick", action="store_true", help="small sizes; results go to results/quick")
+    r.add_argument("-p", "--parameter", dest="parameters", nargs=2, action="append", default=[],
+                   metavar=("NAME", "VALUE"), help="set a notebook parameter (VALUE is JSON, or a string)")
+    r.add_argument("--output-dir", help="where to write the executed notebook (default book/_run)")
+    r.set_defaults(func=cmd_run)
+
+    b = sub.add_parser("book", help="build the Jupyter Book into _build/html (warnings are errors)")
+    b.add_argument("--no-strict", action="store_true", help="do not turn warnings into errors")
+    b.set_defaults(func=cmd_book)
+    return p
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # every known failure gets one clear line and a non-zero exit
+        from . import report
+
+        known = (ValueError, FileNotFoundError, report.RunError)
+        try:
+            from .data import DataError
+
+            known = known + (DataError,)
+        except ImportError:
+            pass
+        if isinstance(exc, known):
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())

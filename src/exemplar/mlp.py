@@ -1,0 +1,147 @@
+"""The model: build an MLP, read and write its weights, combine weights, evaluate.
+
+Everything the paper's method needs of scikit-learn's :class:`~sklearn.neural_network.MLPClassifier`
+lives here, so the sequential sweep, the engines and the master all use one definition.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.neural_network import MLPClassifier
+from sklearn.preprocessing import LabelBinarizer
+
+#: The ten digit classes. Every model is told all ten, even when a shard lacks one.
+CLASSES = np.arange(10)
+
+
+def check_positive_int(name: str, value, minimum: int = 1, maximum: int | None = None) -> int:
+    """Return ``value`` as an int, or raise ``ValueError`` naming the parameter and the accepted range."""
+    ok = isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+    if not ok or value < minimum or (maximum is not None and value > maximum):
+        upper = f" and at most {maximum}" if maximum is not None else ""
+        raise ValueError(f"{name} must be an integer of at least {minimum}{upper}; got {value!r}")
+    return int(value)
+
+
+def build_mlp(hidden: int, epochs: int, seed: int, **params) -> MLPClassifier:
+    """Build the paper's classifier: one hidden layer of ``hidden`` units, at most ``epochs`` epochs.
+
+    Parameters
+    ----------
+    hidden : int
+        Units in the single hidden layer (the paper sweeps 50 to 100).
+    epochs : int
+        ``max_iter``: for the default ``adam`` solver, the number of epochs.
+    seed : int
+        ``random_state``: the initial weights and the shuffling. Engines given the same seed
+        start from identical weights, as exemplar parallelism requires.
+    **params
+        Any other ``MLPClassifier`` parameter (defaults are scikit-learn's, as in the paper).
+
+    Returns
+    -------
+    MLPClassifier
+        Unfitted.
+    """
+    check_positive_int("hidden", hidden)
+    check_positive_int("epochs", epochs)
+    return MLPClassifier(hidden_layer_sizes=(hidden,), max_iter=epochs, random_state=seed, **params)
+
+
+@dataclass
+class FitResult:
+    """A fitted model and what its fit cost."""
+
+    model: MLPClassifier
+    seconds: float
+    n_iter: int
+
+
+def fit_timed(model: MLPClassifier, X: np.ndarray, y: np.ndarray) -> FitResult:
+    """Fit ``model`` on ``(X, y)`` and time ``fit`` alone (wall clock, ``perf_counter``).
+
+    Convergence warnings are expected (the paper caps epochs) and silenced; ``n_iter`` says
+    how many epochs ran (scikit-learn stops early when the loss stalls for 10 epochs).
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        t0 = time.perf_counter()
+        model.fit(X, y)
+        seconds = time.perf_counter() - t0
+    return FitResult(model, seconds, int(model.n_iter_))
+
+
+def get_weights(model: MLPClassifier) -> list[np.ndarray]:
+    """The model's parameters as one flat list: ``coefs_`` then ``intercepts_`` (copies)."""
+    return [np.array(w, copy=True) for w in (*model.coefs_, *model.intercepts_)]
+
+
+def set_weights(model: MLPClassifier, weights: Sequence[np.ndarray]) -> MLPClassifier:
+    """Set parameters from the flat list :func:`get_weights` returns. Returns ``model``."""
+    n = len(weights) // 2
+    if len(weights) != 2 * n or n == 0:
+        raise ValueError(f"expected coefs and intercepts in equal numbers, got {len(weights)} arrays")
+    model.coefs_ = [np.array(w, copy=True) for w in weights[:n]]
+    model.intercepts_ = [np.array(w, copy=True) for w in weights[n:]]
+    return model
+
+
+def model_from_weights(weights: Sequence[np.ndarray], classes: np.ndarray = CLASSES, **params) -> MLPClassifier:
+    """An ``MLPClassifier`` that predicts with the given weights, without fitting.
+
+    The attributes scikit-learn's ``predict`` needs are set explicitly: the layer count,
+    the output activation (softmax for more than two classes) and the label binarizer.
+    """
+    n = len(weights) // 2
+    hidden = tuple(int(w.shape[1]) for w in weights[: n - 1])
+    model = MLPClassifier(hidden_layer_sizes=hidden, **params)
+    set_weights(model, weights)
+    model.n_features_in_ = int(weights[0].shape[0])
+    model.n_layers_ = n + 1
+    model.n_outputs_ = int(weights[n - 1].shape[1])
+    model.out_activation_ = "softmax" if len(classes) > 2 else "logistic"
+    model._label_binarizer = LabelBinarizer().fit(classes)
+    model.classes_ = model._label_binarizer.classes_
+    return model
+
+
+def combine(weight_sets: Sequence[Sequence[np.ndarray]], sizes: Sequence[float] | None = None) -> list[np.ndarray]:
+    """Combine several models' weights by their mean, weighted by ``sizes``.
+
+    Parameters
+    ----------
+    weight_sets : sequence of weight lists
+        One :func:`get_weights` list per engine, all of the same shapes.
+    sizes : sequence of float, optional
+        Weight of each set, e.g. its shard size. Equal sizes (or ``None``) give the paper's plain average.
+
+    Returns
+    -------
+    list of ndarray
+        The combined weights.
+    """
+    k = len(weight_sets)
+    if k == 0:
+        raise ValueError("combine needs at least one set of weights")
+    w = np.ones(k) if sizes is None else np.asarray(sizes, dtype=float)
+    if w.shape != (k,) or np.any(w < 0) or w.sum() <= 0:
+        raise ValueError(f"sizes must be {k} non-negative numbers with a positive sum; got {sizes!r}")
+    w = w / w.sum()
+    out = []
+    for layer in zip(*weight_sets):
+        shapes = {a.shape for a in layer}
+        if len(shapes) != 1:
+            raise ValueError(f"cannot combine weights of different shapes: {sorted(shapes)}")
+        out.append(np.tensordot(w, np.stack(layer), axes=1))
+    return out
+
+
+def accuracy_pct(model, X: np.ndarray, y: np.ndarray) -> float:
+    """Percentage of ``X`` classified as ``y`` (0 to 100)."""
+    return float(np.mean(model.predict(X) == y) * 100.0)

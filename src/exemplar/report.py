@@ -1,0 +1,145 @@
+"""Execute the notebooks with papermill into ``book/_run/`` and build the Jupyter Book.
+
+The plan of the report is :data:`PLAN`: each notebook with the parameters of a full run and of a
+QUICK run. ``exemplar run`` executes it; ``exemplar book`` builds ``_build/html``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Mapping
+
+from . import config
+
+#: notebook stem → (full-run parameters, QUICK parameters). Empty = the notebook's own defaults.
+PLAN: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
+    "01-data": ({}, {}),
+    "02-sequential-sweep": ({}, {"hidden_sizes": [50, 75], "epochs": [50, 75], "repeats": 1, "n_train": 1000}),
+}
+
+HIDE_TAG = "remove-cell"
+
+
+class RunError(RuntimeError):
+    """A notebook failed to execute."""
+
+
+def output_name(stem: str, parameters: Mapping[str, Any] | None = None, plan: bool = True) -> str:
+    """File name of an executed notebook: the stem for the report's own runs, else suffixed by parameters.
+
+    ``03-exemplar-parallel`` with ``{"n_engines": 4}`` → ``03-exemplar-parallel__n_engines_4.ipynb``.
+    """
+    if plan or not parameters:
+        return f"{stem}.ipynb"
+    parts = []
+    for k, v in sorted(parameters.items()):
+        text = json.dumps(v, separators=(",", "-")) if not isinstance(v, str) else v
+        safe = "".join(ch if ch.isalnum() or ch in "-." else "-" for ch in text).strip("-")
+        parts.append(f"{k}_{safe}")
+    return f"{stem}__{'__'.join(parts)}.ipynb"
+
+
+def hide_injected_parameters(path: Path) -> None:
+    """Tag papermill's injected-parameters cell so Jupyter Book leaves it out of the page."""
+    import nbformat
+
+    nb = nbformat.read(path, as_version=4)
+    for cell in nb.cells:
+        tags = cell.metadata.setdefault("tags", [])
+        if "injected-parameters" in tags and HIDE_TAG not in tags:
+            tags.append(HIDE_TAG)
+    nbformat.write(nb, path)
+
+
+def execute(stem: str, parameters: Mapping[str, Any] | None = None, out_dir: Path | None = None,
+            plan: bool = True, log_output: bool = False) -> Path:
+    """Execute ``notebooks/STEM.ipynb`` with ``parameters`` into ``out_dir`` (default ``book/_run``).
+
+    The notebook runs into a temporary file that is renamed into place only on success; a
+    failed run is kept as ``NAME.failed.ipynb`` beside it for inspection and raises :class:`RunError`.
+    """
+    import papermill as pm
+
+    source = config.NOTEBOOKS_DIR / f"{stem}.ipynb"
+    if not source.is_file():
+        known = ", ".join(sorted(p.stem for p in config.NOTEBOOKS_DIR.glob("*.ipynb")))
+        raise RunError(f"no notebook {source}; known notebooks: {known}")
+    out_dir = Path(out_dir) if out_dir is not None else config.RUN_DIR
+    out_dir.mkdir(parents=True, exist_ok=True)
+    target = out_dir / output_name(stem, parameters, plan=plan)
+    tmp = target.with_name(f".{target.stem}.running.ipynb")
+    failed = target.with_name(f"{target.stem}.failed.ipynb")
+    t0 = time.perf_counter()
+    try:
+        pm.execute_notebook(str(source), str(tmp), parameters=dict(parameters or {}), kernel_name="python3",
+                            cwd=str(config.NOTEBOOKS_DIR), progress_bar=False, log_output=log_output)
+    except BaseException as exc:
+        if tmp.exists():
+            os.replace(tmp, failed)
+        if isinstance(exc, KeyboardInterrupt):
+            raise
+        raise RunError(f"{stem} failed after {time.perf_counter() - t0:.0f} s: {exc}\n"
+                       f"The partly executed notebook is {failed}") from exc
+    hide_injected_parameters(tmp)
+    os.replace(tmp, target)
+    failed.unlink(missing_ok=True)
+    return target
+
+
+def run_plan(quick: bool = False, only: list[str] | None = None, log=print) -> list[Path]:
+    """Execute every notebook of :data:`PLAN` (or those named in ``only``), full size or QUICK."""
+    if quick:
+        os.environ.setdefault("EXEMPLAR_RESULTS", str(config.ROOT / "results" / "quick"))
+    stems = only or list(PLAN)
+    unknown = sorted(set(stems) - set(PLAN))
+    if unknown:
+        raise RunError(f"unknown notebook(s) {unknown}; the plan has {list(PLAN)}")
+    out = []
+    for stem in stems:
+        params = PLAN[stem][1 if quick else 0]
+        t0 = time.perf_counter()
+        log(f"[exemplar run] {stem} {'QUICK ' if quick else ''}{params or '(defaults)'}", flush=True)
+        out.append(execute(stem, params))
+        log(f"[exemplar run] {stem} done in {time.perf_counter() - t0:.1f} s", flush=True)
+    return out
+
+
+def plotly_js_path() -> Path:
+    """The plotly.js bundle that ships inside the installed plotly package."""
+    import plotly
+
+    path = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+    if not path.is_file():
+        raise FileNotFoundError(f"plotly.min.js not found in the plotly package at {path}")
+    return path
+
+
+def build_book(root: Path | None = None, strict: bool = True) -> Path:
+    """Copy plotly.js into ``book/_static`` and run ``jupyter-book build`` (warnings are errors).
+
+    Returns the path of the built ``index.html``.
+    """
+    root = Path(root) if root is not None else config.ROOT
+    static = root / "book" / "_static"
+    static.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(plotly_js_path(), static / "plotly.min.js")
+    missing = [stem for stem in PLAN if not (root / "book" / "_run" / f"{stem}.ipynb").is_file()]
+    if missing:
+        raise RunError(f"executed notebooks missing in book/_run: {missing}; run `exemplar run` first")
+    jb = Path(sys.executable).parent / "jupyter-book"
+    cmd = [str(jb) if jb.exists() else "jupyter-book", "build", str(root), "--path-output", str(root)]
+    if strict:
+        cmd += ["-W", "-n", "--keep-going"]
+    proc = subprocess.run(cmd, cwd=root)
+    if proc.returncode != 0:
+        raise RunError(f"jupyter-book build failed (exit {proc.returncode}); see the warnings above")
+    index = root / "_build" / "html" / "index.html"
+    if not index.is_file():
+        raise RunError(f"jupyter-book reported success but {index} is missing")
+    return index

@@ -1,0 +1,150 @@
+"""Tidy results with provenance, written atomically.
+
+Each experiment writes ``results/NAME.csv`` (one row per run) and ``results/NAME.json``
+(what produced it: parameters, seed, machine, versions, git commit). Files are written to a
+temporary file in the same folder and renamed into place, so an interrupted run never leaves
+a half-written file behind.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+import pandas as pd
+
+from . import config
+
+#: Packages whose versions go into every provenance record.
+PACKAGES = ("exemplar", "numpy", "scipy", "scikit-learn", "pandas", "ipyparallel", "mpi4py", "mpich",
+            "papermill", "plotly", "jupyter-book", "threadpoolctl")
+
+
+def atomic_write_text(path: Path, text: str) -> Path:
+    """Write ``text`` to ``path`` through a temporary file and a rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def cpu_model() -> str:
+    """The CPU model name (from /proc/cpuinfo on Linux, else ``platform.processor()``)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.lower().startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def memory_gib() -> float | None:
+    try:
+        import psutil
+
+        return round(psutil.virtual_memory().total / 2**30, 1)
+    except Exception:  # pragma: no cover - psutil is a dependency, this is belt and braces
+        return None
+
+
+def git_commit() -> str | None:
+    """The checkout's commit, with ``-dirty`` when the tree has uncommitted changes; ``None`` outside git."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=config.ROOT, capture_output=True, text=True,
+                              timeout=10, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=config.ROOT,
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+        return head + ("-dirty" if dirty else "")
+    except Exception:
+        return None
+
+
+def package_versions(names: Iterable[str] = PACKAGES) -> dict[str, str | None]:
+    out = {}
+    for name in names:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def blas_info() -> list[dict[str, Any]]:
+    """The BLAS/OpenMP libraries loaded in this process and their thread counts (threadpoolctl)."""
+    try:
+        from threadpoolctl import threadpool_info
+
+        return [{k: d.get(k) for k in ("user_api", "internal_api", "version", "num_threads", "threading_layer")}
+                for d in threadpool_info()]
+    except Exception:
+        return []
+
+
+def mpi_version() -> str | None:
+    try:
+        from mpi4py import MPI
+
+        return MPI.Get_library_version().splitlines()[0].strip()
+    except Exception:
+        return None
+
+
+def provenance(params: Mapping[str, Any], **extra) -> dict[str, Any]:
+    """What produced a result: parameters, machine, versions and commit, as a JSON-ready dict."""
+    return {
+        "parameters": dict(params),
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "machine": {
+            "cpu_model": cpu_model(),
+            "logical_cores": os.cpu_count(),
+            "usable_cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+            "memory_gib": memory_gib(),
+            "os": platform.platform(),
+            "hostname": platform.node(),
+        },
+        "python": sys.version.split()[0],
+        "packages": package_versions(),
+        "blas": blas_info(),
+        "mpi": mpi_version(),
+        "git_commit": git_commit(),
+        **extra,
+    }
+
+
+def write_results(name: str, rows: pd.DataFrame | Iterable[Mapping[str, Any]], prov: Mapping[str, Any],
+                  directory: Path | None = None) -> Path:
+    """Write ``NAME.csv`` and ``NAME.json`` into the results folder, atomically. Returns the CSV's path."""
+    directory = Path(directory) if directory is not None else config.results_dir()
+    df = rows if isinstance(rows, pd.DataFrame) else pd.DataFrame(list(rows))
+    csv_path = directory / f"{name}.csv"
+    atomic_write_text(directory / f"{name}.json", json.dumps(prov, indent=2, default=str) + "\n")
+    atomic_write_text(csv_path, df.to_csv(index=False, lineterminator="\n"))
+    return csv_path
+
+
+def read_results(name: str, directory: Path | None = None) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Read back ``NAME.csv`` and its provenance."""
+    directory = Path(directory) if directory is not None else config.results_dir()
+    df = pd.read_csv(directory / f"{name}.csv")
+    prov_path = directory / f"{name}.json"
+    prov = json.loads(prov_path.read_text()) if prov_path.exists() else {}
+    return df, prov
