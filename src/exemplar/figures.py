@@ -99,3 +99,78 @@ def class_counts(counts: pd.DataFrame) -> go.Figure:
     fig.update_layout(barmode="group", xaxis_title="digit", yaxis_title="images", height=380,
                       xaxis=dict(dtick=1), margin=dict(t=30))
     return fig
+
+
+def _mark_oversubscribed(fig: go.Figure, cores: int | None, n_max: float) -> None:
+    """Shade engine counts above the machine's core count: there engines share cores."""
+    if cores and n_max > cores:
+        fig.add_vrect(x0=cores + 0.5, x1=n_max + 0.5, fillcolor=REFERENCE, opacity=0.12, line_width=0,
+                      annotation_text=f"more engines than the {cores} cores", annotation_position="top left",
+                      annotation_font_size=11)
+
+
+def versus_processes(ours: pd.DataFrame, y: str, y_sd: str | None, title: str, y_title: str,
+                     paper: pd.DataFrame | None = None, paper_y: str | None = None,
+                     extra: dict[str, tuple[pd.DataFrame, str]] | None = None,
+                     cores: int | None = None, label: str = "this report") -> go.Figure:
+    """A measure against the number of processes (Figs 5, 7, 8), ours with ± sd, the paper's beside.
+
+    Parameters
+    ----------
+    ours : DataFrame
+        One row per engine count: ``n_engines``, ``y`` and optionally ``y_sd``.
+    paper : DataFrame, optional
+        The paper's table (``n_processes`` and ``paper_y``).
+    extra : dict, optional
+        More of our traces: name → (frame with ``n_engines``, column), drawn dashed.
+    cores : int, optional
+        The machine's core count; engine counts above it are shaded.
+    """
+    fig = go.Figure()
+    err = dict(type="data", array=ours[y_sd], visible=True) if y_sd else None
+    fig.add_trace(go.Scatter(x=ours["n_engines"], y=ours[y], error_y=err, mode="lines+markers", name=label,
+                             line=dict(color=OURS), marker=dict(size=9)))
+    for name, (frame, col) in (extra or {}).items():
+        fig.add_trace(go.Scatter(x=frame["n_engines"], y=frame[col], mode="lines+markers", name=name,
+                                 line=dict(color=OURS, dash="dash"), marker=dict(symbol="square", size=8)))
+    if paper is not None:
+        fig.add_trace(go.Scatter(x=paper["n_processes"], y=paper[paper_y or y], mode="lines+markers",
+                                 name="paper", line=dict(color=PAPER), marker=dict(symbol="diamond", size=9)))
+    n_max = max(ours["n_engines"].max(), paper["n_processes"].max() if paper is not None else 0)
+    _mark_oversubscribed(fig, cores, n_max)
+    fig.update_layout(title=title, xaxis_title="processes (MPI engines)", yaxis_title=y_title, height=420,
+                      xaxis=dict(tickmode="array", tickvals=sorted(set(ours["n_engines"]) | (
+                          set(paper["n_processes"]) if paper is not None else set()))),
+                      legend=dict(orientation="h", y=-0.2), margin=dict(t=50))
+    return fig
+
+
+def speedup_amdahl(n: np.ndarray, measured: np.ndarray, f_ours: float,
+                   paper_n: np.ndarray | None = None, paper_speedup: np.ndarray | None = None,
+                   f_paper: float | None = None, cores: int | None = None,
+                   extra: dict[str, tuple[np.ndarray, np.ndarray]] | None = None) -> go.Figure:
+    """Fig 6: measured speedup against the number of processes, with fitted Amdahl curves and the ideal."""
+    from .metrics import amdahl
+
+    n_max = int(max(np.max(n), np.max(paper_n) if paper_n is not None else 0))
+    grid = np.linspace(1, n_max, 100)
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=grid, y=grid, mode="lines", name="ideal (speedup = n)",
+                             line=dict(color=REFERENCE, dash="dot")))
+    fig.add_trace(go.Scatter(x=n, y=measured, mode="markers", name="this report", marker=dict(color=OURS, size=10)))
+    fig.add_trace(go.Scatter(x=grid, y=amdahl(grid, f_ours), mode="lines", line=dict(color=OURS),
+                             name=f"Amdahl fit, serial fraction {f_ours:.2f}"))
+    for name, (xs, ys) in (extra or {}).items():
+        fig.add_trace(go.Scatter(x=xs, y=ys, mode="markers", name=name,
+                                 marker=dict(color=OURS, symbol="square-open", size=10)))
+    if paper_n is not None:
+        fig.add_trace(go.Scatter(x=paper_n, y=paper_speedup, mode="markers", name="paper",
+                                 marker=dict(color=PAPER, symbol="diamond", size=10)))
+        if f_paper is not None:
+            fig.add_trace(go.Scatter(x=grid, y=amdahl(grid, f_paper), mode="lines", line=dict(color=PAPER),
+                                     name=f"Amdahl fit to the paper, serial fraction {f_paper:.2f}"))
+    _mark_oversubscribed(fig, cores, n_max)
+    fig.update_layout(title="Speedup against the number of processes", xaxis_title="processes (MPI engines)",
+                      yaxis_title="speedup (× one process)", height=460, legend=dict(orientation="h", y=-0.2),
+                      margin=dict(t=50))
+    return fig
