@@ -70,3 +70,12 @@ PAPER_N_TRAIN = 6_000
 PAPER_HIDDEN_SIZES = (50, 65, 75, 85, 100)
 PAPER_EPOCHS = (50, 65, 75, 85, 100)
 DEFAULT_SEED = 0
+
+
+def display_path(path) -> str:
+    """``path`` relative to the project root when it lies inside it, else absolute (for messages and prose)."""
+    p = Path(path).resolve()
+    try:
+        return str(p.relative_to(ROOT))
+    except ValueError:
+        return str(p)

@@ -1,0 +1,144 @@
+"""The ipyparallel cluster: validation, rank mapping, pinned threads, and no processes left behind."""
+
+from __future__ import annotations
+
+import psutil
+import pytest
+
+from exemplar.cluster import LAUNCHERS, engines_alive, mpiexec_path, start_cluster
+
+needs_mpi = [
+    pytest.mark.mpi,
+    pytest.mark.skipif(not mpiexec_path().exists(), reason=f"no mpiexec at {mpiexec_path()}"),
+]
+
+CLUSTER_NAMES = ("mpiexec", "hydra_pmi_proxy", "ipengine", "ipcontroller")
+
+
+def _running(procs: list[psutil.Process]) -> list[str]:
+    left = []
+    for p in procs:
+        try:
+            if p.is_running() and p.status() != psutil.STATUS_ZOMBIE:
+                left.append(f"{p.name()} (pid {p.pid}): {' '.join(p.cmdline()[:4])}")
+        except psutil.Error:
+            continue
+    return left
+
+
+def _tagged(cluster_id: str) -> list[psutil.Process]:
+    """Every process whose environment says it belongs to the cluster (orphans included)."""
+    out = []
+    for p in psutil.process_iter():
+        try:
+            if p.environ().get("IPP_CLUSTER_ID") == cluster_id:
+                out.append(p)
+        except psutil.Error:
+            continue
+    return out
+
+
+def _descendants_by_name() -> list[psutil.Process]:
+    out = []
+    for p in psutil.Process().children(recursive=True):
+        try:
+            text = " ".join([p.name(), *p.cmdline()])
+        except psutil.Error:
+            continue
+        if any(name in text for name in CLUSTER_NAMES) or "ipyparallel" in text:
+            out.append(p)
+    return out
+
+
+def test_unknown_launcher_is_refused_before_starting():
+    before = {p.pid for p in psutil.Process().children(recursive=True)}
+    with pytest.raises(ValueError, match="launcher must be one of 'mpi', 'local'"):
+        with start_cluster(2, launcher="slurm"):
+            pass  # pragma: no cover
+    assert {p.pid for p in psutil.Process().children(recursive=True)} <= before
+    assert LAUNCHERS == ("mpi", "local")
+
+
+@pytest.mark.parametrize("bad", [0, -1, 2.0, "2", True, None])
+def test_bad_engine_count_is_refused(bad):
+    with pytest.raises(ValueError, match="n_engines"):
+        with start_cluster(bad):
+            pass  # pragma: no cover
+
+
+def test_mpi_options_need_the_mpi_launcher():
+    with pytest.raises(ValueError, match="launcher='mpi'"):
+        with start_cluster(1, launcher="local", mpi_args=["-v"]):
+            pass  # pragma: no cover
+
+
+def _apply_marks(func):
+    for mark in needs_mpi:
+        func = mark(func)
+    return func
+
+
+@_apply_marks
+def test_mpi_cluster_maps_ranks_pins_threads_and_stops_cleanly():
+    with start_cluster(2) as cl:
+        assert cl.n == 2 and cl.launcher == "mpi"
+        assert sorted(cl.rank_of.values()) == [0, 1]
+        assert sorted(cl.rank_of) == sorted(cl.rc.ids)
+        assert all(cl.engine_of[cl.rank_of[e]] == e for e in cl.rank_of)
+        assert cl.start_seconds > 0
+        # the view is in rank order: its results come back by rank, whatever the engine ids
+        assert cl.view.targets == [cl.engine_of[r] for r in range(2)]
+        ranks = cl.view.apply_sync(_mpi_rank)
+        assert ranks == [0, 1]
+        # BLAS / OpenMP pools are 1 thread on every engine (env vars set and threadpoolctl applied)
+        for pools in cl.view.apply_sync(_thread_counts):
+            assert pools, "no thread pool found on the engine"
+            assert all(n == 1 for n in pools.values()), pools
+        for info in cl.engine_info:
+            assert info["env"]["OMP_NUM_THREADS"] == "1"
+            assert info["env"]["OPENBLAS_NUM_THREADS"] == "1"
+        assert engines_alive(cl) == {0: True, 1: True}
+        procs = cl.processes() + _tagged(cl.cluster_id) + _descendants_by_name()
+        names = {p.name() for p in procs}
+        assert {"mpiexec", "hydra_pmi_proxy"} <= names
+        cluster_id = cl.cluster_id
+    assert _running(procs) == []
+    assert _running(_tagged(cluster_id)) == []
+    assert _running(_descendants_by_name()) == []
+
+
+@_apply_marks
+@pytest.mark.parametrize("exc_type", [RuntimeError, KeyboardInterrupt])
+def test_mpi_cluster_stops_after_an_exception(exc_type):
+    with pytest.raises(exc_type, match="boom"):
+        with start_cluster(2) as cl:
+            procs = cl.processes()
+            cluster_id = cl.cluster_id
+            assert len(procs) >= 4
+            raise exc_type("boom")
+    assert _running(procs) == []
+    assert _running(_tagged(cluster_id)) == []
+    assert _running(_descendants_by_name()) == []
+
+
+def test_local_cluster_ranks_are_engine_order_and_it_stops():
+    with start_cluster(2, launcher="local") as cl:
+        assert cl.launcher == "local"
+        assert [cl.rank_of[e] for e in sorted(cl.rank_of)] == [0, 1]
+        assert all(n == 1 for pools in cl.view.apply_sync(_thread_counts) for n in pools.values())
+        procs = cl.processes()
+        cluster_id = cl.cluster_id
+    assert _running(procs) == []
+    assert _running(_tagged(cluster_id)) == []
+
+
+def _mpi_rank():
+    from mpi4py import MPI
+
+    return MPI.COMM_WORLD.Get_rank()
+
+
+def _thread_counts():
+    from threadpoolctl import threadpool_info
+
+    return {f"{p['internal_api']}:{p['filepath']}": p["num_threads"] for p in threadpool_info()}
