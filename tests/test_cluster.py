@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import psutil
 import pytest
+from ipyparallel import interactive
 
 from exemplar.cluster import LAUNCHERS, engines_alive, mpiexec_path, start_cluster
 
@@ -121,6 +122,27 @@ def test_mpi_cluster_stops_after_an_exception(exc_type):
     assert _running(_descendants_by_name()) == []
 
 
+@_apply_marks
+def test_engines_that_do_not_register_in_time_raise_and_leave_nothing(monkeypatch):
+    seen = {}
+    import exemplar.cluster as cluster_mod
+
+    real_stop = cluster_mod._stop
+
+    def spy_stop(cluster, rc, known_pids):
+        seen["id"] = cluster.cluster_id
+        seen["procs"] = cluster_mod._cluster_processes(cluster.cluster_id, known_pids)
+        real_stop(cluster, rc, known_pids)
+
+    monkeypatch.setattr(cluster_mod, "_stop", spy_stop)
+    with pytest.raises(cluster_mod.ClusterError, match=r"of 2 engines registered within 0.2 s"):
+        with start_cluster(2, timeout=0.2):
+            pass  # pragma: no cover
+    assert seen["procs"], "the cluster had started some processes"
+    assert _running(seen["procs"]) == []
+    assert _running(_tagged(seen["id"])) == []
+
+
 def test_local_cluster_ranks_are_engine_order_and_it_stops():
     with start_cluster(2, launcher="local") as cl:
         assert cl.launcher == "local"
@@ -132,12 +154,14 @@ def test_local_cluster_ranks_are_engine_order_and_it_stops():
     assert _running(_tagged(cluster_id)) == []
 
 
+@interactive  # shipped by value: the engines cannot import this test module
 def _mpi_rank():
     from mpi4py import MPI
 
     return MPI.COMM_WORLD.Get_rank()
 
 
+@interactive
 def _thread_counts():
     from threadpoolctl import threadpool_info
 

@@ -174,3 +174,8 @@ def speedup_amdahl(n: np.ndarray, measured: np.ndarray, f_ours: float,
                       yaxis_title="speedup (× one process)", height=460, legend=dict(orientation="h", y=-0.2),
                       margin=dict(t=50))
     return fig
+
+
+def table(df: pd.DataFrame, precision: int = 2):
+    """A results table for the report: fixed decimals, "–" where the paper has no value, no index."""
+    return df.style.format(precision=precision, na_rep="–").hide(axis="index")

@@ -53,3 +53,25 @@ def fit_amdahl(n, measured_speedup) -> float:
     res = minimize_scalar(lambda f: float(np.sum((amdahl(n, f) - s) ** 2)), bounds=(0.0, 1.0), method="bounded",
                           options={"xatol": 1e-6})
     return float(res.x)
+
+
+def summarize_runs(runs, by: str | list[str] = "n_engines"):
+    """Per group (default: engine count) the mean and sd of each timing and of accuracy, and impact factors.
+
+    Adds ``time_with_overhead`` (slowest fit + distribution + gather/combine), ``impact_fit``
+    (the paper's Table II: accuracy / slowest fit) and ``impact_overhead`` (Table III).
+    """
+    import pandas as pd
+
+    cols = [c for c in ("fit_seconds_max", "distribute_seconds", "combine_seconds", "read_seconds",
+                        "eval_seconds", "wall_seconds", "accuracy_pct", "start_seconds") if c in runs.columns]
+    g = runs.groupby(by)
+    out = g[cols].mean()
+    sd = g[cols].std(ddof=1).add_suffix("_sd")
+    out = pd.concat([out, sd], axis=1)
+    out["runs"] = g.size()
+    out = out.reset_index()
+    out["time_with_overhead"] = out["fit_seconds_max"] + out.get("distribute_seconds", 0) + out.get("combine_seconds", 0)
+    out["impact_fit"] = impact_factor(out["accuracy_pct"], out["fit_seconds_max"])
+    out["impact_overhead"] = impact_factor(out["accuracy_pct"], out["time_with_overhead"])
+    return out

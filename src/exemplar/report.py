@@ -21,6 +21,7 @@ from . import config
 PLAN: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "01-data": ({}, {}),
     "02-sequential-sweep": ({}, {"hidden_sizes": [50, 75], "epochs": [50, 75], "repeats": 1, "n_train": 1000}),
+    "03-exemplar-parallel": ({}, {"engine_counts": [1, 2], "repeats": 1, "n_train": 1000}),
 }
 
 HIDE_TAG = "remove-cell"

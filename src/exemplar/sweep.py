@@ -92,3 +92,53 @@ def summarize(rows: pd.DataFrame) -> pd.DataFrame:
 def optimum(table: pd.DataFrame, column: str = "impact") -> pd.Series:
     """The row of :func:`summarize`'s table with the largest ``column`` (the paper: impact factor)."""
     return table.loc[table[column].idxmax()]
+
+
+def chosen_model(hidden: int | None = None, epochs: int | None = None, results_name: str = "sequential_sweep"):
+    """The classifier the parallel chapters train: given explicitly, else the sweep's optimum.
+
+    Returns
+    -------
+    (hidden, epochs, reason)
+        ``reason`` says where the choice came from: the parameters, the sweep's results file
+        (its optimum by impact factor), or, when no sweep has been run, the paper's (75, 75).
+    """
+    from . import config, paper, results
+
+    if hidden is not None and epochs is not None:
+        return mlp.check_positive_int("hidden", hidden), mlp.check_positive_int("epochs", epochs), "as given"
+    path = config.results_dir() / f"{results_name}.csv"
+    if path.is_file():
+        best = optimum(summarize(results.read_results(results_name)[0]))
+        h, e = int(best.hidden), int(best.epochs)
+        reason = f"the sweep's optimum by impact factor, from {config.display_path(path)}"
+    else:
+        h, e = paper.OPTIMUM
+        reason = "the paper's optimum: no sweep results found"
+    h = mlp.check_positive_int("hidden", hidden) if hidden is not None else h
+    e = mlp.check_positive_int("epochs", epochs) if epochs is not None else e
+    return h, e, reason
+
+
+def baseline_runs(X_train, y_train, X_test, y_test, hidden: int, epochs: int, seed: int = 0, repeats: int = 1,
+                  threads: int | None = None) -> list[dict]:
+    """One process, BLAS with ``threads`` threads (``None``: every core, the default a user gets).
+
+    Returns rows in the exemplar results' shape (``n_engines`` 1, no distribution or combination),
+    strategy ``"sequential, all-core BLAS"``.
+    """
+    import time
+
+    X_train = np.asarray(X_train, dtype=np.float64)
+    X_test = np.asarray(X_test, dtype=np.float64)
+    rows = []
+    with threadpool_limits(limits=threads):
+        for r in range(mlp.check_positive_int("repeats", repeats)):
+            t0 = time.perf_counter()
+            fit = mlp.fit_timed(mlp.build_mlp(hidden, epochs, seed + r), X_train, y_train)
+            acc = mlp.accuracy_pct(fit.model, X_test, y_test)
+            rows.append({"n_engines": 1, "repeat": r, "seed": seed + r, "strategy": "sequential, all-core BLAS",
+                         "fit_seconds_max": fit.seconds, "distribute_seconds": 0.0, "combine_seconds": 0.0,
+                         "wall_seconds": time.perf_counter() - t0, "accuracy_pct": acc, "n_iter_max": fit.n_iter,
+                         "blas_threads": threads or "all"})
+    return rows

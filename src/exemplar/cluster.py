@@ -1,0 +1,459 @@
+"""An ipyparallel cluster of MPI engines that always stops, with BLAS threads pinned to one.
+
+:func:`start_cluster` is a context manager::
+
+    with start_cluster(4) as cl:              # 4 engines started by mpiexec
+        cl.view.apply_sync(f)                 # results in MPI rank order
+        cl.rank_of[engine_id], cl.engine_of[rank]
+
+What it does, in order:
+
+1. Starts an ipyparallel controller listening on ``127.0.0.1`` (unless ``controller_ip`` says
+   otherwise) and ``n_engines`` engines, with ``mpiexec`` taken from this Python environment's
+   own ``bin`` folder (``Path(sys.executable).parent / "mpiexec"``), so the MPI that launches the
+   engines is the one ``mpi4py`` was built for, whatever ``PATH`` holds.
+2. Sets ``OMP_NUM_THREADS=1`` and friends in the engines' environment before they start, and
+   puts this package's ``src`` folder on their ``PYTHONPATH`` (so a notebook needs no setup).
+3. Waits for all engines to register (``timeout`` seconds, then a clear error with the
+   launcher's output), applies ``threadpoolctl.threadpool_limits(1)`` on each engine and maps
+   engine id to MPI rank (``COMM_WORLD`` rank; with ``launcher="local"`` there is no MPI and
+   the rank is the engine's position in id order).
+4. On leaving the block -- normally, by an exception or by ``KeyboardInterrupt`` -- closes the
+   client, stops controller and engines, then kills any process of this cluster still running
+   (found by the ``IPP_CLUSTER_ID`` every process of the cluster inherits), so no ``mpiexec``,
+   ``hydra_pmi_proxy``, ``ipengine`` or ``ipcontroller`` is left behind.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+import psutil
+
+from .mlp import check_positive_int
+
+#: Launchers :func:`start_cluster` accepts.
+LAUNCHERS = ("mpi", "local")
+
+#: Environment variables that cap the thread pools of BLAS / OpenMP libraries.
+THREAD_ENV_VARS = (
+    "OMP_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "BLIS_NUM_THREADS",
+    "VECLIB_MAXIMUM_THREADS",
+    "NUMEXPR_NUM_THREADS",
+)
+
+#: The package's ``src`` folder (the parent of the ``exemplar`` package), put on the engines' path.
+SRC_DIR = Path(__file__).resolve().parent.parent
+
+log = logging.getLogger(__name__)
+
+
+def mpiexec_path() -> Path:
+    """The ``mpiexec`` of the running Python environment (next to ``sys.executable``)."""
+    return Path(sys.executable).parent / "mpiexec"
+
+
+class ClusterError(RuntimeError):
+    """The cluster could not be started, or its engines do not form the expected MPI world."""
+
+
+@dataclass
+class RunningCluster:
+    """A started cluster: what :func:`start_cluster` yields.
+
+    Attributes
+    ----------
+    rc : ipyparallel.Client
+        The client.
+    view : ipyparallel.DirectView
+        A view on all engines, targets ordered by MPI rank, so ``view.apply_sync`` returns
+        its results in rank order (``view.targets[r]`` is the engine of rank ``r``).
+    rank_of : dict
+        Engine id to MPI rank.
+    engine_of : dict
+        MPI rank to engine id.
+    n : int
+        Number of engines.
+    launcher : str
+        ``"mpi"`` or ``"local"``.
+    start_seconds : float
+        Seconds from starting the controller to all engines registered and set up.
+    cluster : ipyparallel.Cluster
+        The underlying cluster object.
+    engine_info : list of dict
+        Per rank: ``pid``, ``host``, ``rank``, ``size`` (MPI world size) and the
+        ``threadpoolctl`` report after pinning (``threadpools``).
+    """
+
+    rc: object
+    view: object
+    rank_of: dict[int, int]
+    engine_of: dict[int, int]
+    n: int
+    launcher: str
+    start_seconds: float
+    cluster: object
+    engine_info: list[dict] = field(default_factory=list)
+
+    @property
+    def cluster_id(self) -> str:
+        return self.cluster.cluster_id
+
+    def processes(self) -> list[psutil.Process]:
+        """The running processes of this cluster (controller, mpiexec, proxies, engines, nannies)."""
+        return _cluster_processes(self.cluster_id, self._pids())
+
+    def _pids(self) -> set[int]:
+        pids = {info["pid"] for info in self.engine_info}
+        launchers = [self.cluster.controller, *self.cluster.engines.values()]
+        for launcher in launchers:
+            pid = getattr(launcher, "pid", -1) if launcher is not None else -1
+            if pid and pid > 0:
+                pids.add(pid)
+        return pids
+
+
+def engines_alive(cl: RunningCluster) -> dict[int, bool]:
+    """Per MPI rank, whether its engine is still registered with the controller."""
+    registered = set(cl.rc.ids)
+    return {rank: cl.engine_of[rank] in registered for rank in range(cl.n)}
+
+
+def _engine_setup(src_dir: str, use_mpi: bool) -> dict:
+    """Run on each engine: put ``src_dir`` on the path, pin thread pools to 1, report the MPI rank."""
+    import os
+    import socket
+    import sys
+
+    if src_dir not in sys.path:
+        sys.path.insert(0, src_dir)
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    # Called (not used as a context manager), the limits stay in force for the engine's lifetime.
+    threadpool_limits(limits=1)
+    if use_mpi:
+        from mpi4py import MPI
+
+        rank, size = MPI.COMM_WORLD.Get_rank(), MPI.COMM_WORLD.Get_size()
+    else:
+        rank, size = -1, 1
+    return {
+        "pid": os.getpid(),
+        "host": socket.gethostname(),
+        "rank": rank,
+        "size": size,
+        "threadpools": [
+            {k: p.get(k) for k in ("internal_api", "num_threads", "filepath")} for p in threadpool_info()
+        ],
+        "env": {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")},
+    }
+
+
+def _cluster_processes(cluster_id: str, pids: set[int] = frozenset()) -> list[psutil.Process]:
+    """Processes that carry ``IPP_CLUSTER_ID=cluster_id`` in their environment, plus ``pids``
+    and all their descendants."""
+    found: dict[int, psutil.Process] = {}
+    me = os.getpid()
+    for proc in psutil.process_iter():
+        if proc.pid == me:
+            continue
+        try:
+            if proc.environ().get("IPP_CLUSTER_ID") == cluster_id:
+                found[proc.pid] = proc
+        except (psutil.Error, OSError):
+            continue
+    for pid in pids:
+        try:
+            proc = psutil.Process(pid)
+            found.setdefault(pid, proc)
+        except psutil.Error:
+            continue
+    for proc in list(found.values()):
+        try:
+            for child in proc.children(recursive=True):
+                found.setdefault(child.pid, child)
+        except psutil.Error:
+            continue
+    alive = []
+    for proc in found.values():
+        try:
+            if proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE:
+                alive.append(proc)
+        except psutil.Error:
+            continue
+    return alive
+
+
+def _kill_stragglers(cluster_id: str, pids: set[int], grace: float = 3.0) -> list[str]:
+    """Wait up to ``grace`` seconds for the cluster's processes to exit, then SIGKILL the rest.
+
+    Returns a description of each process that had to be killed.
+    """
+    deadline = time.monotonic() + grace
+    procs = _cluster_processes(cluster_id, pids)
+    while procs and time.monotonic() < deadline:
+        time.sleep(0.1)
+        procs = [p for p in procs if _running(p)]
+    killed = []
+    for proc in procs:
+        try:
+            killed.append(f"{proc.name()} (pid {proc.pid})")
+            proc.kill()
+        except psutil.Error:
+            continue
+    if procs:
+        psutil.wait_procs(procs, timeout=5)
+    return killed
+
+
+def _running(proc: psutil.Process) -> bool:
+    try:
+        return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
+def _engine_env(extra: dict | None) -> dict[str, str]:
+    env = {name: "1" for name in THREAD_ENV_VARS}
+    path = os.environ.get("PYTHONPATH", "")
+    parts = [p for p in path.split(os.pathsep) if p]
+    if str(SRC_DIR) not in parts:
+        parts.insert(0, str(SRC_DIR))
+    env["PYTHONPATH"] = os.pathsep.join(parts)
+    env.update(extra or {})
+    return env
+
+
+@contextmanager
+def start_cluster(
+    n_engines: int,
+    launcher: str = "mpi",
+    *,
+    timeout: float = 60.0,
+    mpi_args: list[str] | None = None,
+    hostfile: str | os.PathLike | None = None,
+    controller_ip: str = "127.0.0.1",
+    controller_args: list[str] | None = None,
+    engine_args: list[str] | None = None,
+    environment: dict[str, str] | None = None,
+    heartbeat_ms: int = 500,
+    config=None,
+    **cluster_kwargs,
+) -> Iterator[RunningCluster]:
+    """Start an ipyparallel cluster, yield a :class:`RunningCluster`, and always stop it.
+
+    Parameters
+    ----------
+    n_engines : int
+        Number of engines (MPI processes), at least 1.
+    launcher : {"mpi", "local"}
+        ``"mpi"``: one ``mpiexec -n n_engines`` runs all engines, which share an MPI
+        ``COMM_WORLD`` (needed by :func:`exemplar.exemplar.run_exemplar`). ``"local"``: engines
+        are independent local processes without MPI; ranks are the engine order.
+    timeout : float
+        Seconds to wait for all engines to register before raising :class:`ClusterError`.
+    mpi_args : list of str, optional
+        Extra arguments for ``mpiexec`` (``MPIEngineSetLauncher.mpi_args``), e.g. ``["-bind-to", "core"]``.
+    hostfile : path, optional
+        A host file for ``mpiexec`` (added to ``mpi_args`` as ``-f PATH``, which MPICH's Hydra reads).
+    controller_ip : str
+        Interface the controller listens on; ``127.0.0.1`` (only this machine) by default.
+        Use e.g. ``"*"`` with ``controller_location`` to accept engines from other hosts.
+    controller_args, engine_args : list of str, optional
+        Extra command-line arguments for ``ipcontroller`` / ``ipengine``.
+    environment : dict, optional
+        Extra environment variables for the engines (added to the thread caps and ``PYTHONPATH``).
+    heartbeat_ms : int
+        Controller heartbeat period in milliseconds. Registering an engine takes about two
+        periods, so ipyparallel's default (3000) costs ~6 s at every start; 500 costs ~1 s.
+        The controller declares an engine dead after 20 missed beats (10 s at 500 ms); the
+        engines' hearts answer from a separate thread, so long computations do not miss beats.
+    config : traitlets.config.Config, optional
+        Further ipyparallel configuration. The arguments above take precedence, except that
+        ``MPIEngineSetLauncher.mpi_cmd`` set here replaces the environment's own ``mpiexec``,
+        and ``mpi_args`` / ``environment`` set here are extended by the arguments.
+    **cluster_kwargs
+        Passed to :class:`ipyparallel.Cluster` (e.g. ``controller_location``, ``profile_dir``).
+
+    Yields
+    ------
+    RunningCluster
+
+    Raises
+    ------
+    ValueError
+        For an unknown ``launcher`` or a bad ``n_engines`` (before anything starts).
+    ClusterError
+        If the engines do not all register within ``timeout`` seconds, or do not form one
+        MPI world of ``n_engines`` ranks.
+    """
+    if launcher not in LAUNCHERS:
+        raise ValueError(f"launcher must be one of {', '.join(map(repr, LAUNCHERS))}; got {launcher!r}")
+    n = check_positive_int("n_engines", n_engines)
+    if not (isinstance(timeout, (int, float)) and timeout > 0):
+        raise ValueError(f"timeout must be a positive number of seconds; got {timeout!r}")
+    check_positive_int("heartbeat_ms", heartbeat_ms, minimum=10)
+
+    import ipyparallel as ipp
+    from traitlets.config import Config
+
+    cfg = Config()
+    if config is not None:
+        cfg.merge(config)
+    # mpiexec: this environment's own, unless a config names one explicitly
+    mpi_cmd = list(cfg.MPIEngineSetLauncher.get("mpi_cmd", [])) or [str(mpiexec_path())]
+    if launcher == "mpi" and len(mpi_cmd) == 1 and not Path(mpi_cmd[0]).exists():
+        raise ClusterError(f"launcher='mpi' needs mpiexec next to the Python interpreter, at {mpi_cmd[0]}; not found")
+    engine_launcher = "MPIEngineSetLauncher" if launcher == "mpi" else "LocalEngineSetLauncher"
+    configured_env = dict(cfg[engine_launcher].get("environment", {}))
+    cfg[engine_launcher].environment = _engine_env({**configured_env, **(environment or {})})
+    if launcher == "mpi":
+        args = list(cfg.MPIEngineSetLauncher.get("mpi_args", [])) + list(mpi_args or [])
+        if hostfile is not None:
+            args += ["-f", os.fspath(hostfile)]
+        cfg.MPIEngineSetLauncher.mpi_cmd = mpi_cmd
+        cfg.MPIEngineSetLauncher.mpi_args = args
+    elif mpi_args or hostfile is not None:
+        raise ValueError("mpi_args and hostfile apply only to launcher='mpi'")
+    if engine_args:
+        cfg[engine_launcher].engine_args = list(engine_args)
+
+    # ipyparallel logs every engine's whole output at WARNING when the engines are stopped by a
+    # signal (exit code != 0), which is how every cluster ends; in a notebook that floods the page.
+    # Real failures are raised by this module with the launcher's output attached.
+    cluster_kwargs.setdefault("log_level", logging.ERROR)
+    cluster_kwargs.setdefault("delay", 0)  # engines wait for the controller's connection info anyway
+    cluster = ipp.Cluster(
+        n=n,
+        engines=launcher,
+        controller_ip=controller_ip,
+        controller_args=[
+            f"--HeartMonitor.period={int(heartbeat_ms)}",
+            "--HeartMonitor.max_heartmonitor_misses=20",
+            *(controller_args or []),
+        ],
+        engine_timeout=int(max(1, timeout)),
+        config=cfg,
+        **cluster_kwargs,
+    )
+    rc = None
+    known_pids: set[int] = set()
+    t0 = time.perf_counter()
+    try:
+        cluster.start_controller_sync()
+        if cluster.controller is not None and cluster.controller.pid > 0:
+            known_pids.add(cluster.controller.pid)
+        cluster.start_engines_sync(n)
+        engine_set = cluster.engine_set
+        if engine_set is not None and getattr(engine_set, "pid", -1) > 0:
+            known_pids.add(engine_set.pid)
+        rc = cluster.connect_client_sync()
+        _wait_for_engines(rc, cluster, n, timeout)
+        ids = sorted(rc.ids)[:n]
+        infos = rc[ids].apply_sync(_engine_setup, str(SRC_DIR), launcher == "mpi")
+        known_pids.update(info["pid"] for info in infos)
+        if launcher == "mpi":
+            ranks = [info["rank"] for info in infos]
+            sizes = {info["size"] for info in infos}
+            if sizes != {n} or sorted(ranks) != list(range(n)):
+                raise ClusterError(
+                    f"the {n} engines do not form one MPI world of {n} ranks (ranks {ranks}, world sizes "
+                    f"{sorted(sizes)}); is {mpi_cmd[0]} the MPI that mpi4py was built against?"
+                )
+        else:
+            ranks = list(range(n))
+        rank_of = dict(zip(ids, ranks))
+        engine_of = {r: e for e, r in rank_of.items()}
+        order = [engine_of[r] for r in range(n)]
+        view = rc[order]
+        view.block = True
+        by_rank = sorted(zip(ranks, infos))
+        for rank, info in by_rank:
+            info["rank"] = rank
+            info["engine_id"] = engine_of[rank]
+        running = RunningCluster(
+            rc=rc,
+            view=view,
+            rank_of=rank_of,
+            engine_of=engine_of,
+            n=n,
+            launcher=launcher,
+            start_seconds=time.perf_counter() - t0,
+            cluster=cluster,
+            engine_info=[info for _, info in by_rank],
+        )
+        known_pids |= running._pids()
+        yield running
+    finally:
+        _stop(cluster, rc, known_pids)
+
+
+def _wait_for_engines(rc, cluster, n: int, timeout: float) -> None:
+    """Wait until ``n`` engines registered; fail early if the engine launcher exits."""
+    deadline = time.monotonic() + timeout
+    while len(rc.ids) < n:
+        engine_set = cluster.engine_set
+        if engine_set is not None and getattr(engine_set, "state", None) == "after":
+            raise ClusterError(
+                f"the engine launcher exited before all {n} engines registered "
+                f"({len(rc.ids)} did); its output:\n{_tail(engine_set)}"
+            )
+        if time.monotonic() > deadline:
+            raise ClusterError(
+                f"only {len(rc.ids)} of {n} engines registered within {timeout:g} s; "
+                f"engine launcher output:\n{_tail(engine_set)}"
+            )
+        try:
+            rc.wait_for_engines(n, timeout=min(0.25, max(0.01, deadline - time.monotonic())), interactive=False)
+        except TimeoutError:
+            pass
+
+
+def _tail(launcher, lines: int = 30) -> str:
+    if launcher is None:
+        return "(no launcher)"
+    try:
+        out = launcher.get_output(remove=False) or ""
+    except Exception as exc:  # output is a diagnostic only
+        return f"(could not read output: {exc})"
+    return "".join(out.splitlines(True)[-lines:]) or "(empty)"
+
+
+def _stop(cluster, rc, known_pids: set[int]) -> None:
+    """Close the client, stop the cluster, then kill whatever of it is still running."""
+    cluster_id = cluster.cluster_id
+    # Snapshot the process tree first: once mpiexec dies, its orphans are no longer its children.
+    try:
+        known_pids = known_pids | {p.pid for p in _cluster_processes(cluster_id, known_pids)}
+    except Exception:  # pragma: no cover - psutil trouble must not block the stop
+        pass
+    if rc is not None:
+        try:
+            rc.close()
+        except Exception as exc:  # pragma: no cover
+            log.debug("closing client: %r", exc)
+    interrupted = None
+    # Engines first, then the controller (as ipyparallel's own ``Cluster.__exit__``): stopping
+    # both at once (``stop_cluster``) makes the engines linger ~3 s looking for the controller.
+    for step in (cluster.stop_engines_sync, cluster.stop_controller_sync):
+        try:
+            step()
+        except KeyboardInterrupt as exc:  # still kill below, then re-raise
+            interrupted = exc
+        except Exception as exc:
+            log.warning("ipyparallel's %s failed (%r); killing the cluster's processes", step.__name__, exc)
+    killed = _kill_stragglers(cluster_id, known_pids)
+    if killed:
+        log.warning("killed leftover cluster processes: %s", ", ".join(killed))
+    if interrupted is not None:
+        raise interrupted
