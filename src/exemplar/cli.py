@@ -45,7 +45,7 @@ def cmd_run(args) -> int:
     if args.notebook and (args.parameters or args.output_dir):
         params = {k: _parse_value(v) for k, v in args.parameters}
         for stem in args.notebook:
-            print(report.execute(stem, params, out_dir=args.output_dir, plan=False, log_output=True))
+            print(report.execute(stem, params, out_dir=args.output_dir, plan=False))
         return 0
     report.run_plan(quick=args.quick, only=args.notebook or None)
     return 0

@@ -78,8 +78,11 @@ def execute(stem: str, parameters: Mapping[str, Any] | None = None, out_dir: Pat
     failed = target.with_name(f"{target.stem}.failed.ipynb")
     t0 = time.perf_counter()
     try:
+        # The kernel's stderr (the sweep's tqdm progress bar, warnings) goes straight to ours, so a
+        # batch run shows its progress; the book drops stderr outputs (nb_output_stderr: remove).
         pm.execute_notebook(str(source), str(tmp), parameters=dict(parameters or {}), kernel_name="python3",
-                            cwd=str(config.NOTEBOOKS_DIR), progress_bar=False, log_output=log_output)
+                            cwd=str(config.NOTEBOOKS_DIR), progress_bar=False, log_output=log_output,
+                            stderr_file=sys.stderr)
     except BaseException as exc:
         if tmp.exists():
             os.replace(tmp, failed)
