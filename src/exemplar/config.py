@@ -11,6 +11,9 @@ hard-codes ``../data``. Three environment variables move the moving parts:
     Where the notebooks write their tidy results (default ``ROOT/results``;
     ``exemplar run --quick`` points it at ``ROOT/results/quick`` so a fast pass never
     overwrites the full results).
+
+A relative path in ``EXEMPLAR_DATA`` or ``EXEMPLAR_RESULTS`` is taken relative to the project
+root, whatever the current directory (notebook kernels run in ``notebooks/``).
 """
 
 from __future__ import annotations
@@ -33,14 +36,19 @@ def _find_root() -> Path:
 ROOT = _find_root()
 
 
+def _from_env(name: str, default: Path) -> Path:
+    value = os.environ.get(name)
+    return (ROOT / value).resolve() if value else default.resolve()
+
+
 def data_dir() -> Path:
     """Folder of raw downloads and converted CSV files."""
-    return Path(os.environ.get("EXEMPLAR_DATA", ROOT / "data")).resolve()
+    return _from_env("EXEMPLAR_DATA", ROOT / "data")
 
 
 def results_dir() -> Path:
     """Folder of tidy results (CSV) and their provenance (JSON)."""
-    return Path(os.environ.get("EXEMPLAR_RESULTS", ROOT / "results")).resolve()
+    return _from_env("EXEMPLAR_RESULTS", ROOT / "results")
 
 
 def cache_dir() -> Path:

@@ -17,7 +17,7 @@ from . import metrics, mlp
 COLUMNS = ["hidden", "epochs", "repeat", "seed", "train_seconds", "accuracy_pct", "n_iter"]
 
 
-def _check_sizes(name: str, values: Sequence[int]) -> list[int]:
+def check_sizes(name: str, values: Sequence[int]) -> list[int]:
     values = list(values)
     if not values:
         raise ValueError(f"{name} must list at least one value")
@@ -26,7 +26,7 @@ def _check_sizes(name: str, values: Sequence[int]) -> list[int]:
 
 def run_sweep(X_train: np.ndarray, y_train: np.ndarray, X_test: np.ndarray, y_test: np.ndarray,
               hidden_sizes: Sequence[int], epochs: Sequence[int], repeats: int = 1, seed: int = 0,
-              threads: int = 1, progress: bool = True, on_row=None) -> pd.DataFrame:
+              threads: int = 1, progress: bool = True, on_row=None, skip=None) -> pd.DataFrame:
     """Fit one ``MLPClassifier`` per (hidden, epochs, repeat) and test it.
 
     Parameters
@@ -46,20 +46,23 @@ def run_sweep(X_train: np.ndarray, y_train: np.ndarray, X_test: np.ndarray, y_te
     progress : bool
         Show a tqdm progress bar (on stderr, so it works in notebooks and batch runs alike).
     on_row : callable, optional
-        Called with each finished row (a dict), e.g. to save partial results.
+        Called with each finished row (a dict), e.g. :meth:`exemplar.experiment.ResultsLog.append`.
+    skip : callable, optional
+        ``skip({"hidden", "epochs", "repeat"}) -> bool``: grid points already done (resume).
 
     Returns
     -------
     pandas.DataFrame
-        One row per fit, columns :data:`COLUMNS`.
+        One row per fit run now (skipped ones excluded), columns :data:`COLUMNS`.
     """
-    hidden_sizes = _check_sizes("hidden_sizes", hidden_sizes)
-    epochs = _check_sizes("epochs", epochs)
+    hidden_sizes = check_sizes("hidden_sizes", hidden_sizes)
+    epochs = check_sizes("epochs", epochs)
     mlp.check_positive_int("repeats", repeats)
     mlp.check_positive_int("threads", threads)
     X_train = np.asarray(X_train, dtype=np.float64)
     X_test = np.asarray(X_test, dtype=np.float64)
-    grid = list(itertools.product(hidden_sizes, epochs, range(repeats)))
+    grid = [(h, e, r) for h, e, r in itertools.product(hidden_sizes, epochs, range(repeats))
+            if skip is None or not skip({"hidden": h, "epochs": e, "repeat": r})]
     rows = []
     with threadpool_limits(limits=threads):
         for h, e, r in tqdm(grid, desc="sweep", unit="fit", disable=not progress, file=sys.stderr,
@@ -120,25 +123,25 @@ def chosen_model(hidden: int | None = None, epochs: int | None = None, results_n
     return h, e, reason
 
 
-def baseline_runs(X_train, y_train, X_test, y_test, hidden: int, epochs: int, seed: int = 0, repeats: int = 1,
-                  threads: int | None = None) -> list[dict]:
-    """One process, BLAS with ``threads`` threads (``None``: every core, the default a user gets).
+def baseline_run(X_train, y_train, X_test, y_test, hidden: int, epochs: int, seed: int = 0,
+                 threads: int | None = None) -> dict:
+    """One fit in this process, BLAS with ``threads`` threads (``None``: every core, a user's default).
 
-    Returns rows in the exemplar results' shape (``n_engines`` 1, no distribution or combination),
-    strategy ``"sequential, all-core BLAS"``.
+    Returns a row in the exemplar results' shape (``n_engines`` 1, no distribution or combination),
+    strategy ``"sequential, all-core BLAS"`` (or ``"sequential, N BLAS threads"``).
     """
     import time
 
-    X_train = np.asarray(X_train, dtype=np.float64)
-    X_test = np.asarray(X_test, dtype=np.float64)
-    rows = []
     with threadpool_limits(limits=threads):
-        for r in range(mlp.check_positive_int("repeats", repeats)):
-            t0 = time.perf_counter()
-            fit = mlp.fit_timed(mlp.build_mlp(hidden, epochs, seed + r), X_train, y_train)
-            acc = mlp.accuracy_pct(fit.model, X_test, y_test)
-            rows.append({"n_engines": 1, "repeat": r, "seed": seed + r, "strategy": "sequential, all-core BLAS",
-                         "fit_seconds_max": fit.seconds, "distribute_seconds": 0.0, "combine_seconds": 0.0,
-                         "wall_seconds": time.perf_counter() - t0, "accuracy_pct": acc, "n_iter_max": fit.n_iter,
-                         "blas_threads": threads or "all"})
-    return rows
+        t0 = time.perf_counter()
+        fit = mlp.fit_timed(mlp.build_mlp(hidden, epochs, seed), np.asarray(X_train, dtype=np.float64), y_train)
+        acc = mlp.accuracy_pct(fit.model, np.asarray(X_test, dtype=np.float64), y_test)
+        wall = time.perf_counter() - t0
+    return {"n_engines": 1, "seed": seed, "hidden": hidden, "epochs": epochs, "n_train": len(y_train),
+            "strategy": BASELINE if threads is None else f"sequential, {threads} BLAS threads",
+            "fit_seconds_max": fit.seconds, "distribute_seconds": 0.0, "combine_seconds": 0.0,
+            "wall_seconds": wall, "accuracy_pct": acc, "n_iter_max": fit.n_iter}
+
+
+#: Strategy name of :func:`baseline_run`'s default rows.
+BASELINE = "sequential, all-core BLAS"

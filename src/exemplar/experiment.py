@@ -1,0 +1,281 @@
+"""Running a list of configurations safely: rows saved as they finish, resumable, retried on a dead engine.
+
+Every experiment notebook runs the same loop: for each configuration (engine count, repeat,
+strategy, ...), run it, and append a row to ``results/NAME.csv``. This module owns that loop so
+that each notebook gets the same guarantees:
+
+* **No half-written files.** After every finished configuration the whole CSV is rewritten to a
+  temporary file and renamed into place (:func:`exemplar.results.write_results`), so a run killed
+  at any moment leaves a parseable file holding every row finished so far. A failed
+  configuration writes no row.
+* **Resume.** Each row carries ``provenance_id``, a short hash of what produced it (the
+  parameters, the package versions, the Python version, the CPU model and core count; not the
+  time or the commit). With ``resume=True`` the rows already in the file with the same
+  ``provenance_id`` are kept and their configurations skipped; rows of another provenance are
+  dropped, and the log says how many.
+* **One cluster per engine count, restarted on failure.** Consecutive configurations with the
+  same ``n_engines`` share one cluster. If a configuration fails because an engine died (an MPI
+  rank that dies takes the whole MPI job with it), the cluster is stopped and, with
+  ``retries=N``, started afresh and the configuration rerun, up to N times.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+import pandas as pd
+
+from . import results
+from .mlp import check_positive_int
+
+#: Provenance fields that identify what produced a row (time, host name and commit are left out:
+#: a rerun tomorrow, or after a commit that touches only prose, may resume).
+_FINGERPRINT_KEYS = ("parameters", "packages", "python")
+_FINGERPRINT_MACHINE = ("cpu_model", "logical_cores", "usable_cores")
+#: Parameters that steer the loop, not the numbers; they do not enter the fingerprint.
+LOOP_PARAMETERS = ("resume", "retries")
+
+
+class ExperimentError(RuntimeError):
+    """A configuration failed (after its retries). Rows finished before it are saved."""
+
+
+def provenance_id(prov: Mapping[str, Any]) -> str:
+    """A 12-character hash of the parts of ``prov`` that determine the numbers."""
+    params = {k: v for k, v in dict(prov.get("parameters", {})).items() if k not in LOOP_PARAMETERS}
+    key = {k: prov.get(k) for k in _FINGERPRINT_KEYS}
+    key["parameters"] = params
+    key["machine"] = {k: prov.get("machine", {}).get(k) for k in _FINGERPRINT_MACHINE}
+    blob = json.dumps(key, sort_keys=True, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()[:12]
+
+
+class ResultsLog:
+    """``results/NAME.csv`` grown one row at a time, atomically, with resume.
+
+    Parameters
+    ----------
+    name : str
+        Results name (``NAME.csv`` and ``NAME.json`` in the results folder).
+    prov : dict
+        The run's provenance (:func:`exemplar.results.provenance`).
+    key_columns : sequence of str
+        Columns that identify a configuration (e.g. ``n_engines, repeat, strategy``).
+    resume : bool
+        Keep the rows of an earlier run with the same provenance and skip their configurations.
+    log : callable
+        Where to say what was kept or dropped.
+    """
+
+    def __init__(self, name: str, prov: Mapping[str, Any], key_columns: Sequence[str], resume: bool = False,
+                 directory=None, log: Callable[[str], None] = print):
+        self.name = name
+        self.prov = dict(prov)
+        self.directory = directory
+        self.key_columns = list(key_columns)
+        self.provenance_id = provenance_id(prov)
+        self.rows: list[dict[str, Any]] = []
+        self.skipped = 0
+        if resume:
+            self._load_previous(log)
+
+    def _load_previous(self, log) -> None:
+        try:
+            old, _ = results.read_results(self.name, self.directory)
+        except FileNotFoundError:
+            log(f"resume: no earlier {self.name}.csv; starting afresh")
+            return
+        if "provenance_id" not in old.columns:
+            log(f"resume: {self.name}.csv has no provenance_id column; its {len(old)} rows are dropped")
+            return
+        same = old[old["provenance_id"] == self.provenance_id]
+        dropped = len(old) - len(same)
+        self.rows = same.to_dict("records")
+        log(f"resume: kept {len(same)} rows of {self.name}.csv with the same parameters and provenance"
+            + (f"; dropped {dropped} of another provenance" if dropped else ""))
+
+    def key(self, config: Mapping[str, Any]) -> tuple:
+        missing = [c for c in self.key_columns if c not in config]
+        if missing:
+            raise KeyError(f"configuration lacks key column(s) {missing}: {dict(config)}")
+        return tuple(_normal(config[c]) for c in self.key_columns)
+
+    def done(self, config: Mapping[str, Any]) -> bool:
+        """Whether a row for ``config`` is already saved."""
+        k = self.key(config)
+        return any(self.key(r) == k for r in self.rows)
+
+    def append(self, row: Mapping[str, Any]) -> None:
+        """Add one finished row and rewrite the CSV and its provenance atomically."""
+        self.rows.append({**row, "provenance_id": self.provenance_id})
+        self.save()
+
+    def save(self) -> None:
+        results.write_results(self.name, self.frame(), self.prov, self.directory)
+
+    def frame(self) -> pd.DataFrame:
+        return pd.DataFrame(self.rows)
+
+
+def _normal(value):
+    """Make values read back from CSV compare equal to fresh ones (numpy scalars, NaN, floats)."""
+    if value is None or (isinstance(value, float) and value != value):
+        return None
+    if hasattr(value, "item"):
+        value = value.item()
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def run_configs(configs: Iterable[Mapping[str, Any]], run_one: Callable[[Any, Mapping[str, Any]], Mapping[str, Any]],
+                log_to: ResultsLog, *, start_cluster: Callable[[int], Any] | None = None,
+                cluster_size: Callable[[Mapping[str, Any]], int | None] = lambda c: c.get("n_engines"),
+                retries: int = 0,
+                retry_on: tuple[type[BaseException], ...] = (Exception,), progress: bool = True,
+                log: Callable[[str], None] = print) -> pd.DataFrame:
+    """Run each configuration and save its row; one cluster per run of equal ``n_engines``.
+
+    Parameters
+    ----------
+    configs : iterable of dict
+        Each holds at least the key columns of ``log_to``.
+    run_one : callable
+        ``run_one(cluster_or_None, config) -> dict``: the measured row (config fields are added).
+    log_to : ResultsLog
+        Where rows go; configurations it already holds are skipped.
+    start_cluster : callable, optional
+        ``start_cluster(n)`` → a context manager yielding a cluster (default:
+        :func:`exemplar.cluster.start_cluster` with its defaults).
+    cluster_size : callable
+        The engine count a configuration runs on (default: its ``n_engines``); ``None`` runs it
+        in this process, without a cluster.
+    retries : int
+        How many times a failing configuration is retried on a fresh cluster.
+    retry_on : tuple of exception types
+        Failures worth a retry (by default any ``Exception``; ``KeyboardInterrupt`` never is).
+
+    Returns
+    -------
+    pandas.DataFrame
+        All rows of ``log_to``, earlier (resumed) ones included.
+
+    Raises
+    ------
+    ExperimentError
+        When a configuration still fails after ``retries`` retries; rows finished earlier are saved.
+    """
+    import sys
+
+    from tqdm import tqdm
+
+    check_positive_int("retries", retries, minimum=0)
+    if start_cluster is None:
+        from .cluster import start_cluster
+    todo = [dict(c) for c in configs]
+    pending = [c for c in todo if not log_to.done(c)]
+    log_to.skipped = len(todo) - len(pending)
+    if log_to.skipped:
+        log(f"resume: skipping {log_to.skipped} of {len(todo)} configurations already in {log_to.name}.csv")
+    bar = tqdm(total=len(pending), desc=log_to.name, unit="run", disable=not progress, file=sys.stderr,
+               mininterval=2.0)
+    i = 0
+    with bar:
+        while i < len(pending):
+            n = cluster_size(pending[i])
+            group_end = i
+            while group_end < len(pending) and cluster_size(pending[group_end]) == n:
+                group_end += 1
+            group = pending[i:group_end]
+            _run_group(group, n, run_one, log_to, start_cluster, retries, retry_on, bar, log)
+            i = group_end
+    return log_to.frame()
+
+
+def _run_group(group, n, run_one, log_to, start_cluster, retries, retry_on, bar, log) -> None:
+    """Run configurations sharing one engine count, restarting the cluster after a failure."""
+    j, attempt = 0, 0
+    while j < len(group):
+        try:
+            if n is None:
+                cm = _null_cluster()
+            else:
+                cm = start_cluster(int(n))
+            with cm as cl:
+                while j < len(group):
+                    config = group[j]
+                    row = run_one(cl, config)
+                    log_to.append({**config, **dict(row)})
+                    bar.update(1)
+                    j += 1
+                    attempt = 0
+        except retry_on as exc:
+            attempt += 1
+            where = {k: group[j][k] for k in log_to.key_columns}
+            if attempt > retries:
+                raise ExperimentError(
+                    f"configuration {where} failed{f' after {retries} retries' if retries else ''}: {exc}. "
+                    f"The {len(log_to.rows)} rows finished before it are saved in {log_to.name}.csv; "
+                    "rerun with resume=True to continue from there"
+                    + ("" if retries else ", or with retries=N to restart the cluster and try again")) from exc
+            log(f"configuration {where} failed ({type(exc).__name__}: {exc}); "
+                f"restarting the cluster, retry {attempt} of {retries}")
+
+
+class _null_cluster:
+    """A stand-in context manager for configurations that need no cluster."""
+
+    def __enter__(self):
+        return None
+
+    def __exit__(self, *exc):
+        return False
+
+
+def exemplar_configs(engine_counts: Sequence[int], repeats: int, seed: int = 0, baseline: bool = True,
+                     strategies: Sequence[str] = ("one-shot",)) -> list[dict[str, Any]]:
+    """The exemplar chapter's configurations: the all-core BLAS baseline, then each engine count × repeat.
+
+    Repeat ``r`` uses ``seed + r`` on every engine.
+    """
+    from .sweep import BASELINE
+
+    configs = [{"strategy": BASELINE, "n_engines": 1, "repeat": r, "seed": seed + r}
+               for r in range(repeats)] if baseline else []
+    configs += [{"strategy": s, "n_engines": n, "repeat": r, "seed": seed + r}
+                for n in engine_counts for s in strategies for r in range(repeats)]
+    return configs
+
+
+def on_cluster(config: Mapping[str, Any]) -> int | None:
+    """Engine count of an exemplar configuration; ``None`` (this process) for the sequential baseline."""
+    from .sweep import BASELINE
+
+    return None if config["strategy"] == BASELINE else int(config["n_engines"])
+
+
+def exemplar_runner(source, train: tuple, test: tuple, hidden: int, epochs: int, cores: int, **run_kwargs):
+    """``run_one`` for :func:`run_configs`: the baseline in this process, one-shot exemplar runs on the cluster.
+
+    Parameters
+    ----------
+    source : tuple
+        Where rank 0 reads the training data (:func:`exemplar.exemplar.csv_source`).
+    train, test : (X, y)
+        Training data for the in-process baseline, test data for every run.
+    cores : int
+        The machine's cores: rows record whether engines outnumber them.
+    """
+    from . import exemplar as ex
+    from .sweep import baseline_run
+
+    def run_one(cl, config):
+        if cl is None:
+            return baseline_run(*train, *test, hidden, epochs, config["seed"])
+        res = ex.run_exemplar(cl, source, *test, hidden=hidden, epochs=epochs, seed=config["seed"], **run_kwargs)
+        return {**res.as_row(), "n_iter_max": max(res.n_iter), "start_seconds": cl.start_seconds,
+                "oversubscribed": cl.n > cores}
+
+    return run_one
