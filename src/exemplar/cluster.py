@@ -12,6 +12,9 @@ What it does, in order:
    otherwise) and ``n_engines`` engines, with ``mpiexec`` taken from this Python environment's
    own ``bin`` folder (``Path(sys.executable).parent / "mpiexec"``), so the MPI that launches the
    engines is the one ``mpi4py`` was built for, whatever ``PATH`` holds.
+   On one host (no host file, no ``-hosts``, controller on loopback) MPI's transports are kept
+   on the loopback interface too (:data:`LOOPBACK_MPI_ENV`, ``mpiexec -iface lo``); only Hydra's
+   PMI control port, which ``mpiexec`` always opens on all interfaces, is not.
 2. Sets ``OMP_NUM_THREADS=1`` and friends in the engines' environment before they start, and
    puts this package's ``src`` folder on their ``PYTHONPATH`` (so a notebook needs no setup).
 3. Waits for all engines to register (``timeout`` seconds, then a clear error with the
@@ -51,6 +54,12 @@ THREAD_ENV_VARS = (
     "VECLIB_MAXIMUM_THREADS",
     "NUMEXPR_NUM_THREADS",
 )
+
+#: For a cluster on this host alone: MPI's network transports use the loopback interface only
+#: (libfabric's tcp/sockets providers, UCX, and Hydra's proxies), so no MPI socket of the run
+#: listens on an outside interface. Ranks on one host talk through shared memory anyway.
+LOOPBACK_MPI_ENV = {"FI_TCP_IFACE": "lo", "FI_SOCKETS_IFACE": "lo", "UCX_NET_DEVICES": "lo"}
+LOOPBACK_MPI_ARGS = ["-iface", "lo"]
 
 #: The package's ``src`` folder (the parent of the ``exemplar`` package), put on the engines' path.
 SRC_DIR = Path(__file__).resolve().parent.parent
@@ -316,9 +325,14 @@ def start_cluster(
         raise ClusterError(f"launcher='mpi' needs mpiexec next to the Python interpreter, at {mpi_cmd[0]}; not found")
     engine_launcher = "MPIEngineSetLauncher" if launcher == "mpi" else "LocalEngineSetLauncher"
     configured_env = dict(cfg[engine_launcher].get("environment", {}))
-    cfg[engine_launcher].environment = _engine_env({**configured_env, **(environment or {})})
+    # One host (no host file, no -hosts, controller on loopback): keep MPI's sockets on loopback too.
+    single_host = (launcher == "mpi" and hostfile is None and controller_ip in ("127.0.0.1", "localhost")
+                   and not any(a in ("-hosts", "-f", "-hostfile", "-iface") for a in list(mpi_args or [])))
+    loopback_env = LOOPBACK_MPI_ENV if single_host else {}
+    cfg[engine_launcher].environment = _engine_env({**loopback_env, **configured_env, **(environment or {})})
     if launcher == "mpi":
-        args = list(cfg.MPIEngineSetLauncher.get("mpi_args", [])) + list(mpi_args or [])
+        args = (LOOPBACK_MPI_ARGS if single_host else []) + list(cfg.MPIEngineSetLauncher.get("mpi_args", [])) \
+            + list(mpi_args or [])
         if hostfile is not None:
             args += ["-f", os.fspath(hostfile)]
         cfg.MPIEngineSetLauncher.mpi_cmd = mpi_cmd
