@@ -84,3 +84,40 @@ def test_controller_and_mpi_listen_on_loopback_only():
     hydra_ports = {port for name, _, ip, port in listeners if name == "mpiexec"}
     outside = [l for l in listeners if l[2] != "127.0.0.1" and l[3] not in hydra_ports]
     assert not outside, outside
+
+
+@pytest.mark.slow
+def test_a_killed_sweep_leaves_parseable_results_and_resumes(tmp_path, mnist_small):
+    """Kill a batch run mid-sweep (SIGKILL to its whole process group): the results file parses,
+    and a rerun with resume=True skips the fits already saved."""
+    import signal
+    import time
+
+    import pandas as pd
+
+    results_dir = tmp_path / "results"
+    env = {**os.environ, "EXEMPLAR_RESULTS": str(results_dir)}
+    args = [str(EXE), "run", "02-sequential-sweep", "--output-dir", str(tmp_path),
+            "-p", "hidden_sizes", "[8, 9, 10, 11, 12, 13]", "-p", "epochs", "[30]", "-p", "n_train", "2000", "-p", "repeats", "1"]
+    proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    csv = results_dir / "sequential_sweep.csv"
+    deadline = time.monotonic() + 180
+    try:
+        while time.monotonic() < deadline:
+            if csv.exists() and len(pd.read_csv(csv)) >= 2:
+                break
+            time.sleep(0.05)
+        else:
+            pytest.fail("the sweep saved no rows in time")
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    saved = pd.read_csv(csv)  # parseable after the kill
+    assert 2 <= len(saved) < 6
+    assert not list(results_dir.glob(".*tmp"))
+    done = subprocess.run(args + ["-p", "resume", "true"], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    final = pd.read_csv(csv)
+    assert sorted(final.hidden) == [8, 9, 10, 11, 12, 13]
+    assert final.merge(saved, on=["hidden", "epochs", "repeat"]).shape[0] == len(saved)
