@@ -33,6 +33,59 @@ must hold every class present in the data (else :func:`run_exemplar` raises ``Va
 
 Each step on the engines runs under a time limit (``timeout``), and the master stops waiting
 as soon as any rank fails (the others may then be stuck in a collective: stop the cluster).
+
+Strategies
+----------
+:func:`run_exemplar`'s ``strategy`` chooses how the engines' work is combined; all use the same
+cluster, the same shards and the same seed on every engine (:data:`STRATEGIES`):
+
+``"one-shot"`` (the paper's)
+    Every engine fits its shard fully (``MLPClassifier.fit``, which stops early when its own
+    training loss stalls); the master gathers the weights once and averages them, weighted by
+    shard size.
+``"periodic"`` (local SGD, federated averaging)
+    Every ``sync_every`` epochs the engines average their weights among themselves with one
+    ``MPI.Allreduce`` (weighted by shard size; the controller is not involved) and all continue
+    from the average, for ``epochs`` epochs in all (the last round is shorter when ``sync_every``
+    does not divide ``epochs``). An epoch is one ``MLPClassifier.partial_fit`` call, on the
+    shard's rows already in the order ``fit`` would shuffle them into that epoch (``partial_fit``'s
+    own shuffle restarts from the original order at every call, so it is switched off and done
+    outside, from the same ``RandomState(seed)`` stream). **Optimizer state:** each engine keeps its own Adam moments and step
+    count across rounds; only the weights are averaged (averaging the moments too would triple
+    the bytes, and the moments describe each engine's own gradient noise). **Stopping:**
+    scikit-learn's rule (training loss not better by ``tol`` for more than ``n_iter_no_change``
+    epochs) is applied to the *global* training loss, the shard-size-weighted mean of the
+    engines' epoch losses, which travel in the same ``Allreduce`` as the weights. The engines
+    learn it only when they communicate, so a stop takes effect at the end of the round in which
+    the rule fires: up to ``sync_every - 1`` epochs late (on time for ``sync_every=1``). With one
+    engine and ``sync_every=1`` this is ``MLPClassifier.fit``, bit for bit.
+``"gradient-allreduce"`` (synchronous data-parallel SGD)
+    Every step, every engine computes the summed gradient of its mini-batch, one ``Allreduce``
+    adds them, and all apply the same Adam update: the sequential run with a global batch of
+    ``n_engines x batch_size`` rows. scikit-learn has no hook between gradient and update, so this
+    uses :mod:`exemplar.numpy_mlp`, a numpy re-implementation of ``MLPClassifier``'s network,
+    initialisation, loss, Adam and stopping rule (which reproduces ``fit`` on one process).
+``"ensemble"``
+    Every engine fits its shard as for one-shot; nothing is averaged. The master predicts with
+    the mean of the engines' ``predict_proba`` (weighted by shard size): a reference for what
+    combining the engines' models can reach.
+
+``scale_inputs=True`` trains on pixels / 255 (the paper used raw 0-255 pixels); the returned
+model then takes raw pixels and scales them itself (:class:`PixelScaledModel`).
+
+Communication counters
+----------------------
+``comm_rounds`` counts the exchanges of model state that combine the engines' work: one for
+one-shot and ensemble (the gather of every engine's weights to the master), one per averaging
+``Allreduce`` for periodic, one per step for gradient-allreduce. ``comm_bytes`` is the bytes one
+rank contributes per round (its float64 weights; for the ``Allreduce`` strategies the whole
+buffer, with the few numbers piggybacked on it: losses and batch rows) times the rounds; the
+cluster as a whole moves about ``n_engines`` times that. ``comm_seconds`` is the time in those
+exchanges: for the ``Allreduce`` strategies the largest over the ranks of each rank's total time
+inside ``Allreduce`` (which includes waiting for slower ranks), for one-shot and ensemble the
+gather measured in the master. With one engine the counters still count the (trivial) calls.
+Fetching the final, already combined model from rank 0 to the master is in ``combine_seconds``,
+not in the counters; so are the set-up collectives (each rank's row count).
 """
 
 from __future__ import annotations
@@ -50,6 +103,9 @@ from .mlp import accuracy_pct, build_mlp, check_positive_int, combine, fit_timed
 
 #: Source kinds :func:`run_exemplar` accepts.
 SOURCE_KINDS = ("csv", "arrays")
+
+#: Training strategies :func:`run_exemplar` implements (see the module's documentation).
+STRATEGIES = ("one-shot", "periodic", "gradient-allreduce", "ensemble")
 
 #: ``mlp_params`` keys that :func:`run_exemplar` sets itself.
 _RESERVED_PARAMS = ("hidden_layer_sizes", "max_iter", "random_state")
@@ -272,15 +328,23 @@ def _engine_distribute(token: str, source) -> dict:
     }
 
 
-def _engine_fit(token: str, hidden: int, epochs: int, seed: int, mlp_params: dict) -> dict:
-    """Fit this rank's shard (pixels as float64, raw 0-255) with ``fit_timed``; keep the weights."""
+def _features(X: np.ndarray, scale_inputs: bool) -> np.ndarray:
+    """Pixels (uint8) as the float64 features the model trains on: raw 0-255, or / 255."""
+    X = X.astype(np.float64)
+    if scale_inputs:
+        X /= 255.0
+    return X
+
+
+def _engine_fit(token: str, hidden: int, epochs: int, seed: int, mlp_params: dict, scale_inputs: bool = False) -> dict:
+    """Fit this rank's shard (pixels as float64, raw 0-255 or / 255) with ``fit_timed``; keep the weights."""
     from mpi4py import MPI
 
     state = _STATE.get(token)
     if state is None or "X" not in state:
         raise ExemplarError(f"no shard for run {token} on this engine: distribute first")
     model = build_mlp(hidden, epochs, seed, **mlp_params)
-    X = state["X"].astype(np.float64)
+    X = _features(state["X"], scale_inputs)
     result = fit_timed(model, X, state["y"])
     state["weights"] = get_weights(result.model)
     state["classes"] = result.model.classes_
@@ -290,6 +354,158 @@ def _engine_fit(token: str, hidden: int, epochs: int, seed: int, mlp_params: dic
         "fit_seconds": result.seconds,
         "n_iter": result.n_iter,
     }
+
+
+def _flat_crc(weights) -> int:
+    crc = 0
+    for w in weights:
+        crc = zlib.crc32(np.ascontiguousarray(w, dtype=np.float64).tobytes(), crc)
+    return crc
+
+
+def periodic_fit(X: np.ndarray, y: np.ndarray, hidden: int, epochs: int, seed: int, mlp_params: dict,
+                 sync_every: int, classes: np.ndarray, comm) -> dict:
+    """Local training with weight averaging every ``sync_every`` epochs (the ``"periodic"`` strategy).
+
+    Every rank of ``comm`` calls this together with its own rows. See the module's documentation
+    for how epochs, Adam's state and early stopping are handled.
+
+    Returns
+    -------
+    dict
+        ``model`` (the averaged ``MLPClassifier``, identical on every rank), ``seconds``,
+        ``n_iter`` (epochs run), ``loss_curve`` (global training loss per epoch),
+        ``comm_rounds``, ``comm_bytes``, ``comm_seconds``.
+    """
+    import warnings
+
+    from mpi4py import MPI
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.utils import shuffle as sk_shuffle
+
+    sync_every = check_positive_int("sync_every", sync_every)
+    n_local = X.shape[0]
+    n_total = comm.allreduce(n_local, op=MPI.SUM)  # set-up, not counted as a round
+    frac = n_local / n_total
+    model = build_mlp(hidden, epochs, seed, **mlp_params)
+    tol, patience, shuffle = model.tol, model.n_iter_no_change, model.shuffle
+    # The epochs' shuffles are drawn here, exactly as fit draws them: one RandomState(seed) stream,
+    # first the initial weights (drawn by the first partial_fit; replayed here to advance the
+    # stream past them), then one shuffle of the previous epoch's order per epoch. partial_fit
+    # itself would restart from arange every call; it gets the rows already in order instead.
+    model.set_params(shuffle=False)
+    rng = np.random.RandomState(seed)
+    units = [X.shape[1], *model.hidden_layer_sizes, len(classes) if len(classes) > 2 else 1]
+    for a, b in zip(units[:-1], units[1:]):
+        rng.uniform(-1.0, 1.0, (a, b))
+        rng.uniform(-1.0, 1.0, b)
+    order = np.arange(n_local)
+    buf = None
+    done = rounds = 0
+    comm_seconds = 0.0
+    best, no_improvement, stop = np.inf, 0, False
+    loss_curve: list[float] = []
+    t_start = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        while done < epochs and not stop:
+            e = min(sync_every, epochs - done)
+            losses = []
+            for _ in range(e):
+                if shuffle:
+                    order = sk_shuffle(order, random_state=rng)
+                    model.partial_fit(X[order], y[order], classes=classes)
+                else:
+                    model.partial_fit(X, y, classes=classes)
+                losses.append(model.loss_)
+            done += e
+            params = [*model.coefs_, *model.intercepts_]
+            n_params = sum(p.size for p in params)
+            if buf is None:  # weights, then up to sync_every epoch losses
+                buf = np.empty(n_params + sync_every)
+            offset = 0
+            for p in params:
+                np.multiply(p.ravel(), frac, out=buf[offset:offset + p.size])
+                offset += p.size
+            buf[n_params:] = 0.0
+            buf[n_params:n_params + e] = np.asarray(losses) * frac
+            t0 = time.perf_counter()
+            comm.Allreduce(MPI.IN_PLACE, buf, op=MPI.SUM)
+            comm_seconds += time.perf_counter() - t0
+            rounds += 1
+            offset = 0
+            for p in params:  # in place: the arrays Adam updates stay the model's own
+                p[...] = buf[offset:offset + p.size].reshape(p.shape)
+                offset += p.size
+            for loss in buf[n_params:n_params + e]:
+                loss = float(loss)
+                loss_curve.append(loss)
+                if loss > best - tol:
+                    no_improvement += 1
+                else:
+                    no_improvement = 0
+                if loss < best:
+                    best = loss
+                if no_improvement > patience:
+                    stop = True  # takes effect at the end of this round
+    return {
+        "model": model,
+        "seconds": time.perf_counter() - t_start,
+        "n_iter": done,
+        "loss_curve": loss_curve,
+        "comm_rounds": rounds,
+        "comm_bytes": rounds * (buf.nbytes if buf is not None else 0),
+        "comm_seconds": comm_seconds,
+    }
+
+
+def _engine_train(token: str, strategy: str, hidden: int, epochs: int, seed: int, mlp_params: dict,
+                  sync_every: int, scale_inputs: bool, classes: list) -> dict:
+    """Train this rank's shard with ``strategy``; keep the weights (and a checksum of them)."""
+    from mpi4py import MPI
+
+    if strategy in ("one-shot", "ensemble"):
+        out = _engine_fit(token, hidden, epochs, seed, mlp_params, scale_inputs)
+        out.update(comm_rounds=0, comm_bytes=0, comm_seconds=0.0)
+        out["weights_crc"] = _flat_crc(_STATE[token]["weights"])
+        return out
+    state = _STATE.get(token)
+    if state is None or "X" not in state:
+        raise ExemplarError(f"no shard for run {token} on this engine: distribute first")
+    comm = MPI.COMM_WORLD
+    X = _features(state["X"], scale_inputs)
+    y = state["y"]
+    classes = np.asarray(classes)
+    if strategy == "periodic":
+        res = periodic_fit(X, y, hidden, epochs, seed, mlp_params, sync_every, classes, comm)
+        weights = get_weights(res["model"])
+        out = {k: res[k] for k in ("n_iter", "comm_rounds", "comm_bytes", "comm_seconds")}
+        out["fit_seconds"] = res["seconds"]
+    elif strategy == "gradient-allreduce":
+        from .numpy_mlp import train
+
+        res = train(X, y, hidden, epochs, seed, classes=classes, comm=comm, **mlp_params)
+        weights = res.net.weights()
+        out = {"n_iter": res.n_iter, "comm_rounds": res.comm_rounds, "comm_bytes": res.comm_bytes,
+               "comm_seconds": res.comm_seconds, "fit_seconds": res.seconds,
+               "global_batch": res.global_batch}
+    else:
+        raise ValueError(f"strategy must be one of {STRATEGIES}; got {strategy!r}")
+    state["weights"] = weights
+    del state["X"], state["y"], X
+    out["rank"] = comm.Get_rank()
+    out["weights_crc"] = _flat_crc(weights)
+    return out
+
+
+def _engine_root_weights(token: str):
+    """Rank 0's weights (the others return ``None``); every rank forgets the run."""
+    from mpi4py import MPI
+
+    state = _STATE.pop(token, None)
+    if state is None or "weights" not in state:
+        raise ExemplarError(f"no fitted weights for run {token} on this engine: fit first")
+    return state["weights"] if MPI.COMM_WORLD.Get_rank() == 0 else None
 
 
 def _engine_weights(token: str) -> list[np.ndarray]:
@@ -345,6 +561,18 @@ class ExemplarResult:
         The combined model (predicts; was never ``fit`` itself).
     shard_checksums : list of int
         What each rank received, as :func:`shard_checksum` computes it.
+    strategy : str
+        One of :data:`STRATEGIES`.
+    sync_every : int or None
+        Epochs between averages (``"periodic"`` only; ``None`` for the other strategies).
+    scale_inputs : bool
+        Whether the model trained on pixels / 255 (else raw 0-255 pixels, as the paper).
+    comm_rounds, comm_bytes, comm_seconds : int, int, float
+        Rounds of model-state exchange, bytes one rank contributed in them, and seconds spent in
+        them (see "Communication counters" in the module's documentation).
+    replicas_identical : bool or None
+        For ``"periodic"`` and ``"gradient-allreduce"``: whether every rank ended with bit-identical
+        weights (checksums compared); ``None`` for the strategies that do not replicate the model.
     """
 
     n_engines: int
@@ -364,6 +592,13 @@ class ExemplarResult:
     accuracy_pct: float
     model: Any = field(repr=False)
     shard_checksums: list[int] = field(default_factory=list, repr=False)
+    strategy: str = "one-shot"
+    sync_every: int | None = None
+    scale_inputs: bool = False
+    comm_rounds: int = 0
+    comm_bytes: int = 0
+    comm_seconds: float = 0.0
+    replicas_identical: bool | None = None
 
     def as_row(self) -> dict:
         """The scalar fields as a dict (one tidy row): no lists, no model."""
@@ -373,6 +608,58 @@ class ExemplarResult:
             if f.name != "model" and not isinstance(value, (list, tuple, dict, np.ndarray)):
                 row[f.name] = value
         return row
+
+
+class PixelScaledModel:
+    """A model trained on pixels / 255 that takes raw 0-255 pixels: it divides by 255 first.
+
+    ``model`` is the wrapped classifier; ``predict``, ``predict_proba`` and ``classes_`` are its.
+    """
+
+    def __init__(self, model, scale: float = 255.0):
+        self.model = model
+        self.scale = float(scale)
+
+    @property
+    def classes_(self):
+        return self.model.classes_
+
+    def _scaled(self, X):
+        return np.asarray(X, dtype=np.float64) / self.scale
+
+    def predict(self, X):
+        return self.model.predict(self._scaled(X))
+
+    def predict_proba(self, X):
+        return self.model.predict_proba(self._scaled(X))
+
+
+class EnsembleModel:
+    """Predicts with the mean of its members' ``predict_proba``, weighted by ``weights``.
+
+    Parameters
+    ----------
+    members : list of classifiers
+        With the same ``classes_``, in the same order.
+    weights : sequence of float, optional
+        E.g. shard sizes; default equal.
+    """
+
+    def __init__(self, members, weights=None):
+        if not members:
+            raise ValueError("an ensemble needs at least one member")
+        self.members = list(members)
+        w = np.ones(len(members)) if weights is None else np.asarray(weights, dtype=float)
+        if w.shape != (len(members),) or np.any(w < 0) or w.sum() <= 0:
+            raise ValueError(f"weights must be {len(members)} non-negative numbers with a positive sum; got {weights!r}")
+        self.weights = w / w.sum()
+        self.classes_ = self.members[0].classes_
+
+    def predict_proba(self, X):
+        return sum(w * m.predict_proba(X) for w, m in zip(self.weights, self.members))
+
+    def predict(self, X):
+        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
 
 
 def _submit(cl, func, args_of_rank) -> dict[int, Any]:
@@ -472,6 +759,9 @@ def run_exemplar(
     seed: int = 0,
     mlp_params: dict | None = None,
     timeout: float | None = 3600.0,
+    strategy: str = "one-shot",
+    sync_every: int = 1,
+    scale_inputs: bool = False,
 ) -> ExemplarResult:
     """Train one MLP exemplar-parallel on all engines of ``cl`` and evaluate it.
 
@@ -496,11 +786,21 @@ def run_exemplar(
     timeout : float or None
         Seconds each step (distribute, fit, gather) may take on the engines before
         :class:`ExemplarError`; ``None`` waits for ever (failures still stop the wait).
+    strategy : {"one-shot", "periodic", "gradient-allreduce", "ensemble"}
+        How the engines' work is combined (see the module's documentation). ``"one-shot"`` is
+        the paper's method. ``"gradient-allreduce"`` accepts only the ``mlp_params`` that
+        :mod:`exemplar.numpy_mlp` implements (``batch_size`` is then per engine).
+    sync_every : int
+        Epochs between weight averages, for ``"periodic"`` (1: every epoch). Ignored otherwise.
+    scale_inputs : bool
+        Train on pixels / 255 instead of the raw 0-255 pixels. The returned model takes raw
+        pixels either way.
 
     Returns
     -------
     ExemplarResult
-        With the combined model in ``model``.
+        With the combined model in ``model``: an ``MLPClassifier`` (an :class:`EnsembleModel`
+        for ``"ensemble"``), wrapped in a :class:`PixelScaledModel` when ``scale_inputs``.
 
     Raises
     ------
@@ -528,7 +828,24 @@ def run_exemplar(
         raise ValueError(
             f"mlp_params must not set {', '.join(bad)}: use the hidden, epochs and seed arguments"
         )
-    build_mlp(hidden, epochs, seed, **mlp_params)  # unknown parameters fail here, not on the engines
+    if strategy not in STRATEGIES:
+        raise ValueError(f"strategy must be one of {', '.join(map(repr, STRATEGIES))}; got {strategy!r}")
+    sync_every = check_positive_int("sync_every", sync_every)
+    if not isinstance(scale_inputs, (bool, np.bool_)):
+        raise ValueError(f"scale_inputs must be True or False; got {scale_inputs!r}")
+    scale_inputs = bool(scale_inputs)
+    probe = build_mlp(hidden, epochs, seed, **mlp_params)  # unknown parameters fail here, not on the engines
+    if strategy == "periodic":
+        if probe.solver not in ("adam", "sgd"):
+            raise ValueError(f"strategy='periodic' trains with partial_fit, which needs solver 'adam' or 'sgd'; "
+                             f"got solver={probe.solver!r}")
+        if probe.early_stopping:
+            raise ValueError("strategy='periodic' cannot use early_stopping=True (partial_fit does not support it); "
+                             "it stops on the global training loss instead")
+    elif strategy == "gradient-allreduce":
+        from .numpy_mlp import check_params
+
+        check_params(mlp_params)
     n_known = _check_source(source)
     if n_known is not None and n_engines > n_known:
         raise ValueError(f"n_engines must be at most the number of training rows ({n_known}); got {n_engines}")
@@ -554,18 +871,39 @@ def run_exemplar(
             "or shuffle the training rows"
         )
 
-    # --- fit: same seed everywhere, each rank its own shard
-    ars = _submit(cl, _engine_fit, lambda rank: (token, hidden, epochs, seed, mlp_params))
+    # --- train: same seed everywhere, each rank its own shard
+    ars = _submit(cl, _engine_train, lambda rank: (token, strategy, hidden, epochs, seed, mlp_params, sync_every,
+                                                   scale_inputs, classes))
     fits = _wait(cl, ars, "fitting", timeout)
 
-    # --- gather the weights to the master and combine, weighted by shard size
+    # --- bring the result to the master
     t0 = time.perf_counter()
-    ars = _submit(cl, _engine_weights, lambda rank: (token,))
-    weight_sets = _wait(cl, ars, "gathering the weights", timeout)
-    combined = combine(weight_sets, sizes)
-    model = model_from_weights(
-        combined, classes=np.asarray(classes), max_iter=epochs, random_state=seed, **mlp_params
-    )
+    build = dict(classes=np.asarray(classes), max_iter=epochs, random_state=seed, **mlp_params)
+    replicas_identical = None
+    if strategy in ("one-shot", "ensemble"):
+        # gather every engine's weights; one-shot averages them (weighted by shard size)
+        ars = _submit(cl, _engine_weights, lambda rank: (token,))
+        weight_sets = _wait(cl, ars, "gathering the weights", timeout)
+        comm_seconds = time.perf_counter() - t0
+        comm_rounds = 1
+        comm_bytes = int(sum(w.nbytes for w in weight_sets[0]))
+        if strategy == "one-shot":
+            model = model_from_weights(combine(weight_sets, sizes), **build)
+        else:
+            model = EnsembleModel([model_from_weights(w, **build) for w in weight_sets], weights=sizes)
+    else:
+        # every rank holds the same combined weights: fetch rank 0's
+        ars = _submit(cl, _engine_root_weights, lambda rank: (token,))
+        model = model_from_weights(_wait(cl, ars, "gathering the weights", timeout)[0], **build)
+        rounds = {f["comm_rounds"] for f in fits}
+        if len(rounds) != 1:  # every rank joins every Allreduce, so this cannot differ
+            raise ExemplarError(f"ranks report different numbers of communication rounds: {sorted(rounds)}")
+        comm_rounds = rounds.pop()
+        comm_bytes = int(fits[0]["comm_bytes"])
+        comm_seconds = max(f["comm_seconds"] for f in fits)
+        replicas_identical = len({f["weights_crc"] for f in fits}) == 1
+    if scale_inputs:
+        model = PixelScaledModel(model)
     combine_seconds = time.perf_counter() - t0
 
     # --- evaluate in the master
@@ -592,6 +930,13 @@ def run_exemplar(
         accuracy_pct=acc,
         model=model,
         shard_checksums=[d["checksum"] for d in dist],
+        strategy=strategy,
+        sync_every=sync_every if strategy == "periodic" else None,
+        scale_inputs=scale_inputs,
+        comm_rounds=int(comm_rounds),
+        comm_bytes=int(comm_bytes),
+        comm_seconds=float(comm_seconds),
+        replicas_identical=replicas_identical,
     )
 
 
@@ -626,3 +971,109 @@ def distribute_only(cl, source, timeout: float | None = 600.0) -> list[dict]:
 def shard_checksum(X: np.ndarray, y: np.ndarray) -> int:
     """The checksum an engine reports for a shard ``(X, y)`` (pixels as uint8, labels as int64)."""
     return _checksum(_as_pixels(np.asarray(X)), _as_labels(np.asarray(y)))
+
+
+# --------------------------------------------------------------------------------------------
+# Reading the runs: per strategy, and the title question
+# --------------------------------------------------------------------------------------------
+
+
+def variant_name(strategy: str, sync_every=None) -> str:
+    """A label for a strategy and its setting: ``"periodic, every 5 epochs"``, else the strategy."""
+    if strategy == "periodic":
+        k = int(sync_every)
+        return f"periodic, every {k} epoch{'s' if k != 1 else ''}"
+    return str(strategy)
+
+
+def _with_derived(runs):
+    runs = runs.copy()
+    if "variant" not in runs.columns:
+        runs["variant"] = [variant_name(s, e) for s, e in zip(runs["strategy"], runs.get("sync_every", [None] * len(runs)))]
+    if "scale_inputs" not in runs.columns:
+        runs["scale_inputs"] = False
+    runs["training_seconds"] = runs["fit_seconds_max"] + runs["distribute_seconds"] + runs["combine_seconds"]
+    return runs
+
+
+def summarize_strategies(runs):
+    """Per input scaling, strategy variant and engine count: means (and sd) over the repeats.
+
+    Parameters
+    ----------
+    runs : DataFrame
+        Rows of :meth:`ExemplarResult.as_row` (plus ``variant``, else derived from ``strategy`` and
+        ``sync_every``).
+
+    Returns
+    -------
+    DataFrame
+        ``scale_inputs, variant, strategy, n_engines, runs``, the mean and sd of ``accuracy_pct``,
+        ``wall_seconds`` and ``training_seconds`` (slowest engine's fit + distribution + combination),
+        and the means of ``fit_seconds_max``, ``comm_rounds``, ``comm_bytes``, ``comm_seconds``
+        (and ``n_iter_max`` when present).
+    """
+    import pandas as pd
+
+    runs = _with_derived(runs)
+    keys = ["scale_inputs", "variant", "strategy", "n_engines"]
+    g = runs.groupby(keys, sort=True)
+    out = g[["accuracy_pct", "wall_seconds", "training_seconds"]].agg(["mean", "std"])
+    out.columns = [f"{a}_{'mean' if b == 'mean' else 'sd'}" for a, b in out.columns]
+    extra = [c for c in ("fit_seconds_max", "comm_rounds", "comm_bytes", "comm_seconds", "n_iter_max")
+             if c in runs.columns]
+    out = pd.concat([out, g[extra].mean(), g.size().rename("runs")], axis=1).reset_index()
+    return out
+
+
+def speed_at_same_accuracy(summary, tolerance_pp: float = 0.5, reference: str = "one-shot"):
+    """The title question, per input scaling and engine count (more than one).
+
+    The reference is the 1-engine run of ``reference`` (one-shot with one engine is a plain
+    sequential ``fit``). A variant reaches "the same accuracy" when its mean accuracy is at least
+    the reference's minus ``tolerance_pp`` percentage points (being more accurate counts).
+
+    Parameters
+    ----------
+    summary : DataFrame
+        :func:`summarize_strategies`' table.
+
+    Returns
+    -------
+    DataFrame
+        Per ``scale_inputs`` and ``n_engines``: ``sequential_accuracy``, ``sequential_wall``,
+        ``reached`` (some variant within the tolerance), ``fastest`` (the one with the smallest mean
+        wall time among those, else ``None``) with its ``accuracy_pct``, ``gap_pp`` (its accuracy minus
+        the reference's), ``wall_seconds``, ``speedup`` (reference wall time / its wall time),
+        ``speedup_training`` (the same for training time) and ``faster`` (reached *and* speedup > 1);
+        and the ``most_accurate`` variant with its ``most_accurate_gap_pp``.
+    """
+    import pandas as pd
+
+    if not (isinstance(tolerance_pp, (int, float)) and tolerance_pp >= 0):
+        raise ValueError(f"tolerance_pp must be a non-negative number; got {tolerance_pp!r}")
+    rows = []
+    for scale, part in summary.groupby("scale_inputs", sort=True):
+        ref = part[(part.variant == reference) & (part.n_engines == 1)]
+        if ref.empty:
+            raise ValueError(f"no 1-engine {reference!r} runs (scale_inputs={scale}) to compare with")
+        ref = ref.iloc[0]
+        for n, at_n in part[part.n_engines > 1].groupby("n_engines", sort=True):
+            ok = at_n[at_n.accuracy_pct_mean >= ref.accuracy_pct_mean - tolerance_pp]
+            best = at_n.loc[at_n.accuracy_pct_mean.idxmax()]
+            row = {"scale_inputs": bool(scale), "n_engines": int(n),
+                   "sequential_accuracy": ref.accuracy_pct_mean, "sequential_wall": ref.wall_seconds_mean,
+                   "reached": not ok.empty}
+            if ok.empty:
+                row.update(fastest=None, accuracy_pct=np.nan, gap_pp=np.nan, wall_seconds=np.nan, speedup=np.nan,
+                           speedup_training=np.nan, faster=False)
+            else:
+                f = ok.loc[ok.wall_seconds_mean.idxmin()]
+                speedup = ref.wall_seconds_mean / f.wall_seconds_mean
+                row.update(fastest=f.variant, accuracy_pct=f.accuracy_pct_mean,
+                           gap_pp=f.accuracy_pct_mean - ref.accuracy_pct_mean, wall_seconds=f.wall_seconds_mean,
+                           speedup=speedup, speedup_training=ref.training_seconds_mean / f.training_seconds_mean,
+                           faster=bool(speedup > 1))
+            row.update(most_accurate=best.variant, most_accurate_gap_pp=best.accuracy_pct_mean - ref.accuracy_pct_mean)
+            rows.append(row)
+    return pd.DataFrame(rows)
