@@ -1,0 +1,116 @@
+"""The reader's site, in a real browser, offline: build the QUICK book and open every page in headless Chromium.
+
+Chromium is the system's (Debian's ``chromium`` package; ``make test`` installs it where it is
+missing and it can), driven by the ``playwright`` Python package from the ``[test]`` extra. This
+test installs nothing itself: where no Chromium can be found it is skipped, loudly.
+
+Select it with ``pytest -m browser``. A full-page screenshot of every page is kept in
+``_build/screenshots/`` of the checkout, for a person to look at.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from exemplar import browser, config, report
+
+pytestmark = [pytest.mark.browser, pytest.mark.book, pytest.mark.slow]
+
+SCREENSHOTS = config.BUILD_DIR / "screenshots"
+#: A <script src> or <link href> that points off the site.
+EXTERNAL_ASSET = re.compile(r"<(?:script|link)\b[^>]*\b(?:src|href)\s*=\s*[\"']?(?:https?:)?//", re.IGNORECASE)
+
+
+@pytest.fixture(scope="module")
+def chromium() -> str:
+    path = browser.find_chromium()
+    if not path:
+        pytest.skip("NO CHROMIUM: the browser test did not run. Install Debian's chromium "
+                    "(`apt-get install chromium`; `make test` does it where it runs as root with apt-get) "
+                    "or point EXEMPLAR_CHROMIUM at a Chromium executable.")
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        pytest.skip("NO PLAYWRIGHT: the browser test did not run; install the test extra: pip install -e '.[test]'")
+    return path
+
+
+@pytest.fixture(scope="module")
+def quick_site(tmp_path_factory, chromium) -> Path:
+    """`exemplar run --quick` then `exemplar book` in a copy of the project; returns its ``_build/html``."""
+    root = tmp_path_factory.mktemp("site") / "project"
+    root.mkdir()
+    for name in ("_config.yml", "_toc.yml"):
+        shutil.copy(config.ROOT / name, root / name)
+    shutil.copytree(config.ROOT / "notebooks", root / "notebooks")
+    shutil.copytree(config.ROOT / "book", root / "book", ignore=shutil.ignore_patterns("_run", "plotly*.js"))
+    (root / "pyproject.toml").write_text("")
+    env = {**os.environ, "EXEMPLAR_ROOT": str(root), "EXEMPLAR_DATA": str(config.data_dir())}
+    env.pop("EXEMPLAR_RESULTS", None)
+    exe = Path(sys.executable).parent / "exemplar"
+    for cmd in (["run", "--quick"], ["book"]):
+        proc = subprocess.run([str(exe), *cmd], env=env, capture_output=True, text=True, timeout=1200)
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return root / "_build" / "html"
+
+
+def test_no_script_or_stylesheet_comes_from_the_network(quick_site):
+    """The grep of the issue: no http(s):// (or protocol-relative) URL in any <script src> or <link href>."""
+    offenders = []
+    for page in sorted(quick_site.rglob("*.html")):
+        for match in EXTERNAL_ASSET.finditer(page.read_text(encoding="utf-8", errors="replace")):
+            offenders.append(f"{page.relative_to(quick_site)}: {match.group(0)[:120]}")
+    assert not offenders, "\n".join(offenders)
+
+
+def test_pages_hide_injected_parameters_and_fold_code(quick_site):
+    """Papermill's injected-parameters cells are left out; code that is not the point is folded (hide-input)."""
+    chapters = sorted((quick_site / "book" / "_run").glob("*.html"))
+    assert chapters
+    for page in chapters:
+        assert "tag_injected-parameters" not in page.read_text(encoding="utf-8"), page.name
+    sweep = (quick_site / "book" / "_run" / "02-sequential-sweep.html").read_text(encoding="utf-8")
+    assert sweep.count("tag_hide-input") >= 4 and "Fig 3. Training time" in sweep
+
+
+def test_every_page_renders_offline_in_chromium(quick_site, chromium):
+    """Every page: no console error, no request off 127.0.0.1, every plotly figure drawn; screenshots kept."""
+    reports = browser.check_site(quick_site, screenshots=SCREENSHOTS, chromium=chromium)
+    pages = {r.page.split("?")[0]: r for r in reports}
+    problems = [line for r in reports for line in r.problems()]
+    assert not problems, "\n".join(problems)
+
+    # Every chapter of the table of contents was opened, and the site's own pages too.
+    toc_pages = {f"book/_run/{stem}.html" for stem in report.PLAN}
+    assert toc_pages | {"book/intro.html", "index.html", "search.html", "genindex.html"} <= set(pages)
+
+    # The sweep's 3D surfaces (Figs 3-4) are drawn by WebGL, with the paper's markers beside them.
+    sweep = pages["book/_run/02-sequential-sweep.html"]
+    surfaces = [f for f in sweep.figures if "surface" in f["traces"]]
+    assert len(surfaces) >= 2, sweep.figures
+    assert all(f["canvas"] > 0 and f["gl_scenes"] == 1 and "scatter3d" in f["traces"] for f in surfaces)
+
+    # The parallel chapter's line plots (Figs 5-8) draw their lines and markers as SVG.
+    parallel = pages["book/_run/03-exemplar-parallel.html"]
+    lines = [f for f in parallel.figures if f["traces"] and set(f["traces"]) <= {"scatter"}]
+    assert len(lines) >= 4, parallel.figures
+    assert all(f["svg"] > 0 and f["lines"] > 0 and f["points"] > 0 for f in lines)
+
+    # Search works offline, from the site's own index.
+    assert pages["search.html"].search_results, "the search page listed no result for 'accuracy'"
+
+    # Each results CSV can be downloaded from the summary and status pages.
+    for stem in ("00-paper-vs-report", "99-status"):
+        csvs = [u for u in pages[f"book/_run/{stem}.html"].downloads if u.endswith(".csv")]
+        assert {"sequential_sweep.csv", "exemplar.csv"} <= {u.rsplit("/", 1)[-1] for u in csvs}, stem
+
+    # A screenshot of every page, for a person to look at.
+    for r in reports:
+        assert r.screenshot is not None and r.screenshot.stat().st_size > 10_000, r.page
