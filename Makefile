@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 QUICK  ?=
 RUNFLAGS := $(if $(QUICK),--quick,)
 
-.PHONY: all venv data run book test clean
+.PHONY: all venv data run book test chromium clean
 
 all: book
 
@@ -21,6 +21,7 @@ venv: $(STAMP)
 
 data: $(STAMP)
 	$(BIN)/exemplar data
+	$(BIN)/exemplar data --dataset fashion-mnist
 
 run: data
 	$(BIN)/exemplar run $(RUNFLAGS)
@@ -28,8 +29,24 @@ run: data
 book: run
 	$(BIN)/exemplar book
 
-test: data
+test: data chromium
 	$(BIN)/python -m pytest
+
+# tests/test_browser.py opens the built site in the system's Chromium. Where none is installed,
+# install Debian's (as root, with apt-get); where that cannot be done, say so loudly: the browser
+# test is then skipped with the same warning in pytest's summary.
+chromium:
+	@if command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 \
+	    || command -v google-chrome >/dev/null 2>&1 || [ -n "$$EXEMPLAR_CHROMIUM" ]; then \
+	  true; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "[make] chromium is missing: installing Debian's chromium for the browser test (apt-get)"; \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
+	    || echo "*** WARNING: apt-get could not install chromium: the browser test will be SKIPPED ***"; \
+	else \
+	  echo "*** WARNING: chromium is missing and cannot be installed here (needs root and apt-get):"; \
+	  echo "*** the browser test will be SKIPPED. Install chromium, or set EXEMPLAR_CHROMIUM to a Chromium. ***"; \
+	fi
 
 clean:
 	rm -rf _build book/_run results/quick book/_static/plotly.min.js

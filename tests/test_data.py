@@ -527,3 +527,201 @@ def test_load_mnist_errors(tmp_path, monkeypatch):
     with pytest.raises(DataError, match="exemplar data") as info:
         data.load_mnist("train")
     assert str(tmp_path / "mnist_train.csv") in str(info.value)
+
+
+# --------------------------------------------------------------------------- Fashion-MNIST and IDX data sets
+
+
+def _real_fashion_mnist():
+    """The folder of Debian's dataset-fashion-mnist, installed (with apt-get) when missing; else skip."""
+    try:
+        return data.install_fashion_mnist(quiet=True)
+    except DataError as exc:
+        pytest.skip(f"Debian's {data.FASHION_MNIST_PACKAGE} is not installed and cannot be installed here: {exc}")
+
+
+@pytest.mark.parametrize("split, n", [("train", 60_000), ("test", 10_000)])
+def test_real_fashion_mnist_idx_headers(split, n):
+    folder = _real_fashion_mnist()
+    images, labels = data.find_idx_files(folder)[split]
+    img_head = gzip.open(images).read(16) if images.suffix == ".gz" else images.read_bytes()[:16]
+    lab_head = gzip.open(labels).read(8) if labels.suffix == ".gz" else labels.read_bytes()[:8]
+    # magic: two zero bytes, 0x08 (unsigned byte), dimensions; then the dimensions, big-endian
+    assert img_head[:4] == b"\x00\x00\x08\x03" and lab_head[:4] == b"\x00\x00\x08\x01"
+    assert np.frombuffer(img_head[4:], dtype=">u4").tolist() == [n, 28, 28]
+    assert np.frombuffer(lab_head[4:], dtype=">u4").tolist() == [n]
+    y = data.load_idx(labels)
+    assert y.shape == (n,) and y.dtype == np.uint8
+    assert np.bincount(y).tolist() == [n // 10] * 10  # Fashion-MNIST is balanced
+
+
+def fake_idx_folder(folder, n_train=5, n_test=2, seed=0, gz=("train-images-idx3-ubyte",)):
+    """Four hand-made IDX files (some gzipped) in ``folder``; returns the arrays written."""
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    arrays = {}
+    for split, n in (("train", n_train), ("test", n_test)):
+        images = rng.integers(0, 256, (n, 28, 28)).astype(np.uint8)
+        labels = rng.integers(0, 10, n).astype(np.uint8)
+        for name, arr in zip(data.IDX_FILES[split], (images, labels)):
+            raw = idx_bytes(arr, 0x08)
+            if name in gz:
+                (folder / f"{name}.gz").write_bytes(gzip.compress(raw))
+            else:
+                (folder / name).write_bytes(raw)
+        arrays[split] = (images.reshape(n, -1), labels.astype(np.int64))
+    return arrays
+
+
+@pytest.fixture
+def idx_offline(tmp_path, monkeypatch):
+    """Data dir in tmp_path, a folder of hand-made IDX files, no subprocess (no apt-get)."""
+    monkeypatch.setenv("EXEMPLAR_DATA", str(tmp_path / "data"))
+    monkeypatch.setattr(data, "N_TRAIN_TOTAL", 5)
+    monkeypatch.setattr(data, "N_TEST_TOTAL", 2)
+
+    def no_subprocess(*args, **kwargs):
+        raise AssertionError(f"tests must not run {args}")
+
+    monkeypatch.setattr(subprocess, "run", no_subprocess)
+    source = tmp_path / "idx"
+    return tmp_path / "data", source, fake_idx_folder(source)
+
+
+def test_fetch_fashion_mnist_from_a_folder_of_idx_files(idx_offline, capsys):
+    folder, source, arrays = idx_offline
+    paths = data.fetch_fashion_mnist(source, quiet=True)
+    assert paths == {"train": folder / "fashion-mnist_train.csv", "test": folder / "fashion-mnist_test.csv"}
+    for split in ("train", "test"):
+        X, y = data.load_csv(paths[split])
+        np.testing.assert_array_equal(X, arrays[split][0])
+        np.testing.assert_array_equal(y, arrays[split][1])
+        assert paths[split].read_text().splitlines()[0] == HEADER
+        X2, y2 = data.load_dataset("fashion-mnist", split)
+        np.testing.assert_array_equal(X2, arrays[split][0])
+    sums = (folder / "SHA256SUMS").read_text().splitlines()
+    assert sums == sorted(f"{hashlib.sha256(p.read_bytes()).hexdigest()}  {p.name}" for p in paths.values())
+    assert (folder / "fashion-mnist_train.npz").is_file() and no_temp_files(folder)
+    # idempotent: a second call does nothing
+    before = {p: p.stat().st_mtime_ns for p in paths.values()}
+    data.fetch_dataset("fashion-mnist", source_dir=source)
+    assert "up to date" in capsys.readouterr().out
+    assert {p: p.stat().st_mtime_ns for p in paths.values()} == before
+
+
+def test_fashion_mnist_sums_sit_beside_mnists(idx_offline):
+    folder, source, _ = idx_offline
+    folder.mkdir(parents=True)
+    (folder / "SHA256SUMS").write_text(f"{'a' * 64}  mnist_test.csv\n{'b' * 64}  mnist_train.csv\n")
+    data.fetch_fashion_mnist(source, quiet=True)
+    names = [line.split()[1] for line in (folder / "SHA256SUMS").read_text().splitlines()]
+    assert names == ["fashion-mnist_test.csv", "fashion-mnist_train.csv", "mnist_test.csv", "mnist_train.csv"]
+    # a recorded hash that the conversion does not reproduce stops it, and nothing is written
+    (folder / "SHA256SUMS").write_text(f"{'0' * 64}  fashion-mnist_test.csv\n")
+    for p in folder.glob("fashion-mnist_*"):
+        p.unlink()
+    with pytest.raises(DataError, match="disagree with.*deterministic"):
+        data.fetch_fashion_mnist(source, quiet=True)
+    assert not list(folder.glob("fashion-mnist_*.csv"))
+
+
+def test_mnist_from_a_folder_of_idx_files(idx_offline):
+    folder, source, arrays = idx_offline
+    paths = data.fetch_dataset("mnist", source_dir=source, quiet=True)
+    assert paths["train"] == folder / "mnist_train.csv"
+    np.testing.assert_array_equal(data.load_mnist("test")[1], arrays["test"][1])
+
+
+def test_idx_folder_errors(idx_offline, tmp_path):
+    _, source, _ = idx_offline
+    with pytest.raises(DataError, match="no such folder"):
+        data.fetch_fashion_mnist(tmp_path / "nowhere", quiet=True)
+    (source / "t10k-labels-idx1-ubyte").unlink()
+    with pytest.raises(DataError) as info:
+        data.fetch_fashion_mnist(source, quiet=True)
+    msg = str(info.value)
+    assert "missing IDX file(s) t10k-labels-idx1-ubyte" in msg and "train-images-idx3-ubyte.gz" in msg
+    wrong = fake_idx_folder(tmp_path / "wrong", n_train=4)
+    assert wrong
+    with pytest.raises(DataError, match="holds 4 images.*expected 5"):
+        data.fetch_fashion_mnist(tmp_path / "wrong", quiet=True)
+
+
+def test_idx_labels_outside_0_to_9_are_refused(idx_offline, tmp_path):
+    folder = tmp_path / "letters"
+    fake_idx_folder(folder)
+    (folder / "train-labels-idx1-ubyte").write_bytes(idx_bytes(np.array([1, 26, 3, 4, 5], np.uint8), 0x08))
+    with pytest.raises(DataError, match="labels run from 1 to 26; expected 0 to 9"):
+        data.fetch_fashion_mnist(folder, quiet=True)
+
+
+def test_install_needs_root_and_apt_get(tmp_path, monkeypatch):
+    monkeypatch.setattr(data, "FASHION_MNIST_DIR", tmp_path / "absent")
+    monkeypatch.setattr(data, "_can_apt_get", lambda: False)
+    with pytest.raises(DataError) as info:
+        data.install_fashion_mnist(quiet=True)
+    msg = str(info.value)
+    assert "needs root and apt-get" in msg and "apt-get install dataset-fashion-mnist" in msg
+    assert "--source-dir" in msg
+
+
+def test_install_runs_apt_get_and_updates_once_when_needed(tmp_path, monkeypatch):
+    target = tmp_path / "fashion"
+    monkeypatch.setattr(data, "FASHION_MNIST_DIR", target)
+    monkeypatch.setattr(data, "_can_apt_get", lambda: True)
+    calls = []
+
+    def fake_apt(cmd, **kwargs):
+        calls.append(cmd[1])
+        assert cmd[0] == "apt-get" and kwargs["env"]["DEBIAN_FRONTEND"] == "noninteractive"
+        if cmd[1] == "install" and "update" not in calls:
+            return subprocess.CompletedProcess(cmd, 100, "", "E: Unable to locate package dataset-fashion-mnist")
+        if cmd[1] == "install":
+            assert cmd[-1] == "dataset-fashion-mnist"
+            fake_idx_folder(target)
+        return subprocess.CompletedProcess(cmd, 0, "", "")
+
+    monkeypatch.setattr(subprocess, "run", fake_apt)
+    assert data.install_fashion_mnist(quiet=True) == target
+    assert calls == ["install", "update", "install"]
+    calls.clear()
+    data.install_fashion_mnist(quiet=True)  # installed: nothing to run
+    assert calls == []
+
+
+def test_install_failure_says_what_apt_get_said(tmp_path, monkeypatch):
+    monkeypatch.setattr(data, "FASHION_MNIST_DIR", tmp_path / "absent")
+    monkeypatch.setattr(data, "_can_apt_get", lambda: True)
+    monkeypatch.setattr(subprocess, "run",
+                        lambda cmd, **kw: subprocess.CompletedProcess(cmd, 100, "", "E: no network here"))
+    with pytest.raises(DataError) as info:
+        data.install_fashion_mnist(quiet=True)
+    assert "no network here" in str(info.value) and "--source-dir" in str(info.value)
+
+
+def test_load_dataset_errors(tmp_path, monkeypatch):
+    monkeypatch.setenv("EXEMPLAR_DATA", str(tmp_path))
+    with pytest.raises(ValueError, match="dataset must be one of 'mnist', 'fashion-mnist'"):
+        data.load_dataset("emnist")
+    with pytest.raises(ValueError, match="split"):
+        data.load_dataset("fashion-mnist", "valid")
+    with pytest.raises(DataError, match="exemplar data --dataset fashion-mnist") as info:
+        data.load_dataset("fashion-mnist", "train")
+    assert str(tmp_path / "fashion-mnist_train.csv") in str(info.value)
+
+
+def test_cli_data_passes_dataset_and_source_dir(monkeypatch, tmp_path, capsys):
+    from exemplar import cli
+
+    seen = []
+
+    def fake_fetch(name, source_dir=None, force=False, quiet=False):
+        seen.append((name, source_dir, force))
+        return {"train": tmp_path / "a.csv", "test": tmp_path / "b.csv"}
+
+    monkeypatch.setattr(data, "fetch_dataset", fake_fetch)
+    assert cli.main(["data", "--dataset", "fashion-mnist", "--source-dir", str(tmp_path)]) == 0
+    assert cli.main(["data"]) == 0
+    assert seen == [("fashion-mnist", str(tmp_path), False), ("mnist", None, False)]
+    with pytest.raises(SystemExit):
+        cli.main(["data", "--dataset", "emnist"])

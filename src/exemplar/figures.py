@@ -179,3 +179,234 @@ def speedup_amdahl(n: np.ndarray, measured: np.ndarray, f_ours: float,
 def table(df: pd.DataFrame, precision: int = 2):
     """A results table for the report: fixed decimals, "–" where the paper has no value, no index."""
     return df.style.format(precision=precision, na_rep="–").hide(axis="index")
+
+
+# ---------------------------------------------------------------------------------------------
+# Communication strategies (notebook 04)
+# ---------------------------------------------------------------------------------------------
+
+#: One colour per strategy variant, the same in every figure; the paper's one-shot method is :data:`OURS`.
+STRATEGY_COLOURS = {
+    "one-shot": OURS,
+    "periodic, every 1 epoch": "#2ca02c",
+    "periodic, every 5 epochs": "#8fbf3f",
+    "gradient-allreduce": "#9467bd",
+    "ensemble": "#8c564b",
+}
+_EXTRA_COLOURS = ["#17becf", "#bcbd22", "#e377c2", "#393b79", "#637939"]
+
+
+def strategy_colour(variant: str) -> str:
+    """The colour of a strategy variant (:data:`STRATEGY_COLOURS`, else a fixed spare colour)."""
+    if variant in STRATEGY_COLOURS:
+        return STRATEGY_COLOURS[variant]
+    return _EXTRA_COLOURS[sum(map(ord, variant)) % len(_EXTRA_COLOURS)]
+
+
+def _variants_in_order(summary: pd.DataFrame) -> list[str]:
+    known = [v for v in STRATEGY_COLOURS if v in set(summary["variant"])]
+    return known + sorted(set(summary["variant"]) - set(known))
+
+
+def frontier(summary: pd.DataFrame, title: str, tolerance_pp: float = 0.5, reference: str = "one-shot",
+             cores: int | None = None) -> go.Figure:
+    """Accuracy against wall time, one line per strategy through its engine counts (the frontier).
+
+    Parameters
+    ----------
+    summary : DataFrame
+        :func:`exemplar.exemplar.summarize_strategies` rows of *one* input scaling.
+    tolerance_pp : float
+        The shaded region is "at least as fast as sequential and within ``tolerance_pp`` of its accuracy".
+    reference : str
+        The variant whose 1-engine run is the sequential reference (drawn as a grey star).
+    cores : int, optional
+        Engine counts above it are marked "oversubscribed" in the hover text.
+    """
+    ref = summary[(summary.variant == reference) & (summary.n_engines == 1)].iloc[0]
+    fig = go.Figure()
+    x_max = float((summary.wall_seconds_mean + summary.wall_seconds_sd.fillna(0)).max()) * 1.05
+    fig.add_shape(type="rect", x0=0, x1=ref.wall_seconds_mean, y0=ref.accuracy_pct_mean - tolerance_pp,
+                  y1=float(summary.accuracy_pct_mean.max()) + 0.5, fillcolor=REFERENCE, opacity=0.12, line_width=0,
+                  layer="below")
+    fig.add_annotation(x=0, y=ref.accuracy_pct_mean - tolerance_pp, xanchor="left", yanchor="bottom",
+                       text=f"faster than sequential, within {tolerance_pp:g} pp of its accuracy",
+                       showarrow=False, font=dict(size=11, color=REFERENCE))
+    for variant in _variants_in_order(summary):
+        part = summary[summary.variant == variant].sort_values("n_engines")
+        over = [" (oversubscribed)" if cores and n > cores else "" for n in part.n_engines]
+        fig.add_trace(go.Scatter(
+            x=part.wall_seconds_mean, y=part.accuracy_pct_mean, mode="lines+markers+text", name=variant,
+            text=[str(int(n)) for n in part.n_engines], textposition="top center", textfont=dict(size=10),
+            error_x=dict(type="data", array=part.wall_seconds_sd, visible=True, thickness=1),
+            error_y=dict(type="data", array=part.accuracy_pct_sd, visible=True, thickness=1),
+            line=dict(color=strategy_colour(variant)), marker=dict(size=8),
+            customdata=np.column_stack([part.n_engines, over]),
+            hovertemplate="%{customdata[0]} engines%{customdata[1]}<br>wall %{x:.2f} s<br>accuracy %{y:.2f} %"
+                          f"<extra>{variant}</extra>"))
+    fig.add_trace(go.Scatter(x=[ref.wall_seconds_mean], y=[ref.accuracy_pct_mean], mode="markers",
+                             name="sequential (1 engine)", marker=dict(symbol="star", size=16, color=REFERENCE),
+                             hovertemplate="sequential<br>wall %{x:.2f} s<br>accuracy %{y:.2f} %<extra></extra>"))
+    fig.update_layout(title=title, xaxis_title="wall time per run (s)", yaxis_title="test accuracy (%)",
+                      height=480, legend=dict(orientation="h", y=-0.2), margin=dict(t=50),
+                      xaxis=dict(range=[0, x_max]))
+    return fig
+
+
+def accuracy_by_engines(summary: pd.DataFrame, reference: str = "one-shot") -> go.Figure:
+    """Accuracy against engine count per strategy, raw pixels and scaled pixels side by side (shared y axis).
+
+    The dotted line in each panel is that scaling's sequential accuracy (1-engine ``reference``).
+    """
+    from plotly.subplots import make_subplots
+
+    scales = sorted(summary.scale_inputs.unique())
+    names = {False: "raw pixels 0–255 (the paper)", True: "pixels / 255"}
+    fig = make_subplots(rows=1, cols=len(scales), shared_yaxes=True,
+                        subplot_titles=[names.get(bool(s), str(s)) for s in scales], horizontal_spacing=0.04)
+    for col, scale in enumerate(scales, start=1):
+        part = summary[summary.scale_inputs == scale]
+        for variant in _variants_in_order(part):
+            v = part[part.variant == variant].sort_values("n_engines")
+            fig.add_trace(go.Scatter(x=v.n_engines, y=v.accuracy_pct_mean, mode="lines+markers", name=variant,
+                                     legendgroup=variant, showlegend=col == 1,
+                                     error_y=dict(type="data", array=v.accuracy_pct_sd, visible=True, thickness=1),
+                                     line=dict(color=strategy_colour(variant)), marker=dict(size=8),
+                                     hovertemplate="%{x} engines<br>%{y:.2f} %" f"<extra>{variant}</extra>"),
+                          row=1, col=col)
+        ref = part[(part.variant == reference) & (part.n_engines == 1)]
+        if len(ref):
+            fig.add_hline(y=float(ref.accuracy_pct_mean.iloc[0]), line=dict(color=REFERENCE, dash="dot"),
+                          row=1, col=col)
+        fig.update_xaxes(title_text="engines", tickvals=sorted(part.n_engines.unique()), row=1, col=col)
+    fig.update_yaxes(title_text="test accuracy (%)", row=1, col=1)
+    fig.update_layout(height=440, legend=dict(orientation="h", y=-0.25), margin=dict(t=50),
+                      title="Accuracy by strategy and engine count; dotted: sequential")
+    return fig
+
+
+# ---------------------------------------------------------------------------------------------
+# Verdict tables (the paper-vs-report page)
+# ---------------------------------------------------------------------------------------------
+
+#: Background of a verdict cell, the same wherever a verdict is shown.
+VERDICT_COLOURS = {
+    "reproduced": "#d9f2d9",
+    "reproduced with a caveat": "#fff0c2",
+    "not reproduced": "#f8d4d4",
+}
+
+
+def verdict_table(df: pd.DataFrame, precision: int = 2):
+    """:func:`table`, with every verdict cell (a value of :data:`VERDICT_COLOURS`) coloured by its verdict.
+
+    Parameters
+    ----------
+    df : DataFrame
+        Any table; columns whose name contains "verdict" (at any level) are coloured.
+    precision : int
+        Decimals of the numbers.
+    """
+    def colour(value):
+        bg = VERDICT_COLOURS.get(value)
+        return f"background-color: {bg}; color: #222222" if bg else ""
+
+    cols = [c for c in df.columns if "verdict" in " ".join(map(str, c if isinstance(c, tuple) else (c,)))]
+    return table(df, precision).map(colour, subset=cols)
+
+
+# ---------------------------------------------------------------------------------------------
+# Other algorithms (notebook 05)
+# ---------------------------------------------------------------------------------------------
+
+#: One colour per algorithm, the same in every figure; the paper's MLP is :data:`OURS`.
+ALGORITHM_COLOURS = {
+    "mlp": OURS,
+    "gaussian-nb": "#2ca02c",
+    "lda": "#9467bd",
+    "qda": "#8c564b",
+    "tree": "#17becf",
+}
+
+#: Readable names of the data sets.
+DATASET_NAMES = {"mnist": "MNIST", "fashion-mnist": "Fashion-MNIST"}
+
+
+def _algorithm_grid(summary: pd.DataFrame, column: str, y_title: str, title: str, cores: int | None = None,
+                    sd_column: str | None = None, ideal: bool = False,
+                    paper: tuple[np.ndarray, np.ndarray, str] | None = None) -> go.Figure:
+    """One panel per data set (rows) and training size (columns), one line per algorithm through its engine counts."""
+    from plotly.subplots import make_subplots
+
+    from .algorithms import ALGORITHM_NAMES
+
+    present = set(summary["dataset"])
+    datasets = [d for d in DATASET_NAMES if d in present] + sorted(present - set(DATASET_NAMES))
+    sizes = sorted(summary["n_train"].unique())
+    titles = [f"{DATASET_NAMES.get(d, d)}, {int(n):,} training images" for d in datasets for n in sizes]
+    fig = make_subplots(rows=len(datasets), cols=len(sizes), shared_xaxes=True, subplot_titles=titles,
+                        horizontal_spacing=0.08, vertical_spacing=0.12)
+    n_max = int(summary["n_engines"].max())
+    algorithms = [a for a in ALGORITHM_COLOURS if a in set(summary["algorithm"])]
+    algorithms += sorted(set(summary["algorithm"]) - set(algorithms))
+    for r, dataset in enumerate(datasets, start=1):
+        for c, n_train in enumerate(sizes, start=1):
+            part = summary[(summary.dataset == dataset) & (summary.n_train == n_train)]
+            first = r == 1 and c == 1
+            if ideal:
+                fig.add_trace(go.Scatter(x=[1, n_max], y=[1, n_max], mode="lines", name="ideal (speedup = engines)",
+                                         line=dict(color=REFERENCE, dash="dot"), showlegend=first,
+                                         legendgroup="ideal", hoverinfo="skip"), row=r, col=c)
+            for algorithm in algorithms:
+                a = part[part.algorithm == algorithm].sort_values("n_engines")
+                if a.empty:
+                    continue
+                name = ALGORITHM_NAMES.get(algorithm, algorithm)
+                err = (dict(type="data", array=a[sd_column], visible=True, thickness=1)
+                       if sd_column and sd_column in a else None)
+                fig.add_trace(go.Scatter(
+                    x=a.n_engines, y=a[column], error_y=err, mode="lines+markers", name=name, legendgroup=algorithm,
+                    showlegend=first, line=dict(color=ALGORITHM_COLOURS.get(algorithm, REFERENCE)),
+                    marker=dict(size=8),
+                    hovertemplate="%{x} engines<br>%{y:.2f}" f"<extra>{name}</extra>"), row=r, col=c)
+            if paper is not None and dataset == "mnist" and n_train == 6000:
+                xs, ys, label = paper
+                fig.add_trace(go.Scatter(x=xs, y=ys, mode="markers", name=label, legendgroup="paper",
+                                         marker=dict(color=PAPER, symbol="diamond", size=9)), row=r, col=c)
+            if cores and n_max > cores:
+                fig.add_vrect(x0=cores + 0.5, x1=n_max + 0.5, fillcolor=REFERENCE, opacity=0.12, line_width=0,
+                              row=r, col=c)
+            fig.update_xaxes(tickvals=sorted(summary["n_engines"].unique()), row=r, col=c)
+    for c in range(1, len(sizes) + 1):
+        fig.update_xaxes(title_text="engines (MPI processes)", row=len(datasets), col=c)
+    for r in range(1, len(datasets) + 1):
+        fig.update_yaxes(title_text=y_title, row=r, col=1)
+    fig.update_layout(title=title + (f" (grey: more engines than the {cores} cores)" if cores and n_max > cores
+                                     else ""),
+                      height=330 * len(datasets) + 120, legend=dict(orientation="h", y=-0.12), margin=dict(t=80))
+    return fig
+
+
+def algorithm_speedups(summary: pd.DataFrame, cores: int | None = None, column: str = "speedup",
+                       paper: tuple[np.ndarray, np.ndarray, str] | None = None) -> go.Figure:
+    """Speedup against engines, one line per algorithm, one panel per data set and training size.
+
+    Parameters
+    ----------
+    summary : DataFrame
+        :func:`exemplar.algorithms.summarize_algorithms`' table.
+    cores : int, optional
+        The machine's cores: engine counts above it are shaded.
+    column : str
+        ``"speedup"`` (training time) or ``"speedup_wall"``.
+    paper : (engines, speedups, label), optional
+        The paper's MLP speedups, drawn in :data:`PAPER` on the MNIST 6,000-image panel.
+    """
+    return _algorithm_grid(summary, column, "speedup (× 1 engine)", "Speedup against engines",
+                           cores, ideal=True, paper=paper)
+
+
+def algorithm_accuracy(summary: pd.DataFrame, cores: int | None = None) -> go.Figure:
+    """Test accuracy (± sd over the repeats) against engines, one line per algorithm, one panel per data set and size."""
+    return _algorithm_grid(summary, "accuracy_pct", "test accuracy (%)", "Test accuracy against engines",
+                           cores, sd_column="accuracy_pct_sd")

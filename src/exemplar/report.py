@@ -22,6 +22,12 @@ PLAN: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "01-data": ({}, {}),
     "02-sequential-sweep": ({}, {"hidden_sizes": [50, 75], "epochs": [50, 75], "repeats": 1, "n_train": 1000}),
     "03-exemplar-parallel": ({}, {"engine_counts": [1, 2], "repeats": 1, "n_train": 1000}),
+    "04-communication": ({}, {"engine_counts": [1, 2], "repeats": 1, "n_train": 1000, "sync_every": [5]}),
+    "05-algorithms": ({}, {"engine_counts": [1, 2], "n_train": [1000], "repeats": 1, "repeats_full_set": 1,
+                                       "n_test": 2000}),
+    # These two read the others' results and papermill records, so they run last (the book puts 00 first).
+    "00-paper-vs-report": ({}, {}),
+    "99-status": ({}, {}),
 }
 
 HIDE_TAG = "remove-cell"
