@@ -80,7 +80,9 @@ def execute(stem: str, parameters: Mapping[str, Any] | None = None, out_dir: Pat
     out_dir = Path(out_dir) if out_dir is not None else config.RUN_DIR
     out_dir.mkdir(parents=True, exist_ok=True)
     target = out_dir / output_name(stem, parameters, plan=plan)
-    tmp = target.with_name(f".{target.stem}.running.ipynb")
+    # The notebook runs in a hidden folder beside its target: the book never picks up a half-run page.
+    tmp = out_dir / ".running" / target.name
+    tmp.parent.mkdir(exist_ok=True)
     failed = target.with_name(f"{target.stem}.failed.ipynb")
     t0 = time.perf_counter()
     try:
