@@ -5,6 +5,9 @@ from __future__ import annotations
 import pytest
 
 from exemplar import config
+from exemplar.cluster import mpiexec_path, start_cluster
+
+HAVE_MPIEXEC = mpiexec_path().exists()
 
 
 @pytest.fixture(scope="session")
@@ -17,3 +20,21 @@ def mnist_small():
     X, y = data.load_mnist("train", n_rows=400)
     Xt, yt = data.load_mnist("test", n_rows=500)
     return X, y, Xt, yt
+
+
+@pytest.fixture(scope="module")
+def cluster2():
+    """One 2-engine MPI cluster shared by the tests of a module that need one."""
+    if not HAVE_MPIEXEC:
+        pytest.skip(f"no mpiexec at {mpiexec_path()}")
+    with start_cluster(2) as cl:
+        yield cl
+
+
+@pytest.fixture(scope="module")
+def cluster1():
+    """One 1-engine MPI cluster shared by the tests of a module that need one."""
+    if not HAVE_MPIEXEC:
+        pytest.skip(f"no mpiexec at {mpiexec_path()}")
+    with start_cluster(1) as cl:
+        yield cl

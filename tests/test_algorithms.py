@@ -56,14 +56,6 @@ def small():
     return X, y, Xt, yt
 
 
-@pytest.fixture(scope="module")
-def cluster2():
-    """One 2-engine MPI cluster shared by this module's MPI tests."""
-    if not HAVE_MPIEXEC:
-        pytest.skip(f"no mpiexec at {mpiexec_path()}")
-    with start_cluster(2) as cl:
-        yield cl
-
 
 ATTRS = {
     "gaussian-nb": ("theta_", "var_", "class_prior_", "class_count_", "epsilon_"),

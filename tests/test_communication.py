@@ -33,20 +33,6 @@ def digits():
     return X, y, Xt, yt
 
 
-@pytest.fixture(scope="module")
-def cluster1():
-    if not HAVE_MPIEXEC:
-        pytest.skip(f"no mpiexec at {mpiexec_path()}")
-    with start_cluster(1) as cl:
-        yield cl
-
-
-@pytest.fixture(scope="module")
-def cluster2():
-    if not HAVE_MPIEXEC:
-        pytest.skip(f"no mpiexec at {mpiexec_path()}")
-    with start_cluster(2) as cl:
-        yield cl
 
 
 # ------------------------------------------------------------------------------------------

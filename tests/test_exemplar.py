@@ -49,14 +49,6 @@ def digits():
     return X, y, Xt, yt
 
 
-@pytest.fixture(scope="module")
-def cluster2():
-    """One 2-engine MPI cluster shared by the tests of this module that need one."""
-    if not HAVE_MPIEXEC:
-        pytest.skip(f"no mpiexec at {mpiexec_path()}")
-    with start_cluster(2) as cl:
-        yield cl
-
 
 # ------------------------------------------------------------------------------------------
 # shard_bounds
