@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from exemplar import config
@@ -38,3 +44,25 @@ def cluster1():
         pytest.skip(f"no mpiexec at {mpiexec_path()}")
     with start_cluster(1) as cl:
         yield cl
+
+
+@pytest.fixture(scope="session")
+def quick_book(tmp_path_factory) -> Path:
+    """`exemplar run --quick` then `exemplar book` once, in a copy of the project; returns its root.
+
+    Shared by the book and browser tests, so the suite builds the QUICK site only once.
+    """
+    root = tmp_path_factory.mktemp("site") / "project"
+    root.mkdir()
+    for name in ("_config.yml", "_toc.yml"):
+        shutil.copy(config.ROOT / name, root / name)
+    shutil.copytree(config.ROOT / "notebooks", root / "notebooks")
+    shutil.copytree(config.ROOT / "book", root / "book", ignore=shutil.ignore_patterns("_run", "plotly*.js"))
+    (root / "pyproject.toml").write_text("")
+    env = {**os.environ, "EXEMPLAR_ROOT": str(root), "EXEMPLAR_DATA": str(config.data_dir())}
+    env.pop("EXEMPLAR_RESULTS", None)
+    exe = Path(sys.executable).parent / "exemplar"
+    for cmd in (["run", "--quick"], ["book"]):
+        proc = subprocess.run([str(exe), *cmd], env=env, capture_output=True, text=True, timeout=1200)
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return root

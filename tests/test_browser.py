@@ -10,11 +10,7 @@ Select it with ``pytest -m browser``. A full-page screenshot of every page is ke
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -43,22 +39,9 @@ def chromium() -> str:
 
 
 @pytest.fixture(scope="module")
-def quick_site(tmp_path_factory, chromium) -> Path:
-    """`exemplar run --quick` then `exemplar book` in a copy of the project; returns its ``_build/html``."""
-    root = tmp_path_factory.mktemp("site") / "project"
-    root.mkdir()
-    for name in ("_config.yml", "_toc.yml"):
-        shutil.copy(config.ROOT / name, root / name)
-    shutil.copytree(config.ROOT / "notebooks", root / "notebooks")
-    shutil.copytree(config.ROOT / "book", root / "book", ignore=shutil.ignore_patterns("_run", "plotly*.js"))
-    (root / "pyproject.toml").write_text("")
-    env = {**os.environ, "EXEMPLAR_ROOT": str(root), "EXEMPLAR_DATA": str(config.data_dir())}
-    env.pop("EXEMPLAR_RESULTS", None)
-    exe = Path(sys.executable).parent / "exemplar"
-    for cmd in (["run", "--quick"], ["book"]):
-        proc = subprocess.run([str(exe), *cmd], env=env, capture_output=True, text=True, timeout=1200)
-        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return root / "_build" / "html"
+def quick_site(chromium, quick_book) -> Path:
+    """The QUICK site's ``_build/html`` (built once per session; skipped first where no Chromium)."""
+    return quick_book / "_build" / "html"
 
 
 def test_no_script_or_stylesheet_comes_from_the_network(quick_site):

@@ -1,10 +1,6 @@
 """The notebooks run under papermill, and the book builds with offline plotly figures."""
 
 import json
-import os
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import nbformat
@@ -60,20 +56,9 @@ def test_failed_notebook_leaves_no_output(tmp_path, monkeypatch):
 
 @pytest.mark.book
 @pytest.mark.slow
-def test_quick_book_builds_with_offline_plotly(tmp_path):
+def test_quick_book_builds_with_offline_plotly(quick_book):
     """`exemplar run --quick` then `exemplar book` in a copy of the project: the sweep page holds plotly figures."""
-    root = tmp_path / "project"
-    root.mkdir()
-    for name in ("_config.yml", "_toc.yml"):
-        shutil.copy(config.ROOT / name, root / name)
-    shutil.copytree(config.ROOT / "notebooks", root / "notebooks")
-    shutil.copytree(config.ROOT / "book", root / "book", ignore=shutil.ignore_patterns("_run", "plotly*.js"))
-    (root / "pyproject.toml").write_text("")
-    env = {**os.environ, "EXEMPLAR_ROOT": str(root), "EXEMPLAR_DATA": str(config.data_dir())}
-    exe = Path(sys.executable).parent / "exemplar"
-    for cmd in (["run", "--quick"], ["book"]):
-        proc = subprocess.run([str(exe), *cmd], env=env, capture_output=True, text=True, timeout=1200)
-        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    root = quick_book
     html_dir = root / "_build" / "html"
     assert (html_dir / "index.html").is_file()
     page = (html_dir / "book" / "_run" / "02-sequential-sweep.html").read_text()
