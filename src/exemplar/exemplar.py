@@ -16,8 +16,9 @@ How the data move
 * Rank 0 broadcasts a small header (rows, columns, status) with ``Bcast`` and sends each rank
   its shard with ``Scatterv``: the pixels as **uint8** (8 times less data than float64; MNIST
   pixels are integers 0-255, and anything else is refused), the labels as int64. Counts and
-  displacements come from :func:`shard_bounds`. Each engine then converts its pixels to float64
-  (raw 0-255, as the paper; exact) before fitting.
+  displacements come from :func:`shard_bounds`. Each engine then converts its pixels to the
+  training ``dtype`` (float64 by default, as scikit-learn; raw 0-255 as the paper, exact in
+  either type) before fitting.
 * ``read_seconds`` is rank 0's read; ``distribute_seconds`` runs from the end of the read to
   every rank holding its shard (a ``Barrier`` after the scatter), both measured on rank 0.
 * The fitted weights come back to the master through ipyparallel (one reply per engine, mapped
@@ -73,12 +74,17 @@ cluster, the same shards and the same seed on every engine (:data:`STRATEGIES`):
 ``scale_inputs=True`` trains on pixels / 255 (the paper used raw 0-255 pixels); the returned
 model then takes raw pixels and scales them itself (:class:`PixelScaledModel`).
 
+``dtype="float32"`` trains in single precision end to end: the engines' features, the weights
+(scikit-learn keeps float32 inputs in float32), the ``Allreduce`` buffers of the periodic and
+gradient strategies and the weights gathered to the master, which are half the bytes. The
+shards stay uint8 on the wire in both cases (a quarter of float32's bytes).
+
 Communication counters
 ----------------------
 ``comm_rounds`` counts the exchanges of model state that combine the engines' work: one for
 one-shot and ensemble (the gather of every engine's weights to the master), one per averaging
 ``Allreduce`` for periodic, one per step for gradient-allreduce. ``comm_bytes`` is the bytes one
-rank contributes per round (its float64 weights; for the ``Allreduce`` strategies the whole
+rank contributes per round (its weights, in the training ``dtype``; for the ``Allreduce`` strategies the whole
 buffer, with the few numbers piggybacked on it: losses and batch rows) times the rounds; the
 cluster as a whole moves about ``n_engines`` times that. ``comm_seconds`` is the time in those
 exchanges: for the ``Allreduce`` strategies the largest over the ranks of each rank's total time
@@ -107,6 +113,9 @@ SOURCE_KINDS = ("csv", "arrays")
 #: Training strategies :func:`run_exemplar` implements (see the module's documentation).
 STRATEGIES = ("one-shot", "periodic", "gradient-allreduce", "ensemble")
 
+#: Floating-point types the engines may train in (:func:`run_exemplar`'s ``dtype``).
+DTYPES = ("float64", "float32")
+
 #: ``mlp_params`` keys that :func:`run_exemplar` sets itself.
 _RESERVED_PARAMS = ("hidden_layer_sizes", "max_iter", "random_state")
 
@@ -118,6 +127,17 @@ class ExemplarError(RuntimeError):
 # --------------------------------------------------------------------------------------------
 # Shards
 # --------------------------------------------------------------------------------------------
+
+
+def check_dtype(dtype) -> str:
+    """``dtype`` as one of :data:`DTYPES` (a name or a numpy type), or ``ValueError`` naming what is accepted."""
+    try:  # np.dtype(None) is float64: None is refused rather than guessed
+        name = np.dtype(dtype).name if dtype is not None else None
+    except (TypeError, ValueError):
+        name = None
+    if name not in DTYPES:
+        raise ValueError(f"dtype must be one of {', '.join(map(repr, DTYPES))}; got {dtype!r}")
+    return name
 
 
 def shard_bounds(n_samples: int, n_shards: int) -> list[tuple[int, int]]:
@@ -328,23 +348,24 @@ def _engine_distribute(token: str, source) -> dict:
     }
 
 
-def _features(X: np.ndarray, scale_inputs: bool) -> np.ndarray:
-    """Pixels (uint8) as the float64 features the model trains on: raw 0-255, or / 255."""
-    X = X.astype(np.float64)
+def _features(X: np.ndarray, scale_inputs: bool, dtype: str = "float64") -> np.ndarray:
+    """Pixels (uint8) as the features the model trains on, in ``dtype``: raw 0-255, or / 255."""
+    X = X.astype(dtype)
     if scale_inputs:
-        X /= 255.0
+        X /= X.dtype.type(255)
     return X
 
 
-def _engine_fit(token: str, hidden: int, epochs: int, seed: int, mlp_params: dict, scale_inputs: bool = False) -> dict:
-    """Fit this rank's shard (pixels as float64, raw 0-255 or / 255) with ``fit_timed``; keep the weights."""
+def _engine_fit(token: str, hidden: int, epochs: int, seed: int, mlp_params: dict, scale_inputs: bool = False,
+                dtype: str = "float64") -> dict:
+    """Fit this rank's shard (pixels as ``dtype``, raw 0-255 or / 255) with ``fit_timed``; keep the weights."""
     from mpi4py import MPI
 
     state = _STATE.get(token)
     if state is None or "X" not in state:
         raise ExemplarError(f"no shard for run {token} on this engine: distribute first")
     model = build_mlp(hidden, epochs, seed, **mlp_params)
-    X = _features(state["X"], scale_inputs)
+    X = _features(state["X"], scale_inputs, dtype)
     result = fit_timed(model, X, state["y"])
     state["weights"] = get_weights(result.model)
     state["classes"] = result.model.classes_
@@ -359,7 +380,7 @@ def _engine_fit(token: str, hidden: int, epochs: int, seed: int, mlp_params: dic
 def _flat_crc(weights) -> int:
     crc = 0
     for w in weights:
-        crc = zlib.crc32(np.ascontiguousarray(w, dtype=np.float64).tobytes(), crc)
+        crc = zlib.crc32(np.ascontiguousarray(w).tobytes(), crc)
     return crc
 
 
@@ -421,8 +442,8 @@ def periodic_fit(X: np.ndarray, y: np.ndarray, hidden: int, epochs: int, seed: i
             done += e
             params = [*model.coefs_, *model.intercepts_]
             n_params = sum(p.size for p in params)
-            if buf is None:  # weights, then up to sync_every epoch losses
-                buf = np.empty(n_params + sync_every)
+            if buf is None:  # weights, then up to sync_every epoch losses, in the weights' dtype
+                buf = np.empty(n_params + sync_every, dtype=params[0].dtype)
             offset = 0
             for p in params:
                 np.multiply(p.ravel(), frac, out=buf[offset:offset + p.size])
@@ -460,12 +481,12 @@ def periodic_fit(X: np.ndarray, y: np.ndarray, hidden: int, epochs: int, seed: i
 
 
 def _engine_train(token: str, strategy: str, hidden: int, epochs: int, seed: int, mlp_params: dict,
-                  sync_every: int, scale_inputs: bool, classes: list) -> dict:
+                  sync_every: int, scale_inputs: bool, classes: list, dtype: str = "float64") -> dict:
     """Train this rank's shard with ``strategy``; keep the weights (and a checksum of them)."""
     from mpi4py import MPI
 
     if strategy in ("one-shot", "ensemble"):
-        out = _engine_fit(token, hidden, epochs, seed, mlp_params, scale_inputs)
+        out = _engine_fit(token, hidden, epochs, seed, mlp_params, scale_inputs, dtype)
         out.update(comm_rounds=0, comm_bytes=0, comm_seconds=0.0)
         out["weights_crc"] = _flat_crc(_STATE[token]["weights"])
         return out
@@ -473,7 +494,7 @@ def _engine_train(token: str, strategy: str, hidden: int, epochs: int, seed: int
     if state is None or "X" not in state:
         raise ExemplarError(f"no shard for run {token} on this engine: distribute first")
     comm = MPI.COMM_WORLD
-    X = _features(state["X"], scale_inputs)
+    X = _features(state["X"], scale_inputs, dtype)
     y = state["y"]
     classes = np.asarray(classes)
     if strategy == "periodic":
@@ -573,6 +594,8 @@ class ExemplarResult:
     replicas_identical : bool or None
         For ``"periodic"`` and ``"gradient-allreduce"``: whether every rank ended with bit-identical
         weights (checksums compared); ``None`` for the strategies that do not replicate the model.
+    dtype : str
+        The floating-point type the engines trained in (``"float64"`` or ``"float32"``).
     """
 
     n_engines: int
@@ -599,6 +622,7 @@ class ExemplarResult:
     comm_bytes: int = 0
     comm_seconds: float = 0.0
     replicas_identical: bool | None = None
+    dtype: str = "float64"
 
     def as_row(self) -> dict:
         """The scalar fields as a dict (one tidy row): no lists, no model."""
@@ -762,6 +786,7 @@ def run_exemplar(
     strategy: str = "one-shot",
     sync_every: int = 1,
     scale_inputs: bool = False,
+    dtype: str = "float64",
 ) -> ExemplarResult:
     """Train one MLP exemplar-parallel on all engines of ``cl`` and evaluate it.
 
@@ -795,6 +820,9 @@ def run_exemplar(
     scale_inputs : bool
         Train on pixels / 255 instead of the raw 0-255 pixels. The returned model takes raw
         pixels either way.
+    dtype : {"float64", "float32"}
+        Floating-point type of the training: features, weights, ``Allreduce`` buffers and the
+        gathered weights (see the module's documentation). The shards travel as uint8 either way.
 
     Returns
     -------
@@ -834,6 +862,7 @@ def run_exemplar(
     if not isinstance(scale_inputs, (bool, np.bool_)):
         raise ValueError(f"scale_inputs must be True or False; got {scale_inputs!r}")
     scale_inputs = bool(scale_inputs)
+    dtype = check_dtype(dtype)
     probe = build_mlp(hidden, epochs, seed, **mlp_params)  # unknown parameters fail here, not on the engines
     if strategy == "periodic":
         if probe.solver not in ("adam", "sgd"):
@@ -873,7 +902,7 @@ def run_exemplar(
 
     # --- train: same seed everywhere, each rank its own shard
     ars = _submit(cl, _engine_train, lambda rank: (token, strategy, hidden, epochs, seed, mlp_params, sync_every,
-                                                   scale_inputs, classes))
+                                                   scale_inputs, classes, dtype))
     fits = _wait(cl, ars, "fitting", timeout)
 
     # --- bring the result to the master
@@ -937,6 +966,7 @@ def run_exemplar(
         comm_bytes=int(comm_bytes),
         comm_seconds=float(comm_seconds),
         replicas_identical=replicas_identical,
+        dtype=dtype,
     )
 
 

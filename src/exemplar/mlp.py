@@ -124,7 +124,7 @@ def combine(weight_sets: Sequence[Sequence[np.ndarray]], sizes: Sequence[float] 
     Returns
     -------
     list of ndarray
-        The combined weights.
+        The combined weights, in the dtype of the inputs.
     """
     k = len(weight_sets)
     if k == 0:
@@ -138,7 +138,11 @@ def combine(weight_sets: Sequence[Sequence[np.ndarray]], sizes: Sequence[float] 
         shapes = {a.shape for a in layer}
         if len(shapes) != 1:
             raise ValueError(f"cannot combine weights of different shapes: {sorted(shapes)}")
-        out.append(np.tensordot(w, np.stack(layer), axes=1))
+        dtypes = {a.dtype for a in layer}
+        if len(dtypes) != 1:
+            raise ValueError(f"cannot combine weights of different dtypes: {sorted(map(str, dtypes))}")
+        # the mean is taken in float64 and returned in the weights' own dtype (float32 stays float32)
+        out.append(np.tensordot(w, np.stack(layer), axes=1).astype(layer[0].dtype, copy=False))
     return out
 
 

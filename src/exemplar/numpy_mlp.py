@@ -23,8 +23,10 @@ divides by the global batch size and applies the same Adam step. That is the seq
 union of the ranks' mini-batches: a global batch of ``n_ranks x batch_size`` rows. (Averaging the
 ranks' *mean* gradients would count the L2 penalty once per rank; adding sums does not.)
 
-The weights live in one flat float64 vector (``coefs`` and ``intercepts`` are views into it, in
+The weights live in one flat vector (``coefs`` and ``intercepts`` are views into it, in
 :func:`exemplar.mlp.get_weights` order), so a step is one buffer collective and one vector update.
+Its dtype is the features' (float64, or float32 as scikit-learn keeps float32 inputs): float32
+training halves the bytes of every ``Allreduce``.
 """
 
 from __future__ import annotations
@@ -87,11 +89,14 @@ class NumpyMLP:
         kept in ``random_state_`` for the epochs' shuffles.
     alpha, learning_rate_init, beta_1, beta_2, epsilon : float
         L2 penalty and Adam's settings, as ``MLPClassifier``'s.
+    dtype : {float64, float32}
+        Type of the weights, Adam's state and the gradient (scikit-learn draws the initial
+        weights in float64 and casts them, as here).
     """
 
     def __init__(self, layer_units: Sequence[int], random_state=None, alpha: float = 1e-4,
                  learning_rate_init: float = 1e-3, beta_1: float = 0.9, beta_2: float = 0.999,
-                 epsilon: float = 1e-8):
+                 epsilon: float = 1e-8, dtype=np.float64):
         units = [int(u) for u in layer_units]
         if len(units) < 2 or min(units) < 1:
             raise ValueError(f"layer_units must list at least two positive sizes; got {layer_units!r}")
@@ -102,7 +107,10 @@ class NumpyMLP:
         pairs = list(zip(units[:-1], units[1:]))
         n_coef = sum(a * b for a, b in pairs)
         self.n_params = n_coef + sum(b for _, b in pairs)
-        self.params = np.empty(self.n_params)
+        self.dtype = np.dtype(dtype)
+        if self.dtype not in (np.float64, np.float32):
+            raise ValueError(f"dtype must be float64 or float32; got {dtype!r}")
+        self.params = np.empty(self.n_params, dtype=self.dtype)
         self.coefs, self.intercepts, self._coef_slices = [], [], []
         offsets = np.cumsum([0] + [a * b for a, b in pairs] + [b for _, b in pairs])
         for i, (a, b) in enumerate(pairs):
@@ -119,9 +127,9 @@ class NumpyMLP:
             intercept[...] = self.random_state_.uniform(-bound, bound, b)
         # Adam's state
         self.t = 0
-        self.ms = np.zeros(self.n_params)
-        self.vs = np.zeros(self.n_params)
-        self._grad = np.empty(self.n_params)
+        self.ms = np.zeros(self.n_params, dtype=self.dtype)
+        self.vs = np.zeros(self.n_params, dtype=self.dtype)
+        self._grad = np.empty(self.n_params, dtype=self.dtype)
 
     # ------------------------------------------------------------------ forward and backward
     def _forward(self, X: np.ndarray) -> list[np.ndarray]:
@@ -140,7 +148,7 @@ class NumpyMLP:
         return activations
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
-        return self._forward(np.asarray(X, dtype=np.float64))[-1]
+        return self._forward(np.asarray(X, dtype=self.dtype))[-1]
 
     def loss_grad_sum(self, X: np.ndarray, Y: np.ndarray, out: np.ndarray | None = None) -> tuple[float, np.ndarray]:
         """Sum over the rows of ``(X, Y)`` of the data loss and of its gradient (no L2 term, no division).
@@ -192,6 +200,7 @@ class NumpyMLP:
         self.ms = self.beta_1 * self.ms + (1 - self.beta_1) * grad
         self.vs = self.beta_2 * self.vs + (1 - self.beta_2) * (grad**2)
         lr = self.learning_rate_init * np.sqrt(1 - self.beta_2**self.t) / (1 - self.beta_1**self.t)
+        # as scikit-learn: the update is formed in float64 (lr is a float64 scalar) and added in place
         self.params += -lr * self.ms / (np.sqrt(self.vs) + self.epsilon)
         return loss
 
@@ -222,13 +231,13 @@ class TrainResult:
     extra: dict = field(default_factory=dict)
 
 
-def one_hot(y: np.ndarray, classes: np.ndarray) -> np.ndarray:
-    """Rows of ``y`` as one-hot float64 vectors over ``classes`` (labels outside ``classes`` refused)."""
+def one_hot(y: np.ndarray, classes: np.ndarray, dtype=np.float64) -> np.ndarray:
+    """Rows of ``y`` as one-hot vectors over ``classes`` (labels outside ``classes`` refused)."""
     classes = np.asarray(classes)
     idx = np.searchsorted(classes, y)
     if np.any(idx >= len(classes)) or np.any(classes[np.minimum(idx, len(classes) - 1)] != y):
         raise ValueError(f"labels {sorted(set(np.unique(y)) - set(classes))} are not among the classes {classes}")
-    Y = np.zeros((len(y), len(classes)))
+    Y = np.zeros((len(y), len(classes)), dtype=dtype)
     Y[np.arange(len(y)), idx] = 1.0
     return Y
 
@@ -240,7 +249,9 @@ def train(X: np.ndarray, y: np.ndarray, hidden: int | Sequence[int], epochs: int
     Parameters
     ----------
     X, y : ndarray
-        This rank's rows (float64 features, integer labels). Ranks may hold different numbers.
+        This rank's rows (float64 or float32 features, integer labels). Ranks may hold different
+        numbers. The network trains in the features' dtype (other types become float64); all
+        ranks must use the same.
     hidden : int or sequence of int
         Hidden layer sizes.
     epochs : int
@@ -263,14 +274,16 @@ def train(X: np.ndarray, y: np.ndarray, hidden: int | Sequence[int], epochs: int
     TrainResult
     """
     p = check_params(params)
-    X = np.asarray(X, dtype=np.float64)
+    X = np.asarray(X)
+    if X.dtype not in (np.float64, np.float32):
+        X = X.astype(np.float64)
     y = np.asarray(y)
     classes = np.unique(y) if classes is None else np.asarray(classes)
-    Y = one_hot(y, classes)
+    Y = one_hot(y, classes, dtype=X.dtype)
     hidden = [int(hidden)] if np.isscalar(hidden) else [int(h) for h in hidden]
     net = NumpyMLP([X.shape[1], *hidden, len(classes)], random_state, alpha=p["alpha"],
                    learning_rate_init=p["learning_rate_init"], beta_1=p["beta_1"], beta_2=p["beta_2"],
-                   epsilon=p["epsilon"])
+                   epsilon=p["epsilon"], dtype=X.dtype)
     n_local = X.shape[0]
     t_start = time.perf_counter()
     if comm is not None:
@@ -287,7 +300,7 @@ def train(X: np.ndarray, y: np.ndarray, hidden: int | Sequence[int], epochs: int
     batch = min(200, n_max) if p["batch_size"] == "auto" else int(np.clip(p["batch_size"], 1, n_max))
     steps_per_epoch = -(-n_max // batch)
     # buffer: summed gradient, summed loss, rows in the batch
-    buf = np.empty(net.n_params + 2)
+    buf = np.empty(net.n_params + 2, dtype=X.dtype)
     rounds, comm_seconds = 0, 0.0
     loss_curve: list[float] = []
     best_loss, no_improvement = np.inf, 0
