@@ -57,3 +57,22 @@ def test_model_from_weights_predicts_like_the_fitted_model(mnist_small):
     fitted = mlp.fit_timed(mlp.build_mlp(12, 5, 0), X.astype(float), y).model
     rebuilt = mlp.model_from_weights(mlp.get_weights(fitted))
     assert np.array_equal(rebuilt.predict(Xt.astype(float)), fitted.predict(Xt.astype(float)))
+
+
+@pytest.mark.mpi
+def test_sweep_on_engines_gives_the_same_fits_as_in_this_process(mnist_small):
+    """Fits run side by side on two engines are the same deterministic fits, each timed on its own."""
+    from exemplar.cluster import start_cluster
+
+    X, y, Xt, yt = mnist_small
+    grid = dict(hidden_sizes=[10, 20], epochs=[5, 8], repeats=1, seed=3, progress=False)
+    here = sweep.run_sweep(X, y, Xt, yt, **grid)
+    seen = []
+    with start_cluster(2, launcher="local") as cl:
+        there = sweep.run_sweep(X, y, Xt, yt, cluster=cl, on_row=seen.append, **grid)
+    assert len(there) == len(seen) == 4 and set(there.engine) <= {0, 1}
+    merged = here.merge(there, on=["hidden", "epochs", "repeat", "seed"], suffixes=("", "_engine"))
+    assert len(merged) == 4
+    assert (merged.accuracy_pct == merged.accuracy_pct_engine).all()
+    assert (merged.n_iter == merged.n_iter_engine).all()
+    assert (merged.train_seconds_engine > 0).all()

@@ -273,7 +273,7 @@ def exemplar_runner(source, train: tuple, test: tuple, hidden: int, epochs: int,
 
     def run_one(cl, config):
         if cl is None:
-            return baseline_run(*train, *test, hidden, epochs, config["seed"])
+            return baseline_run(*train, *test, hidden, epochs, config["seed"], dtype=run_kwargs.get("dtype", "float64"))
         res = ex.run_exemplar(cl, source, *test, hidden=hidden, epochs=epochs, seed=config["seed"], **run_kwargs)
         return {**res.as_row(), "n_iter_max": max(res.n_iter), "start_seconds": cl.start_seconds,
                 "oversubscribed": cl.n > cores}

@@ -1,9 +1,18 @@
-"""The sequential grid of the paper's Section IV.A: hidden sizes × epochs × repeats → tidy rows."""
+"""The sequential grid of the paper's Section IV.A: hidden sizes × epochs × repeats → tidy rows.
+
+Every fit is sequential (one process, BLAS pinned to one thread) and timed on its own. The fits
+are independent, so :func:`run_sweep` can run them in this process one after another, or several
+at once on the engines of an ipyparallel cluster (``cluster=``, one fit per engine at a time):
+each fit is still one single-threaded process timing its own ``fit``. On a machine with a core
+per engine the timings are those of sequential fits, up to the memory bandwidth and cache the
+concurrent fits share; ``benchmarks/report.py`` measures that ratio on the same grid points.
+"""
 
 from __future__ import annotations
 
 import itertools
 import sys
+from concurrent import futures
 from typing import Iterable, Sequence
 
 import numpy as np
@@ -26,7 +35,7 @@ def check_sizes(name: str, values: Sequence[int]) -> list[int]:
 
 def run_sweep(X_train: np.ndarray, y_train: np.ndarray, X_test: np.ndarray, y_test: np.ndarray,
               hidden_sizes: Sequence[int], epochs: Sequence[int], repeats: int = 1, seed: int = 0,
-              threads: int = 1, progress: bool = True, on_row=None, skip=None) -> pd.DataFrame:
+              threads: int = 1, progress: bool = True, on_row=None, skip=None, cluster=None) -> pd.DataFrame:
     """Fit one ``MLPClassifier`` per (hidden, epochs, repeat) and test it.
 
     Parameters
@@ -49,11 +58,18 @@ def run_sweep(X_train: np.ndarray, y_train: np.ndarray, X_test: np.ndarray, y_te
         Called with each finished row (a dict), e.g. :meth:`exemplar.experiment.ResultsLog.append`.
     skip : callable, optional
         ``skip({"hidden", "epochs", "repeat"}) -> bool``: grid points already done (resume).
+    cluster : exemplar.cluster.RunningCluster, optional
+        Run the fits on this cluster's engines (any launcher), as many at once as it has engines,
+        each engine's BLAS pinned to ``threads`` threads; the data are sent to every engine once,
+        as uint8. ``None`` (default): one after another in this process. The rows are the same
+        either way (the fits are deterministic); only their order (completion order) and
+        ``engine`` differ.
 
     Returns
     -------
     pandas.DataFrame
-        One row per fit run now (skipped ones excluded), columns :data:`COLUMNS`.
+        One row per fit run now (skipped ones excluded), columns :data:`COLUMNS` and, with a
+        cluster, ``engine`` (the MPI rank or engine index that ran it).
     """
     hidden_sizes = check_sizes("hidden_sizes", hidden_sizes)
     epochs = check_sizes("epochs", epochs)
@@ -64,18 +80,93 @@ def run_sweep(X_train: np.ndarray, y_train: np.ndarray, X_test: np.ndarray, y_te
     grid = [(h, e, r) for h, e, r in itertools.product(hidden_sizes, epochs, range(repeats))
             if skip is None or not skip({"hidden": h, "epochs": e, "repeat": r})]
     rows = []
-    with threadpool_limits(limits=threads):
-        for h, e, r in tqdm(grid, desc="sweep", unit="fit", disable=not progress, file=sys.stderr,
-                            mininterval=2.0):
-            model = mlp.build_mlp(h, e, seed + r)
-            fit = mlp.fit_timed(model, X_train, y_train)
-            row = {"hidden": h, "epochs": e, "repeat": r, "seed": seed + r,
-                   "train_seconds": fit.seconds, "accuracy_pct": mlp.accuracy_pct(model, X_test, y_test),
-                   "n_iter": fit.n_iter}
+    bar = tqdm(total=len(grid), desc="sweep", unit="fit", disable=not progress, file=sys.stderr, mininterval=2.0)
+    if cluster is None:
+        results = _fits_here(grid, X_train, y_train, X_test, y_test, seed, threads)
+    else:
+        results = _fits_on_engines(cluster, grid, X_train, y_train, X_test, y_test, seed, threads)
+    with bar:
+        for row in results:
             rows.append(row)
             if on_row is not None:
                 on_row(row)
-    return pd.DataFrame(rows, columns=COLUMNS)
+            bar.update()
+    columns = COLUMNS + (["engine"] if cluster is not None else [])
+    return pd.DataFrame(rows, columns=columns)
+
+
+def fit_one(hidden: int, epochs: int, repeat: int, seed: int, X_train, y_train, X_test, y_test) -> dict:
+    """One grid point: build, fit (timed alone) and test; a row of :data:`COLUMNS`."""
+    model = mlp.build_mlp(hidden, epochs, seed + repeat)
+    fit = mlp.fit_timed(model, X_train, y_train)
+    return {"hidden": hidden, "epochs": epochs, "repeat": repeat, "seed": seed + repeat,
+            "train_seconds": fit.seconds, "accuracy_pct": mlp.accuracy_pct(model, X_test, y_test),
+            "n_iter": fit.n_iter}
+
+
+def _fits_here(grid, X_train, y_train, X_test, y_test, seed, threads):
+    with threadpool_limits(limits=threads):
+        for h, e, r in grid:
+            yield fit_one(h, e, r, seed, X_train, y_train, X_test, y_test)
+
+
+#: The sweep's data on an engine (sent once by :func:`_fits_on_engines`).
+_ENGINE_DATA: dict = {}
+
+
+def _engine_set_data(X_train, y_train, X_test, y_test) -> int:
+    import os
+
+    _ENGINE_DATA.clear()
+    _ENGINE_DATA.update(X_train=X_train.astype(np.float64), y_train=y_train,
+                        X_test=X_test.astype(np.float64), y_test=y_test)
+    return os.getpid()
+
+
+def _engine_fit_one(hidden: int, epochs: int, repeat: int, seed: int, threads: int) -> dict:
+    d = _ENGINE_DATA
+    if not d:
+        raise RuntimeError("no sweep data on this engine: run_sweep sends them before the first fit")
+    with threadpool_limits(limits=threads):
+        return fit_one(hidden, epochs, repeat, seed, d["X_train"], d["y_train"], d["X_test"], d["y_test"])
+
+
+def _engine_clear() -> None:
+    _ENGINE_DATA.clear()
+
+
+def _pixels(X: np.ndarray) -> np.ndarray:
+    """``X`` as uint8 when it holds integer pixels 0-255 (8 times fewer bytes to send), else as it is."""
+    u8 = X.astype(np.uint8)
+    return u8 if np.array_equal(u8, X) else X
+
+
+def _fits_on_engines(cl, grid, X_train, y_train, X_test, y_test, seed, threads):
+    """Yield rows as the engines finish them; at most one fit per engine at a time."""
+    view = cl.view
+    view.apply_sync(_engine_set_data, _pixels(X_train), y_train, _pixels(X_test), y_test)
+    engines = [cl.engine_of[rank] for rank in range(cl.n)]
+    pending = list(grid)
+    running = {}  # engine id -> AsyncResult
+    try:
+        while pending or running:
+            for eid in engines:
+                if eid not in running and pending:
+                    h, e, r = pending.pop(0)
+                    running[eid] = cl.rc[eid].apply_async(_engine_fit_one, h, e, r, seed, threads)
+            done = [eid for eid, ar in running.items() if ar.ready()]
+            if not done:
+                futures.wait(list(running.values()), timeout=1.0, return_when=futures.FIRST_COMPLETED)
+                continue
+            for eid in done:
+                row = running.pop(eid).get()
+                row["engine"] = int(cl.rank_of[eid])
+                yield row
+    finally:
+        try:
+            view.apply_async(_engine_clear)
+        except Exception:
+            pass
 
 
 def summarize(rows: pd.DataFrame) -> pd.DataFrame:
@@ -124,8 +215,9 @@ def chosen_model(hidden: int | None = None, epochs: int | None = None, results_n
 
 
 def baseline_run(X_train, y_train, X_test, y_test, hidden: int, epochs: int, seed: int = 0,
-                 threads: int | None = None) -> dict:
-    """One fit in this process, BLAS with ``threads`` threads (``None``: every core, a user's default).
+                 threads: int | None = None, dtype: str = "float64") -> dict:
+    """One fit in this process, BLAS with ``threads`` threads (``None``: every core, a user's default),
+    on the training pixels as ``dtype`` (``"float64"`` or ``"float32"``).
 
     Returns a row in the exemplar results' shape (``n_engines`` 1, no distribution or combination),
     strategy ``"sequential, all-core BLAS"`` (or ``"sequential, N BLAS threads"``).
@@ -134,13 +226,13 @@ def baseline_run(X_train, y_train, X_test, y_test, hidden: int, epochs: int, see
 
     with threadpool_limits(limits=threads):
         t0 = time.perf_counter()
-        fit = mlp.fit_timed(mlp.build_mlp(hidden, epochs, seed), np.asarray(X_train, dtype=np.float64), y_train)
-        acc = mlp.accuracy_pct(fit.model, np.asarray(X_test, dtype=np.float64), y_test)
+        fit = mlp.fit_timed(mlp.build_mlp(hidden, epochs, seed), np.asarray(X_train, dtype=dtype), y_train)
+        acc = mlp.accuracy_pct(fit.model, np.asarray(X_test, dtype=dtype), y_test)
         wall = time.perf_counter() - t0
     return {"n_engines": 1, "seed": seed, "hidden": hidden, "epochs": epochs, "n_train": len(y_train),
             "strategy": BASELINE if threads is None else f"sequential, {threads} BLAS threads",
             "fit_seconds_max": fit.seconds, "distribute_seconds": 0.0, "combine_seconds": 0.0,
-            "wall_seconds": wall, "accuracy_pct": acc, "n_iter_max": fit.n_iter}
+            "wall_seconds": wall, "accuracy_pct": acc, "n_iter_max": fit.n_iter, "dtype": np.dtype(dtype).name}
 
 
 #: Strategy name of :func:`baseline_run`'s default rows.
