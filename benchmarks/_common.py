@@ -1,0 +1,65 @@
+"""What every benchmark shares: where its results go, their provenance, and its command line.
+
+Each benchmark is a script ``benchmarks/NAME.py`` with a ``run(quick: bool) -> pandas.DataFrame``
+function and a ``main()``; ``benchmarks/run_all.py`` (``make bench``) runs them in turn. Results go
+to ``results/bench/NAME.csv`` with ``NAME.json`` beside it (parameters, machine, versions, commit),
+written atomically; ``--quick`` (tiny sizes, for tests) writes to ``results/quick/bench/`` instead.
+Every figure is a ratio measured in the same run (against a peak, a memcpy, another method).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import pandas as pd
+
+from exemplar import config, results
+
+
+def bench_dir(quick: bool = False, output_dir: str | os.PathLike | None = None) -> Path:
+    """Folder of benchmark results: ``output_dir``, else ``results/quick/bench`` (quick) or ``results/bench``."""
+    if output_dir is not None:
+        return Path(output_dir)
+    return config.ROOT / "results" / "quick" / "bench" if quick else config.results_dir() / "bench"
+
+
+def write(name: str, rows: pd.DataFrame, params: Mapping[str, Any], quick: bool = False,
+          output_dir: str | os.PathLike | None = None, **extra) -> Path:
+    """Write ``NAME.csv`` and ``NAME.json`` (provenance with ``params``) atomically; return the CSV's path."""
+    prov = results.provenance(dict(params), benchmark=name, quick=quick, **extra)
+    return results.write_results(name, rows, prov, directory=bench_dir(quick, output_dir))
+
+
+def parser(description: str) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument("--quick", action="store_true", help="tiny sizes (seconds), results in results/quick/bench")
+    p.add_argument("--output-dir", default=None, help="write the CSV and JSON here instead")
+    return p
+
+
+def main(name: str, description: str, run: Callable[..., pd.DataFrame], params_of: Callable[[bool], dict],
+         argv=None) -> int:
+    """Command line of one benchmark: run it, write its results, print them; exit 1 with the reason on failure."""
+    args = parser(description).parse_args(argv)
+    t0 = time.perf_counter()
+    try:
+        params = params_of(args.quick)
+        df = run(**params)
+        path = write(name, df, params, quick=args.quick, output_dir=args.output_dir,
+                     wall_seconds=round(time.perf_counter() - t0, 1))
+    except BenchError as exc:
+        print(f"benchmark {name} failed: {exc}", file=sys.stderr)
+        return 1
+    with pd.option_context("display.width", 200, "display.max_columns", 30):
+        print(df.to_string(index=False))
+    print(f"[bench] {name}: {config.display_path(path)} in {time.perf_counter() - t0:.1f} s")
+    return 0
+
+
+class BenchError(RuntimeError):
+    """A benchmark cannot run here (missing dependency, bad parameter); the message says what to do."""
