@@ -7,7 +7,9 @@ STAMP  := $(VENV)/.installed
 QUICK  ?=
 RUNFLAGS := $(if $(QUICK),--quick,)
 
-.PHONY: all venv data run book test chromium clean
+BENCH_STAMP := $(VENV)/.installed-bench
+
+.PHONY: all venv data run book test bench chromium clean
 
 all: book
 
@@ -31,6 +33,15 @@ book: run
 
 test: data chromium
 	$(BIN)/python -m pytest
+
+# The benchmarks (results/bench/*.csv; QUICK=1: tiny sizes into results/quick/bench). They need the
+# [bench] extra (PyTorch, CPU build, and py-spy), installed here on first use.
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e ".[test,bench]"
+	@touch $(BENCH_STAMP)
+
+bench: data $(BENCH_STAMP)
+	$(BIN)/python benchmarks/run_all.py $(RUNFLAGS)
 
 # tests/test_browser.py opens the built site in the system's Chromium. Where none is installed,
 # install Debian's (as root, with apt-get); where that cannot be done, say so loudly: the browser

@@ -67,3 +67,18 @@ def test_quick_book_builds_with_offline_plotly(quick_book):
     assert (html_dir / "_static" / "plotly.min.js").stat().st_size > 1_000_000
     assert "plotly.min.js" in page and "cdn.plot.ly" not in page
     assert (root / "results" / "quick" / "sequential_sweep.csv").is_file()
+    # every stage's wall time is recorded, the build's too, all as QUICK, in results/quick
+    stages = pd.read_csv(root / "results" / "quick" / "report_stages.csv")
+    assert set(report.PLAN) | {"jupyter-book build"} <= set(stages.stage)
+    assert stages.quick.all() and (stages.seconds > 0).all()
+    assert not (root / "results" / "report_stages.csv").exists()
+
+
+def test_record_stage_appends_rows_atomically(tmp_path):
+    report.record_stage("run-a", "01-data", 1.5, quick=False, directory=tmp_path)
+    report.record_stage("run-a", "02-sequential-sweep", 2.25, quick=False, directory=tmp_path)
+    stages = pd.read_csv(tmp_path / "report_stages.csv")
+    assert stages[["run_id", "stage", "seconds"]].values.tolist() == [["run-a", "01-data", 1.5],
+                                                                      ["run-a", "02-sequential-sweep", 2.25]]
+    assert (tmp_path / "report_stages.json").is_file()
+    assert not list(tmp_path.glob(".*tmp"))

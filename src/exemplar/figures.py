@@ -410,3 +410,87 @@ def algorithm_accuracy(summary: pd.DataFrame, cores: int | None = None) -> go.Fi
     """Test accuracy (± sd over the repeats) against engines, one line per algorithm, one panel per data set and size."""
     return _algorithm_grid(summary, "accuracy_pct", "test accuracy (%)", "Test accuracy against engines",
                            cores, sd_column="accuracy_pct_sd")
+
+
+# --------------------------------------------------------------------------- performance chapter
+def _target_line(fig: go.Figure, y: float, text: str) -> None:
+    fig.add_hline(y=y, line=dict(color=PAPER, dash="dash"), annotation_text=text,
+                  annotation_position="top left", annotation_font_color=PAPER)
+
+
+def efficiency_bars(summary: pd.DataFrame, target: float = 0.40) -> go.Figure:
+    """Share of the single-core GEMM peak per fit kind, dtype and inputs (:func:`exemplar.bench.compute_summary`)."""
+    fig = go.Figure()
+    for (kind, n), part in summary.groupby(["kind", "n_engines"], sort=False):
+        label = "sequential fit" if kind == "sequential" else f"each engine's fit ({n} engines)"
+        x = [f"{d}, {i}" for d, i in zip(part.dtype, part.inputs)]
+        fig.add_trace(go.Bar(x=x, y=100 * part.fraction_of_peak, name=label,
+                             customdata=np.column_stack([part.gflops, part.peak_gflops, part.fit_seconds]),
+                             hovertemplate="%{x}<br>%{y:.0f} % of peak<br>%{customdata[0]:.1f} of "
+                                           "%{customdata[1]:.0f} GFLOP/s<br>fit %{customdata[2]:.2f} s"
+                                           f"<extra>{label}</extra>"))
+    _target_line(fig, 100 * target, f"target {100 * target:.0f} %")
+    fig.update_layout(title="Share of the single-core GEMM peak (same dtype)", barmode="group",
+                      yaxis_title="% of peak", height=420, legend=dict(orientation="h", y=-0.25))
+    return fig
+
+
+def profile_bars(profile: pd.DataFrame) -> go.Figure:
+    """Where a fit's time goes: share of the profile's samples per category, one bar group per dtype."""
+    fig = go.Figure()
+    for dtype, part in profile.groupby("dtype", sort=False):
+        fig.add_trace(go.Bar(y=part.category, x=part.share_pct, orientation="h", name=dtype,
+                             hovertemplate="%{y}: %{x:.1f} % of samples" f"<extra>{dtype}</extra>"))
+    fig.update_layout(title="Where one sequential fit spends its time (py-spy samples)", barmode="group",
+                      xaxis_title="% of the samples inside fit", height=420, margin=dict(l=260),
+                      yaxis=dict(autorange="reversed"), legend=dict(orientation="h", y=-0.2))
+    return fig
+
+
+def distribution_bars(summary: pd.DataFrame) -> go.Figure:
+    """Median distribution time per method and engine count, one panel per training-set size (log scale)."""
+    from plotly.subplots import make_subplots
+
+    sizes = sorted(summary.n_train.unique())
+    fig = make_subplots(rows=1, cols=len(sizes), subplot_titles=[f"{n:,} images" for n in sizes])
+    colours = {m: c for m, c in zip(summary.method.unique(), [OURS, "#6baed6", "#9467bd", PAPER])}
+    for j, n in enumerate(sizes, start=1):
+        part = summary[summary.n_train == n]
+        for method, m in part.groupby("method", sort=False):
+            fig.add_trace(go.Bar(x=[f"{k} engines" for k in m.n_engines], y=m.ms, name=method,
+                                 marker_color=colours.get(method), showlegend=j == 1, legendgroup=method,
+                                 customdata=np.column_stack([m.bandwidth_gbs, 100 * m.fraction_of_memcpy]),
+                                 hovertemplate="%{x}: %{y:.1f} ms<br>%{customdata[0]:.2f} GB/s, "
+                                               "%{customdata[1]:.1f} % of memcpy" f"<extra>{method}</extra>"),
+                          row=1, col=j)
+        fig.update_yaxes(type="log", title_text="ms (log scale)" if j == 1 else None, row=1, col=j)
+    fig.update_layout(title="Time to give every engine its shard (median)", barmode="group", height=440,
+                      legend=dict(orientation="h", y=-0.2))
+    return fig
+
+
+def stage_bars(stages: pd.DataFrame, target_minutes: float = 15.0) -> go.Figure:
+    """The report's stages stacked into one bar of minutes, against the target."""
+    fig = go.Figure()
+    for r in stages.itertuples():
+        fig.add_trace(go.Bar(x=["make book"], y=[r.seconds / 60], name=r.stage,
+                             hovertemplate=f"{r.stage}: " "%{y:.1f} min<extra></extra>"))
+    _target_line(fig, target_minutes, f"target {target_minutes:g} min")
+    fig.update_layout(title="Wall time of each stage of the report", barmode="stack", yaxis_title="minutes",
+                      height=460, legend=dict(orientation="v"))
+    return fig
+
+
+def scaling_lines(scaling: pd.DataFrame) -> go.Figure:
+    """Fit time against training-set size, one line per way of training (``report_scaling.csv``)."""
+    fig = go.Figure()
+    for (kind, n), part in scaling.groupby(["kind", "n_engines"], sort=False):
+        label = "sequential" if kind == "sequential" else f"{kind}, {n} engines"
+        part = part.sort_values("n_train")
+        fig.add_trace(go.Scatter(x=part.n_train, y=part.fit_seconds, mode="lines+markers", name=label,
+                                 customdata=np.column_stack([part.n_iter, part.accuracy_pct]),
+                                 hovertemplate="%{x:,} images: %{y:.2f} s<br>%{customdata[0]} epochs, "
+                                               "%{customdata[1]:.2f} %" f"<extra>{label}</extra>"))
+    fig.update_layout(title="Fit time against the number of training images", xaxis_title="training images",
+                      yaxis_title="fit time (s)", height=420, legend=dict(orientation="h", y=-0.25))
+    return fig

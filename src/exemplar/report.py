@@ -25,6 +25,8 @@ PLAN: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "04-communication": ({}, {"engine_counts": [1, 2], "repeats": 1, "n_train": 1000, "sync_every": [5]}),
     "05-algorithms": ({}, {"engine_counts": [1, 2], "n_train": [1000], "repeats": 1, "repeats_full_set": 1,
                                        "n_test": 2000}),
+    # Reads results/bench (written by `make bench`, not by this plan) and the stage times recorded so far.
+    "06-performance": ({}, {}),
     # These two read the others' results and papermill records, so they run last (the book puts 00 first).
     "00-paper-vs-report": ({}, {}),
     "99-status": ({}, {}),
@@ -104,8 +106,42 @@ def execute(stem: str, parameters: Mapping[str, Any] | None = None, out_dir: Pat
     return target
 
 
+#: Name of the results file where ``exemplar run`` and ``exemplar book`` record each stage's wall time.
+STAGES_NAME = "report_stages"
+
+
+def record_stage(run_id: str, stage: str, seconds: float, quick: bool, directory: Path | None = None) -> Path:
+    """Append one stage's wall time to ``results/report_stages.csv`` (rewritten atomically).
+
+    One row per stage and run: ``run_id`` (when the run started, UTC), ``stage`` (a notebook's stem,
+    or ``jupyter-book build``), ``seconds``, ``quick``, the commit, CPU model and usable cores.
+    """
+    import pandas as pd
+
+    from . import results
+
+    directory = Path(directory) if directory is not None else config.results_dir()
+    path = directory / f"{STAGES_NAME}.csv"
+    prov = results.provenance({}, what="wall time of each stage of `exemplar run` and `exemplar book`")
+    row = {"run_id": run_id, "stage": stage, "seconds": round(float(seconds), 2), "quick": bool(quick),
+           "git_commit": prov["git_commit"], "cpu_model": prov["machine"]["cpu_model"],
+           "usable_cores": prov["machine"]["usable_cores"]}
+    old = pd.read_csv(path) if path.is_file() else pd.DataFrame()
+    frame = pd.concat([old, pd.DataFrame([row])], ignore_index=True)
+    return results.write_results(STAGES_NAME, frame, prov, directory=directory)
+
+
+def _run_id() -> str:
+    import datetime as dt
+
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
 def run_plan(quick: bool = False, only: list[str] | None = None, log=print) -> list[Path]:
-    """Execute every notebook of :data:`PLAN` (or those named in ``only``), full size or QUICK."""
+    """Execute every notebook of :data:`PLAN` (or those named in ``only``), full size or QUICK.
+
+    Each notebook's wall time is recorded with :func:`record_stage` as soon as it finishes.
+    """
     if quick:
         os.environ.setdefault("EXEMPLAR_RESULTS", str(config.ROOT / "results" / "quick"))
     stems = only or list(PLAN)
@@ -113,12 +149,15 @@ def run_plan(quick: bool = False, only: list[str] | None = None, log=print) -> l
     if unknown:
         raise RunError(f"unknown notebook(s) {unknown}; the plan has {list(PLAN)}")
     out = []
+    run_id = _run_id()
     for stem in stems:
         params = PLAN[stem][1 if quick else 0]
         t0 = time.perf_counter()
         log(f"[exemplar run] {stem} {'QUICK ' if quick else ''}{params or '(defaults)'}", flush=True)
         out.append(execute(stem, params))
-        log(f"[exemplar run] {stem} done in {time.perf_counter() - t0:.1f} s", flush=True)
+        seconds = time.perf_counter() - t0
+        record_stage(run_id, stem, seconds, quick)
+        log(f"[exemplar run] {stem} done in {seconds:.1f} s", flush=True)
     return out
 
 
@@ -132,9 +171,22 @@ def plotly_js_path() -> Path:
     return path
 
 
-def build_book(root: Path | None = None, strict: bool = True) -> Path:
+def _is_quick_run(root: Path) -> bool:
+    """Whether the executed notebooks in ``root/book/_run`` come from a QUICK run (by their parameters)."""
+    import nbformat
+
+    path = root / "book" / "_run" / "02-sequential-sweep.ipynb"
+    try:
+        nb = nbformat.read(path, as_version=4)
+    except Exception:
+        return False
+    return any("injected-parameters" in c.metadata.get("tags", []) and "n_train" in c.source for c in nb.cells)
+
+
+def build_book(root: Path | None = None, strict: bool = True, record: bool = True) -> Path:
     """Copy plotly.js into ``book/_static`` and run ``jupyter-book build`` (warnings are errors).
 
+    The build's wall time is recorded with :func:`record_stage` (``record=False``: not).
     Returns the path of the built ``index.html``.
     """
     root = Path(root) if root is not None else config.ROOT
@@ -148,7 +200,12 @@ def build_book(root: Path | None = None, strict: bool = True) -> Path:
     cmd = [str(jb) if jb.exists() else "jupyter-book", "build", str(root), "--path-output", str(root)]
     if strict:
         cmd += ["-W", "-n", "--keep-going"]
+    t0 = time.perf_counter()
     proc = subprocess.run(cmd, cwd=root)
+    if proc.returncode == 0 and record:
+        quick = _is_quick_run(root)
+        where = None if (os.environ.get("EXEMPLAR_RESULTS") or not quick) else root / "results" / "quick"
+        record_stage(_run_id(), "jupyter-book build", time.perf_counter() - t0, quick=quick, directory=where)
     if proc.returncode != 0:
         raise RunError(f"jupyter-book build failed (exit {proc.returncode}); see the warnings above")
     index = root / "_build" / "html" / "index.html"
