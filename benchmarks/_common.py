@@ -10,6 +10,7 @@ Every figure is a ratio measured in the same run (against a peak, a memcpy, anot
 from __future__ import annotations
 
 import argparse
+import inspect
 import os
 import sys
 import time
@@ -47,9 +48,12 @@ def main(name: str, description: str, run: Callable[..., pd.DataFrame], params_o
     """Command line of one benchmark: run it, write its results, print them; exit 1 with the reason on failure."""
     args = parser(description).parse_args(argv)
     t0 = time.perf_counter()
+    # a benchmark that writes more than its main CSV takes where and how to write it
+    accepted = inspect.signature(run).parameters
+    where = {k: v for k, v in (("output_dir", args.output_dir), ("quick", args.quick)) if k in accepted}
     try:
         params = params_of(args.quick)
-        df = run(**params)
+        df = run(**params, **where)
         path = write(name, df, params, quick=args.quick, output_dir=args.output_dir,
                      wall_seconds=round(time.perf_counter() - t0, 1))
     except BenchError as exc:

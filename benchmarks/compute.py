@@ -220,9 +220,7 @@ def summarize(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def main(argv=None) -> int:
-    args = _common.parser(__doc__.splitlines()[0]).parse_args(argv)
-    return _common.main("compute", __doc__.splitlines()[0],
-                        lambda **kw: run(**kw, output_dir=args.output_dir, quick=args.quick), params, argv=argv)
+    return _common.main("compute", __doc__.splitlines()[0], run, params, argv=argv)
 
 
 if __name__ == "__main__":

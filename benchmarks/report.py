@@ -116,9 +116,7 @@ def run(sizes, engine_counts, hidden, epochs, n_test, sweep_hidden, sweep_epochs
 
 
 def main(argv=None) -> int:
-    args = _common.parser(__doc__.splitlines()[0]).parse_args(argv)
-    return _common.main("report_scaling", __doc__.splitlines()[0],
-                        lambda **kw: run(**kw, output_dir=args.output_dir, quick=args.quick), params, argv=argv)
+    return _common.main("report_scaling", __doc__.splitlines()[0], run, params, argv=argv)
 
 
 if __name__ == "__main__":
