@@ -16,7 +16,9 @@ Rows, one per run (``framework``):
     :func:`exemplar.exemplar.run_exemplar` on a ``start_cluster(n, launcher="mpi")`` cluster with
     ``scale_inputs=True``: ``"gradient-allreduce"`` (the communication chapter's best strategy: one
     ``MPI.Allreduce`` of the summed gradients per step, a global batch of ``n x 200`` rows) and, where
-    ``ours`` asks for them, ``"periodic"`` (weights averaged every epoch) and ``"one-shot"``.
+    ``ours`` asks for them, ``"periodic"`` (weights averaged every epoch) and ``"one-shot"``. An entry
+    ``[engines, strategy, "float32"]`` trains in single precision (``run_exemplar(dtype="float32")``),
+    DDP's own type: ``"gradient-allreduce (float32)"`` rows.
 ``"pytorch-ddp"``
     ``nn.Sequential(Linear(784, 85), ReLU(), Linear(85, 10))`` wrapped in ``DistributedDataParallel``,
     gloo backend on 127.0.0.1, ``n`` processes started with ``torch.multiprocessing`` (spawn), each with
@@ -131,11 +133,12 @@ def params(quick: bool) -> dict:
     if quick:
         return dict(n_train=600, n_test=1000, hidden=85, epochs=5, batch_size=200, repeats=1,
                     tolerance_pp=0.5, scale_inputs=True,
-                    ours=[[1, OURS], [2, OURS]], ddp_procs=[1, 2], ddp_variants=[["float32", True]],
+                    ours=[[1, OURS], [2, OURS], [2, OURS, "float32"]], ddp_procs=[1, 2], ddp_variants=[["float32", True]],
                     adam="torch", timeout=600)
     return dict(n_train=6000, n_test=None, hidden=85, epochs=100, batch_size=200, repeats=3,
                 tolerance_pp=0.5, scale_inputs=True,
-                ours=[[1, OURS], [2, OURS], [2, "periodic"], [2, "one-shot"]], ddp_procs=[1, 2],
+                # ours in float64 (scikit-learn's type) and in float32 (DDP's, the same arithmetic width)
+                ours=[[1, OURS], [2, OURS], [2, OURS, "float32"], [2, "periodic"], [2, "one-shot"]], ddp_procs=[1, 2],
                 # float64 DDP is left to the tests (it reproduces our gradient-allreduce to rounding error)
                 ddp_variants=[["float32", True], ["float32", False]], adam="torch", timeout=1800)
 
@@ -181,13 +184,15 @@ def ddp_label(dtype: str = "float32", flush_denormal: bool = True) -> str:
 
 def allreduce_curve(X: np.ndarray, y: np.ndarray, X_test: np.ndarray, y_test: np.ndarray, n_ranks: int,
                     hidden: int, epochs: int, seed: int, batch_size: int = 200, scale_inputs: bool = True,
-                    tol: float = 1e-4, n_iter_no_change: int = 10) -> dict:
+                    tol: float = 1e-4, n_iter_no_change: int = 10, dtype: str = "float64") -> dict:
     """Our ``"gradient-allreduce"`` on ``n_ranks`` shards, computed in one process, with the test accuracy per epoch.
 
     The same steps as :func:`exemplar.numpy_mlp.train` on every rank: each shard shuffled by its own
     ``RandomState(seed)`` stream (after the initial weights), per step the ranks' summed gradients (in
     rank order, as ``MPI_SUM``), one :meth:`~exemplar.numpy_mlp.NumpyMLP.apply`, the global epoch loss
-    and scikit-learn's stopping rule. ``X`` and ``X_test`` are raw pixels.
+    and scikit-learn's stopping rule, in ``dtype`` as the engines train (``run_exemplar``'s ``dtype``).
+    ``X`` and ``X_test`` are raw pixels. The test accuracy is computed as the master computes it:
+    float64 pixels against the weights (scikit-learn's ``predict``), whatever ``dtype``.
 
     Returns
     -------
@@ -199,23 +204,24 @@ def allreduce_curve(X: np.ndarray, y: np.ndarray, X_test: np.ndarray, y_test: np
     from sklearn.utils import shuffle as sk_shuffle
     from threadpoolctl import threadpool_limits
 
+    from exemplar.exemplar import _features as engine_features
     from exemplar.exemplar import shard_bounds
     from exemplar.numpy_mlp import NumpyMLP, one_hot
 
     classes = np.unique(y)
-    F = _features(X, scale_inputs)
-    Ft = _features(X_test, scale_inputs)
-    Y = one_hot(y, classes)
+    F = engine_features(np.asarray(X), scale_inputs, dtype)  # exactly what each engine trains on
+    Ft = _features(X_test, scale_inputs)  # float64, as the master evaluates
+    Y = one_hot(y, classes, dtype=F.dtype)
     bounds = shard_bounds(len(y), n_ranks)
     sizes = [b - a for a, b in bounds]
     units = [F.shape[1], hidden, len(classes)]
-    nets = [NumpyMLP(units, seed) for _ in range(n_ranks)]  # one stream per rank, as on the engines
+    nets = [NumpyMLP(units, seed, dtype=F.dtype) for _ in range(n_ranks)]  # one stream per rank, as on the engines
     net = nets[0]
     batch = int(np.clip(batch_size, 1, max(sizes)))
     steps = -(-max(sizes) // batch)
     order = [np.arange(n) for n in sizes]
-    buf = np.zeros(net.n_params)
-    part = np.empty(net.n_params)
+    buf = np.zeros(net.n_params, dtype=F.dtype)
+    part = np.empty(net.n_params, dtype=F.dtype)
     n_total = sum(sizes)
     acc_curve, loss_curve = [], []
     best, no_improvement = np.inf, 0
@@ -239,7 +245,7 @@ def allreduce_curve(X: np.ndarray, y: np.ndarray, X_test: np.ndarray, y_test: np
                 accumulated += net.apply(buf, loss_sum, rows) * rows
             loss = accumulated / n_total
             loss_curve.append(loss)
-            acc_curve.append(float(np.mean(classes[np.argmax(net.predict_proba(Ft), axis=1)] == y_test) * 100))
+            acc_curve.append(_accuracy(net.weights(), Ft, y_test, classes))
             if loss > best - tol:
                 no_improvement += 1
             else:
@@ -248,6 +254,17 @@ def allreduce_curve(X: np.ndarray, y: np.ndarray, X_test: np.ndarray, y_test: np
             if no_improvement > n_iter_no_change:
                 break
     return {"accuracy": acc_curve, "loss": loss_curve, "n_iter": len(acc_curve), "weights": net.weights()}
+
+
+def _accuracy(weights, X: np.ndarray, y: np.ndarray, classes: np.ndarray) -> float:
+    """Test accuracy (%) of a ReLU network's weights on float64 ``X``, as scikit-learn's ``predict`` computes it."""
+    n = len(weights) // 2
+    a = X
+    for i, (W, b) in enumerate(zip(weights[:n], weights[n:])):
+        a = a @ W + b  # float64 pixels against float32 weights: float64, as in predict
+        if i < n - 1:
+            np.maximum(a, 0, out=a)
+    return float(np.mean(classes[np.argmax(a, axis=1)] == y) * 100)
 
 
 def first_reach(curve, target: float) -> int | None:
@@ -556,21 +573,22 @@ def run(n_train: int = 6000, n_test: int | None = None, hidden: int = 85, epochs
 
     # --- ours, on MPI clusters
     source = ex.csv_source(config.data_dir() / config.MNIST_TRAIN_CSV, n_train)
-    by_n: dict[int, list[str]] = {}
-    for n, strategy in ours:
-        by_n.setdefault(int(n), []).append(str(strategy))
+    by_n: dict[int, list[tuple[str, str]]] = {}
+    for n, strategy, *rest in ours:  # [engines, strategy] or [engines, strategy, dtype]
+        by_n.setdefault(int(n), []).append((str(strategy), ex.check_dtype(rest[0] if rest else "float64")))
     for n, strategies in by_n.items():
         with start_cluster(n, launcher="mpi") as cl:
-            for strategy in strategies:
+            for strategy, dtype in strategies:
                 for r, seed in enumerate(seeds):
                     res = ex.run_exemplar(cl, source, Xt, yt, hidden=hidden, epochs=epochs, seed=seed,
                                           mlp_params=mlp_params, strategy=strategy, sync_every=1,
-                                          scale_inputs=scale_inputs, timeout=timeout)
+                                          scale_inputs=scale_inputs, timeout=timeout, dtype=dtype)
                     reached = res.accuracy_pct >= target - 1e-9
                     training = res.fit_seconds_max + res.distribute_seconds + res.combine_seconds
                     extra = {}
                     if strategy == OURS:
-                        curve = allreduce_curve(X, y, Xt, yt, n, hidden, epochs, seed, batch_size, scale_inputs)
+                        curve = allreduce_curve(X, y, Xt, yt, n, hidden, epochs, seed, batch_size, scale_inputs,
+                                                dtype=dtype)
                         k = first_reach(curve["accuracy"], target)
                         same = (curve["n_iter"] == max(res.n_iter)
                                 and abs(curve["accuracy"][-1] - res.accuracy_pct) < 1e-9)
@@ -581,13 +599,13 @@ def run(n_train: int = 6000, n_test: int | None = None, hidden: int = 85, epochs
                             else:
                                 pre = ex.run_exemplar(cl, source, Xt, yt, hidden=hidden, epochs=k, seed=seed,
                                                       mlp_params=mlp_params, strategy=strategy,
-                                                      scale_inputs=scale_inputs, timeout=timeout)
+                                                      scale_inputs=scale_inputs, timeout=timeout, dtype=dtype)
                             extra.update(time_to_target_prefix_seconds=pre.fit_seconds_max,
                                          prefix_accuracy_pct=pre.accuracy_pct)
                             extra["replay_matches"] = same and abs(pre.accuracy_pct - curve["accuracy"][k - 1]) < 1e-9
-                    label = ex.variant_name(strategy, 1)
+                    label = ex.variant_name(strategy, 1) + (f" ({dtype})" if dtype != "float64" else "")
                     rows.append(_row(**common, framework="exemplar", strategy=label, n_procs=n, repeat=r, seed=seed,
-                                     n_iter=max(res.n_iter), dtype="float64",
+                                     n_iter=max(res.n_iter), dtype=dtype,
                                      optimizer="sklearn adam" if strategy != OURS else "numpy adam (sklearn's)",
                                      fit_seconds=res.fit_seconds_max, wall_seconds=res.wall_seconds,
                                      setup_seconds=cl.start_seconds, accuracy_pct=res.accuracy_pct, reached=reached,

@@ -119,6 +119,9 @@ def test_quick_run_writes_every_framework(quick_run):
     # our replay of gradient-allreduce matches the engines' run (same epochs, same accuracy)
     ours = df[(df.framework == "exemplar") & (df.strategy == ddp.OURS)]
     assert ours.replay_matches.astype(bool).all()
+    # ours in float32 trains in float32, and the float32 replay matches it too
+    ours32 = df[(df.framework == "exemplar") & (df.strategy == f"{ddp.OURS} (float32)")]
+    assert len(ours32) and (ours32.dtype == "float32").all() and ours32.replay_matches.astype(bool).all()
     # the one-engine gradient-allreduce is the sequential fit
     one = ours[ours.n_procs == 1].iloc[0]
     assert abs(one.accuracy_pct - df[df.framework == "sklearn"].iloc[0].accuracy_pct) <= 0.1 + 1e-9
