@@ -17,7 +17,6 @@ fit that says where the time that is not GEMM goes (``compute_profile.csv``).
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
@@ -77,18 +76,11 @@ def subnormal_share(model, X) -> float:
     return float(np.mean((p != 0) & (np.abs(p) < tiny)))
 
 
-def _features(X, scaled: bool, dtype):
-    X = X.astype(dtype)
-    if scaled:
-        X /= X.dtype.type(255)
-    return X
-
-
 def sequential_rows(X, y, Xt, yt, hidden, epochs, repeats, peaks):
     rows = []
     for dtype in ("float64", "float32"):
         for scaled in (False, True):
-            Xf, Xtf = _features(X, scaled, dtype), _features(Xt, scaled, dtype)
+            Xf, Xtf = ex.features(X, scaled, dtype), ex.features(Xt, scaled, dtype)
             for r in range(repeats):
                 with threadpool_limits(limits=1):
                     fit = mlp.fit_timed(mlp.build_mlp(hidden, epochs, r), Xf, y)

@@ -148,11 +148,6 @@ def params(quick: bool) -> dict:
 # --------------------------------------------------------------------------------------------
 
 
-def _features(X: np.ndarray, scale_inputs: bool) -> np.ndarray:
-    X = np.asarray(X, dtype=np.float64)
-    return X / 255.0 if scale_inputs else X
-
-
 def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
@@ -204,13 +199,12 @@ def allreduce_curve(X: np.ndarray, y: np.ndarray, X_test: np.ndarray, y_test: np
     from sklearn.utils import shuffle as sk_shuffle
     from threadpoolctl import threadpool_limits
 
-    from exemplar.exemplar import _features as engine_features
-    from exemplar.exemplar import shard_bounds
+    from exemplar.exemplar import features, shard_bounds
     from exemplar.numpy_mlp import NumpyMLP, one_hot
 
     classes = np.unique(y)
-    F = engine_features(np.asarray(X), scale_inputs, dtype)  # exactly what each engine trains on
-    Ft = _features(X_test, scale_inputs)  # float64, as the master evaluates
+    F = features(np.asarray(X), scale_inputs, dtype)  # exactly what each engine trains on
+    Ft = features(np.asarray(X_test), scale_inputs)  # float64, as the master evaluates
     Y = one_hot(y, classes, dtype=F.dtype)
     bounds = shard_bounds(len(y), n_ranks)
     sizes = [b - a for a, b in bounds]
@@ -548,7 +542,7 @@ def run(n_train: int = 6000, n_test: int | None = None, hidden: int = 85, epochs
 
     # --- the sequential reference and the target
     seq = []
-    F, Ft = _features(X, scale_inputs), _features(Xt, scale_inputs)
+    F, Ft = ex.features(X, scale_inputs), ex.features(Xt, scale_inputs)
     with threadpool_limits(1):
         for r, seed in enumerate(seeds):
             t0 = time.perf_counter()

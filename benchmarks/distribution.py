@@ -40,7 +40,6 @@ Run: ``python benchmarks/distribution.py [--quick] [--output-dir DIR]``.
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 from pathlib import Path
@@ -132,14 +131,6 @@ def check_params(n_trains, engine_counts, methods, repeats, warmup, memcpy_repea
         raise BenchError(f"timeout must be a positive number of seconds; got {timeout!r}")
     return {"n_trains": n_trains, "engine_counts": engine_counts, "methods": methods, "repeats": repeats,
             "warmup": int(warmup), "memcpy_repeats": memcpy_repeats, "timeout": float(timeout)}
-
-
-def usable_cores() -> int:
-    """CPU cores this process may run on."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
-        return os.cpu_count() or 1
 
 
 # --------------------------------------------------------------------------------------------
@@ -461,6 +452,8 @@ def run(n_trains=(6000, 60000), engine_counts=(2, 4, 6), methods=METHODS, repeat
         raise BenchError(f"no mpiexec at {mpiexec_path()}: install the project's environment (pip install mpich)")
     data = _load(p["n_trains"])
     fit_ref = fit_reference()
+    from exemplar.results import usable_cores
+
     cores = usable_cores()
     rows = []
     for n_engines in p["engine_counts"]:

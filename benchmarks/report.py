@@ -29,7 +29,7 @@ from threadpoolctl import threadpool_limits
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common  # noqa: E402
 
-from exemplar import cluster, config, data, mlp, sweep  # noqa: E402
+from exemplar import cluster, config, data, mlp, results, sweep  # noqa: E402
 from exemplar import exemplar as ex  # noqa: E402
 
 
@@ -59,14 +59,8 @@ def scaling_rows(sizes, engine_counts, hidden, epochs, n_test, seed=0):
     base = df[df.n_train == min(sizes)].set_index(["kind", "n_engines"])
     df["fit_ratio"] = [r.fit_seconds / base.loc[(r.kind, r.n_engines), "fit_seconds"] for r in df.itertuples()]
     df["wall_ratio"] = [r.wall_seconds / base.loc[(r.kind, r.n_engines), "wall_seconds"] for r in df.itertuples()]
-    df["oversubscribed"] = df.n_engines > _common_cores()
+    df["oversubscribed"] = df.n_engines > results.usable_cores()
     return df
-
-
-def _common_cores() -> int:
-    import os
-
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
 
 
 def sweep_rows(hidden_sizes, epochs, repeats, n_train, n_test, engines=2):

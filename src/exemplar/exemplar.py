@@ -348,7 +348,7 @@ def _engine_distribute(token: str, source) -> dict:
     }
 
 
-def _features(X: np.ndarray, scale_inputs: bool, dtype: str = "float64") -> np.ndarray:
+def features(X: np.ndarray, scale_inputs: bool = False, dtype: str = "float64") -> np.ndarray:
     """Pixels (uint8) as the features the model trains on, in ``dtype``: raw 0-255, or / 255."""
     X = X.astype(dtype)
     if scale_inputs:
@@ -365,7 +365,7 @@ def _engine_fit(token: str, hidden: int, epochs: int, seed: int, mlp_params: dic
     if state is None or "X" not in state:
         raise ExemplarError(f"no shard for run {token} on this engine: distribute first")
     model = build_mlp(hidden, epochs, seed, **mlp_params)
-    X = _features(state["X"], scale_inputs, dtype)
+    X = features(state["X"], scale_inputs, dtype)
     result = fit_timed(model, X, state["y"])
     state["weights"] = get_weights(result.model)
     state["classes"] = result.model.classes_
@@ -494,7 +494,7 @@ def _engine_train(token: str, strategy: str, hidden: int, epochs: int, seed: int
     if state is None or "X" not in state:
         raise ExemplarError(f"no shard for run {token} on this engine: distribute first")
     comm = MPI.COMM_WORLD
-    X = _features(state["X"], scale_inputs, dtype)
+    X = features(state["X"], scale_inputs, dtype)
     y = state["y"]
     classes = np.asarray(classes)
     if strategy == "periodic":

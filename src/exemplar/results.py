@@ -58,6 +58,13 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+def usable_cores() -> int:
+    """The CPU cores this process may run on (its affinity mask where the OS has one)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
 def memory_gib() -> float | None:
     try:
         import psutil
@@ -117,7 +124,7 @@ def provenance(params: Mapping[str, Any], **extra) -> dict[str, Any]:
         "machine": {
             "cpu_model": cpu_model(),
             "logical_cores": os.cpu_count(),
-            "usable_cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+            "usable_cores": usable_cores(),
             "memory_gib": memory_gib(),
             "os": platform.platform(),
             "hostname": platform.node(),
