@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from exemplar import config
-from exemplar.cluster import mpiexec_path, start_cluster
+from exemplar.parallel.cluster import mpiexec_path, start_cluster
 
 HAVE_MPIEXEC = mpiexec_path().exists()
 

@@ -12,9 +12,12 @@ from sklearn.discriminant_analysis import LinearDiscriminantAnalysis, QuadraticD
 from sklearn.naive_bayes import GaussianNB
 from sklearn.tree import DecisionTreeClassifier
 
-from exemplar import algorithms as al
-from exemplar import exemplar as ex
-from exemplar.cluster import mpiexec_path, start_cluster
+from exemplar.parallel import algorithms as al
+from exemplar import parallel as ex
+from exemplar.parallel.cluster import mpiexec_path, start_cluster
+from exemplar.experiments import algorithms as ch_algorithms
+from exemplar.models import statistics
+from exemplar.parallel import engine
 
 HAVE_MPIEXEC = mpiexec_path().exists()
 
@@ -96,8 +99,8 @@ def assert_matches_sklearn(ours, ref, algorithm, X_test):
 @pytest.mark.parametrize("n_shards", [1, 2, 3, 7])
 def test_shard_statistics_add_up_to_the_whole_exactly(small, algorithm, n_shards):
     X, y, _, _ = small
-    whole = al.shard_statistics(X, y, algorithm)
-    parts = [al.shard_statistics(X[a:b], y[a:b], algorithm) for a, b in ex.shard_bounds(len(y), n_shards)]
+    whole = engine.shard_statistics(X, y, algorithm)
+    parts = [engine.shard_statistics(X[a:b], y[a:b], algorithm) for a, b in ex.shard_bounds(len(y), n_shards)]
     total = al.combine_statistics(parts)
     for key in whole:
         np.testing.assert_array_equal(total[key], whole[key], err_msg=key)
@@ -107,10 +110,10 @@ def test_shards_lacking_a_class_combine_exactly(small):
     X, y, _, _ = small
     order = np.argsort(y, kind="stable")  # sorted by class: the first shards lack the last classes
     Xs, ys = X[order], y[order]
-    parts = [al.shard_statistics(Xs[a:b], ys[a:b], "lda") for a, b in ex.shard_bounds(len(ys), 5)]
+    parts = [engine.shard_statistics(Xs[a:b], ys[a:b], "lda") for a, b in ex.shard_bounds(len(ys), 5)]
     assert any(len(p["classes"]) < 4 for p in parts)
     total = al.combine_statistics(parts)
-    whole = al.shard_statistics(X, y, "lda")
+    whole = engine.shard_statistics(X, y, "lda")
     for key in whole:
         np.testing.assert_array_equal(total[key], whole[key], err_msg=key)
 
@@ -118,7 +121,7 @@ def test_shards_lacking_a_class_combine_exactly(small):
 def test_combine_statistics_refuses_mixed_kinds(small):
     X, y, _, _ = small
     with pytest.raises(ValueError, match="different statistics"):
-        al.combine_statistics([al.shard_statistics(X, y, "gaussian-nb"), al.shard_statistics(X, y, "lda")])
+        al.combine_statistics([engine.shard_statistics(X, y, "gaussian-nb"), engine.shard_statistics(X, y, "lda")])
     with pytest.raises(ValueError, match="at least one shard"):
         al.combine_statistics([])
 
@@ -130,32 +133,32 @@ def test_combine_statistics_refuses_mixed_kinds(small):
 
 def test_gaussian_nb_equals_sklearn(small):
     X, y, Xt, _ = small
-    ours = al.fit_sequential("gaussian-nb", X, y)
+    ours = statistics.fit_sequential("gaussian-nb", X, y)
     ref = GaussianNB().fit(X.astype(np.float64), y)
     assert_matches_sklearn(ours, ref, "gaussian-nb", Xt)
 
 
 def test_lda_equals_sklearn(small):
     X, y, Xt, _ = small
-    ours = al.fit_sequential("lda", X, y)
-    ref = LinearDiscriminantAnalysis(solver="lsqr", shrinkage=al.SHRINKAGE).fit(X.astype(np.float64), y)
-    assert isinstance(ours, LinearDiscriminantAnalysis) and ours.shrinkage == al.SHRINKAGE
+    ours = statistics.fit_sequential("lda", X, y)
+    ref = LinearDiscriminantAnalysis(solver="lsqr", shrinkage=statistics.SHRINKAGE).fit(X.astype(np.float64), y)
+    assert isinstance(ours, LinearDiscriminantAnalysis) and ours.shrinkage == statistics.SHRINKAGE
     assert_matches_sklearn(ours, ref, "lda", Xt)
 
 
 def test_lda_binary_case_equals_sklearn():
     X, y = pixels(120, n_classes=2, seed=3)
     Xt, _ = pixels(50, n_classes=2, seed=4)
-    ours = al.fit_sequential("lda", X, y)
-    ref = LinearDiscriminantAnalysis(solver="lsqr", shrinkage=al.SHRINKAGE).fit(X.astype(np.float64), y)
+    ours = statistics.fit_sequential("lda", X, y)
+    ref = LinearDiscriminantAnalysis(solver="lsqr", shrinkage=statistics.SHRINKAGE).fit(X.astype(np.float64), y)
     assert ours.coef_.shape == ref.coef_.shape == (1, X.shape[1])
     assert_matches_sklearn(ours, ref, "lda", Xt)
 
 
 def test_qda_equals_sklearn_with_fewer_rows_per_class_than_pixels(small):
     X, y, Xt, _ = small  # 60 rows per class, 64 pixels, constant pixels: singular without shrinkage
-    ours = al.fit_sequential("qda", X, y)
-    ref = QuadraticDiscriminantAnalysis(solver="eigen", shrinkage=al.SHRINKAGE).fit(X.astype(np.float64), y)
+    ours = statistics.fit_sequential("qda", X, y)
+    ref = QuadraticDiscriminantAnalysis(solver="eigen", shrinkage=statistics.SHRINKAGE).fit(X.astype(np.float64), y)
     assert isinstance(ours, QuadraticDiscriminantAnalysis)
     assert_matches_sklearn(ours, ref, "qda", Xt)
     np.testing.assert_allclose(ours.decision_function(Xt), ref.decision_function(Xt.astype(np.float64)),
@@ -165,15 +168,15 @@ def test_qda_equals_sklearn_with_fewer_rows_per_class_than_pixels(small):
 def test_qda_needs_its_shrinkage_for_constant_pixels(small):
     X, y, _, _ = small
     with pytest.raises(ValueError, match="not full rank.*shrinkage"):
-        al.fit_sequential("qda", X, y, params={"shrinkage": 0.0})
+        statistics.fit_sequential("qda", X, y, params={"shrinkage": 0.0})
 
 
 def test_params_are_checked():
     X, y = pixels(40)
     with pytest.raises(ValueError, match="may set shrinkage"):
-        al.fit_sequential("lda", X, y, params={"reg_param": 0.1})
+        statistics.fit_sequential("lda", X, y, params={"reg_param": 0.1})
     with pytest.raises(ValueError, match="shrinkage must be a number from 0 to 1"):
-        al.fit_sequential("qda", X, y, params={"shrinkage": 2})
+        statistics.fit_sequential("qda", X, y, params={"shrinkage": 2})
     with pytest.raises(ValueError, match="algorithm must be one of 'mlp', 'gaussian-nb'"):
         al.check_algorithm("svm")
 
@@ -228,8 +231,8 @@ def test_parallel_model_equals_the_sequential_one_exactly(cluster2, small, algor
     X, y, Xt, yt = small
     fit = al.fit_parallel(cluster2, algorithm, ex.array_source(X, y), timeout=120)
     assert fit.n_engines == 2 and fit.shard_sizes == [120, 120] and fit.n_train == 240
-    assert_same_model(fit.model, al.fit_sequential(algorithm, X, y), algorithm)  # bit for bit
-    ref = al.sklearn_reference(algorithm).fit(X.astype(np.float64), y)
+    assert_same_model(fit.model, statistics.fit_sequential(algorithm, X, y), algorithm)  # bit for bit
+    ref = statistics.sklearn_reference(algorithm).fit(X.astype(np.float64), y)
     assert_matches_sklearn(fit.model, ref, algorithm, Xt)
     assert fit.gathered_bytes > 0 and 0 <= fit.gather_seconds <= fit.combine_seconds
 
@@ -272,7 +275,7 @@ def test_run_algorithm_from_a_csv_file(cluster2, tmp_path):
     source = ex.csv_source(_write_csv(tmp_path / "train.csv", X, y), 150)
     row = al.run_algorithm(cluster2, "gaussian-nb", source, Xt, yt, timeout=120)
     assert row["n_train"] == 150 and row["read_seconds"] > 0
-    expected = al.fit_sequential("gaussian-nb", X[:150], y[:150])
+    expected = statistics.fit_sequential("gaussian-nb", X[:150], y[:150])
     assert row["accuracy_pct"] == pytest.approx(np.mean(expected.predict(Xt) == yt) * 100)
 
 
@@ -322,7 +325,7 @@ def test_summarize_algorithms_speedup_and_accuracy_change():
             rows.append({"dataset": "mnist", "n_train": 6000, "algorithm": "lda", "n_engines": n, "repeat": r,
                          "fit_seconds_max": fit, "distribute_seconds": 0.0, "combine_seconds": 0.0,
                          "wall_seconds": fit + 1, "accuracy_pct": acc})
-    out = al.summarize_algorithms(pd.DataFrame(rows))
+    out = ch_algorithms.summarize_algorithms(pd.DataFrame(rows))
     assert list(out.n_engines) == [1, 2, 4] and list(out.runs) == [2, 2, 2]
     np.testing.assert_allclose(out.speedup, [1, 2, 4])
     np.testing.assert_allclose(out.speedup_wall, [1, 9 / 5, 9 / 3])

@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from exemplar import bench, config
+from exemplar import config
+from exemplar.reporting import performance as bench
 
 sys.path.insert(0, str(config.ROOT / "benchmarks"))
 import compute  # noqa: E402

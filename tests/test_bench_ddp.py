@@ -52,7 +52,7 @@ def test_ddp_reproduces_our_gradient_allreduce_in_float64():
     pytest.importorskip("torch")
     _need_mnist()
     from exemplar import data
-    from exemplar.numpy_mlp import train
+    from exemplar.models.numpy_mlp import train
 
     X, y = data.load_mnist("train", n_rows=401)  # odd: rank 1's shard is a row short, one empty batch
     Xt, yt = data.load_mnist("test", n_rows=300)

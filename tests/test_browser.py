@@ -15,7 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from exemplar import browser, config, report
+from exemplar import config
+from exemplar.site import browser
+from exemplar.site import notebooks as report
 
 pytestmark = [pytest.mark.browser, pytest.mark.book, pytest.mark.slow]
 

@@ -6,7 +6,7 @@ import psutil
 import pytest
 from ipyparallel import interactive
 
-from exemplar.cluster import LAUNCHERS, engines_alive, mpiexec_path, start_cluster
+from exemplar.parallel.cluster import LAUNCHERS, engines_alive, mpiexec_path, start_cluster
 
 needs_mpi = [
     pytest.mark.mpi,
@@ -125,7 +125,7 @@ def test_mpi_cluster_stops_after_an_exception(exc_type):
 @_apply_marks
 def test_engines_that_do_not_register_in_time_raise_and_leave_nothing(monkeypatch):
     seen = {}
-    import exemplar.cluster as cluster_mod
+    import exemplar.parallel.cluster as cluster_mod
 
     real_stop = cluster_mod._stop
 

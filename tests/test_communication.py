@@ -14,10 +14,12 @@ import pytest
 from sklearn.neural_network import MLPClassifier
 from threadpoolctl import threadpool_limits
 
-from exemplar import exemplar as ex
-from exemplar import numpy_mlp
-from exemplar.cluster import mpiexec_path, start_cluster
-from exemplar.mlp import build_mlp, fit_timed, get_weights
+from exemplar import parallel as ex
+from exemplar.models import numpy_mlp
+from exemplar.parallel.cluster import mpiexec_path, start_cluster
+from exemplar.models.sklearn_mlp import build_mlp, fit_timed, get_weights
+from exemplar.experiments import communication
+from exemplar.parallel import train
 
 from test_exemplar import HAVE_MPIEXEC, mpi, synthetic_digits
 
@@ -208,7 +210,7 @@ def test_communication_counters_for_known_runs(cluster2, digits):
 def test_ensemble_predicts_with_the_mean_of_the_engines_probabilities(cluster2, digits):
     X, y, Xt, yt = digits
     res = ex.run_exemplar(cluster2, ex.array_source(X, y), Xt, yt, hidden=30, epochs=30, seed=3, strategy="ensemble")
-    assert isinstance(res.model, ex.EnsembleModel) and len(res.model.members) == 2
+    assert isinstance(res.model, train.EnsembleModel) and len(res.model.members) == 2
     with threadpool_limits(1):
         probs = []
         for a, b in ex.shard_bounds(300, 2):
@@ -225,7 +227,7 @@ def test_scaled_inputs_train_on_pixels_over_255_and_take_raw_pixels(cluster2, di
     X, y, Xt, yt = digits
     res = ex.run_exemplar(cluster2, ex.array_source(X, y), Xt, yt, hidden=10, epochs=20, seed=0,
                           strategy=strategy, scale_inputs=True, mlp_params={"batch_size": 30})
-    assert isinstance(res.model, ex.PixelScaledModel) and res.scale_inputs is True
+    assert isinstance(res.model, train.PixelScaledModel) and res.scale_inputs is True
     inner = res.model.model
     np.testing.assert_array_equal(res.model.predict(Xt), inner.predict(Xt / 255.0))
     assert res.accuracy_pct > 60.0, res.accuracy_pct
@@ -254,18 +256,18 @@ def _fake_runs():
 
 
 def test_the_title_question_is_answered_from_the_means():
-    summary = ex.summarize_strategies(_fake_runs())
+    summary = communication.summarize_strategies(_fake_runs())
     assert set(summary.variant) == {"one-shot", "periodic, every 1 epoch", "ensemble"}
     assert (summary.runs == 2).all()
     np.testing.assert_allclose(summary.set_index(["variant", "n_engines"]).loc[("ensemble", 2), "accuracy_pct_mean"], 89.6)
-    answer = ex.speed_at_same_accuracy(summary, tolerance_pp=0.5).set_index("n_engines")
+    answer = communication.speed_at_same_accuracy(summary, tolerance_pp=0.5).set_index("n_engines")
     assert list(answer.index) == [2, 4]
     assert answer.loc[2, "fastest"] == "ensemble" and answer.loc[2, "reached"]  # 89.6 >= 89.5, faster than 89.8's
     assert answer.loc[2, "speedup"] == pytest.approx(10.0 / 5.5)
     assert answer.loc[2, "gap_pp"] == pytest.approx(-0.4)
     assert not answer.loc[4, "reached"] and pd.isna(answer.loc[4, "fastest"])
     assert answer.loc[4, "most_accurate"] == "ensemble" and answer.loc[4, "most_accurate_gap_pp"] == pytest.approx(-0.8)
-    wide = ex.speed_at_same_accuracy(summary, tolerance_pp=1.0).set_index("n_engines")
+    wide = communication.speed_at_same_accuracy(summary, tolerance_pp=1.0).set_index("n_engines")
     assert wide.loc[4, "fastest"] == "ensemble" and wide.loc[4, "faster"]
     with pytest.raises(ValueError, match="no 1-engine"):
-        ex.speed_at_same_accuracy(summary[summary.n_engines > 1])
+        communication.speed_at_same_accuracy(summary[summary.n_engines > 1])

@@ -7,9 +7,10 @@ import pytest
 from sklearn.neural_network import MLPClassifier
 from threadpoolctl import threadpool_limits
 
-from exemplar import exemplar as ex
-from exemplar import numpy_mlp
-from exemplar.mlp import combine, fit_timed, get_weights
+from exemplar import parallel as ex
+from exemplar.models import numpy_mlp
+from exemplar.models.sklearn_mlp import combine, fit_timed, get_weights
+from exemplar.parallel import train
 
 from test_communication import n_params
 from test_exemplar import mpi, synthetic_digits
@@ -25,13 +26,13 @@ def digits():
 @pytest.mark.parametrize("given, name", [("float32", "float32"), (np.float32, "float32"),
                                          ("float64", "float64"), (np.dtype("float64"), "float64")])
 def test_check_dtype_accepts_the_two_float_types(given, name):
-    assert ex.check_dtype(given) == name
+    assert train.check_dtype(given) == name
 
 
 @pytest.mark.parametrize("bad", ["float16", "int64", np.uint8, "single-ish", None])
 def test_check_dtype_refuses_anything_else_naming_what_is_accepted(bad):
     with pytest.raises(ValueError, match=r"dtype must be one of 'float64', 'float32'"):
-        ex.check_dtype(bad)
+        train.check_dtype(bad)
 
 
 def test_combine_keeps_float32_and_refuses_mixed_dtypes():

@@ -16,9 +16,9 @@ import psutil
 import pytest
 from threadpoolctl import threadpool_limits
 
-from exemplar import exemplar as ex
-from exemplar.cluster import mpiexec_path, start_cluster
-from exemplar.mlp import accuracy_pct, build_mlp, combine, fit_timed, get_weights
+from exemplar import parallel as ex
+from exemplar.parallel.cluster import mpiexec_path, start_cluster
+from exemplar.models.sklearn_mlp import accuracy_pct, build_mlp, combine, fit_timed, get_weights
 
 HAVE_MPIEXEC = mpiexec_path().exists()
 

@@ -13,8 +13,9 @@ import pandas as pd
 import psutil
 import pytest
 
-from exemplar import experiment, results
-from exemplar.experiment import ExperimentError, ResultsLog, run_configs
+from exemplar import results
+from exemplar.experiments import runner as experiment
+from exemplar.experiments.runner import ExperimentError, ResultsLog, run_configs
 
 KEYS = ["n_engines", "repeat"]
 
@@ -136,8 +137,8 @@ def test_configurations_without_engines_run_without_a_cluster(tmp_path):
 def test_engine_killed_mid_fit_fails_fast_and_retry_completes(tmp_path):
     """A real MPI cluster: rank 1's engine is SIGKILLed during a long fit; the run fails within
     seconds naming the rank, the cluster is replaced, and the retry writes the only row."""
-    from exemplar import cluster as cluster_mod
-    from exemplar import exemplar as ex
+    from exemplar.parallel import cluster as cluster_mod
+    from exemplar import parallel as ex
 
     rng = np.random.default_rng(0)
     y = np.tile(np.arange(10), 30)
@@ -181,9 +182,9 @@ def test_engine_killed_mid_fit_fails_fast_and_retry_completes(tmp_path):
 @pytest.mark.slow
 def test_exemplar_run_is_bit_identical_on_a_fresh_cluster():
     """Same seed, parameters and thread settings: the same accuracy and weights on a rerun."""
-    from exemplar import cluster as cluster_mod
-    from exemplar import exemplar as ex
-    from exemplar import mlp
+    from exemplar.parallel import cluster as cluster_mod
+    from exemplar import parallel as ex
+    from exemplar.models import sklearn_mlp as mlp
 
     rng = np.random.default_rng(1)
     y = np.tile(np.arange(10), 40)

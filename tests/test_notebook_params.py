@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from exemplar import report
+from exemplar.site import notebooks as report
 
 CASES = [
     ("02-sequential-sweep", {"hidden_sizes": [0]}, r"hidden_sizes\[0\] must be an integer of at least 1"),

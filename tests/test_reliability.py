@@ -14,7 +14,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from exemplar import config, report
+from exemplar import config
+from exemplar.site import notebooks as report
 
 EXE = Path(sys.executable).parent / "exemplar"
 
@@ -67,7 +68,7 @@ def test_controller_and_mpi_listen_on_loopback_only():
     """ipyparallel's controller and MPI's transports listen on 127.0.0.1. The one exception is
     Hydra's PMI control port, opened by mpiexec on all interfaces (Hydra has no option to bind it),
     which the engines inherit: it is the only listener allowed off loopback."""
-    from exemplar.cluster import start_cluster
+    from exemplar.parallel.cluster import start_cluster
 
     with start_cluster(2) as cl:
         listeners = []  # (process name, command line, ip, port)

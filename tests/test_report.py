@@ -7,7 +7,8 @@ import nbformat
 import pandas as pd
 import pytest
 
-from exemplar import config, report
+from exemplar import config
+from exemplar.site import notebooks as report
 
 
 def test_output_name():

@@ -8,7 +8,11 @@ import nbformat
 import pandas as pd
 import pytest
 
-from exemplar import browser, paper, report, results, summary, sphinxext
+from exemplar import paper, results
+from exemplar.site import browser
+from exemplar.site import notebooks as report
+from exemplar.reporting import claims as summary
+from exemplar.site import sphinxext
 
 
 def _prov(**params):

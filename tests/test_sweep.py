@@ -2,7 +2,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from exemplar import mlp, sweep
+from exemplar.models import sklearn_mlp as mlp
+from exemplar.experiments import sweep
 
 
 def test_small_sweep_rows_and_summary(mnist_small):
@@ -62,7 +63,7 @@ def test_model_from_weights_predicts_like_the_fitted_model(mnist_small):
 @pytest.mark.mpi
 def test_sweep_on_engines_gives_the_same_fits_as_in_this_process(mnist_small):
     """Fits run side by side on two engines are the same deterministic fits, each timed on its own."""
-    from exemplar.cluster import start_cluster
+    from exemplar.parallel.cluster import start_cluster
 
     X, y, Xt, yt = mnist_small
     grid = dict(hidden_sizes=[10, 20], epochs=[5, 8], repeats=1, seed=3, progress=False)

@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from . import config
+from exemplar import config
 
 
 def _parse_value(text: str):
@@ -17,7 +17,7 @@ def _parse_value(text: str):
 
 
 def cmd_data(args) -> int:
-    from . import data
+    from exemplar import data
 
     paths = data.fetch_dataset(args.dataset, source_dir=args.source_dir, force=args.force, quiet=args.quiet)
     if not args.quiet:
@@ -27,7 +27,7 @@ def cmd_data(args) -> int:
 
 
 def cmd_validate(args) -> int:
-    from . import data
+    from exemplar import data
 
     status = 0
     for path in args.paths:
@@ -40,7 +40,7 @@ def cmd_validate(args) -> int:
 
 
 def cmd_run(args) -> int:
-    from . import report
+    from exemplar.site import notebooks as report
 
     if args.notebook and (args.parameters or args.output_dir):
         params = {k: _parse_value(v) for k, v in args.parameters}
@@ -52,7 +52,7 @@ def cmd_run(args) -> int:
 
 
 def cmd_book(args) -> int:
-    from . import report
+    from exemplar.site import notebooks as report
 
     index = report.build_book(strict=not args.no_strict)
     print(f"built {index}")
@@ -100,11 +100,11 @@ def main(argv=None) -> int:
         print("interrupted", file=sys.stderr)
         return 130
     except Exception as exc:  # every known failure gets one clear line and a non-zero exit
-        from . import report
+        from exemplar.site import notebooks as report
 
         known = (ValueError, FileNotFoundError, report.RunError)
         try:
-            from .data import DataError
+            from exemplar.data import DataError
 
             known = known + (DataError,)
         except ImportError:

@@ -21,7 +21,7 @@ from typing import Any, Iterable, Mapping
 
 import pandas as pd
 
-from . import config
+from exemplar import config
 
 #: Packages whose versions go into every provenance record.
 PACKAGES = ("exemplar", "numpy", "scipy", "scikit-learn", "pandas", "ipyparallel", "mpi4py", "mpich",

@@ -29,11 +29,13 @@ import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import _common  # noqa: E402
+from exemplar.bench import common
 
-from exemplar import cluster, config, data, mlp, sweep  # noqa: E402
-from exemplar import exemplar as ex  # noqa: E402
+from exemplar import config, data
+from exemplar.parallel import cluster
+from exemplar.models import sklearn_mlp as mlp
+from exemplar.experiments import sweep
+from exemplar import parallel as ex
 
 N_CLASSES = 10
 
@@ -137,7 +139,8 @@ def classify_stack(frames: list[str]) -> str:
 PROFILE_SCRIPT = """
 import sys, numpy as np
 from threadpoolctl import threadpool_limits
-from exemplar import data, mlp
+from exemplar import data
+from exemplar.models import sklearn_mlp as mlp
 X, y = data.load_mnist("train", n_rows=int(sys.argv[1]))
 X = X.astype(sys.argv[4])
 with threadpool_limits(limits=1):
@@ -158,7 +161,7 @@ def profile_rows(n_train, hidden, epochs, dtype="float64", rate=250):
                str(n_train), str(hidden), str(epochs), dtype]
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
         if proc.returncode != 0 or not raw.exists():
-            raise _common.BenchError(f"py-spy failed (exit {proc.returncode}): {proc.stderr[-500:]} "
+            raise common.BenchError(f"py-spy failed (exit {proc.returncode}): {proc.stderr[-500:]} "
                                      "(py-spy needs permission to trace: run as root or set kernel.yama.ptrace_scope=0)")
         counts: Counter = Counter()
         for line in raw.read_text().splitlines():
@@ -196,7 +199,7 @@ def run(n_train, n_test, hidden, epochs, repeats, profile, output_dir=None, quic
     if profile:
         prof = pd.DataFrame(profile_rows(n_train, hidden, epochs, "float64")
                             + profile_rows(n_train, hidden, epochs, "float32"))
-        _common.write("compute_profile", prof, {"n_train": n_train, "hidden": hidden, "epochs": epochs},
+        common.write("compute_profile", prof, {"n_train": n_train, "hidden": hidden, "epochs": epochs},
                       quick=quick, output_dir=output_dir)
     return df
 
@@ -212,7 +215,7 @@ def summarize(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def main(argv=None) -> int:
-    return _common.main("compute", __doc__.splitlines()[0], run, params, argv=argv)
+    return common.main("compute", __doc__.splitlines()[0], run, params, argv=argv)
 
 
 if __name__ == "__main__":

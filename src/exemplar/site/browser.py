@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Iterator
 from urllib.parse import urlsplit
 
-from . import config
+from exemplar import config
 
 #: Executables tried, in order, when ``EXEMPLAR_CHROMIUM`` does not name one.
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
@@ -306,7 +306,7 @@ def figure_png(fig, path: Path, width: int = 900, height: int = 480, chromium: s
     import plotly.io as pio
     from playwright.sync_api import sync_playwright
 
-    from .report import plotly_js_path
+    from exemplar.site.notebooks import plotly_js_path
 
     chromium = chromium or find_chromium()
     if not chromium:

@@ -20,7 +20,8 @@ import pandas as pd
 from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
-from . import metrics, mlp
+from exemplar import metrics
+from exemplar.models import sklearn_mlp as mlp
 
 #: Columns of ``results/sequential_sweep.csv``, in order.
 COLUMNS = ["hidden", "epochs", "repeat", "seed", "train_seconds", "accuracy_pct", "n_iter"]
@@ -58,7 +59,7 @@ def run_sweep(X_train: np.ndarray, y_train: np.ndarray, X_test: np.ndarray, y_te
         Called with each finished row (a dict), e.g. :meth:`exemplar.experiment.ResultsLog.append`.
     skip : callable, optional
         ``skip({"hidden", "epochs", "repeat"}) -> bool``: grid points already done (resume).
-    cluster : exemplar.cluster.RunningCluster, optional
+    cluster : exemplar.parallel.cluster.RunningCluster, optional
         Run the fits on this cluster's engines (any launcher), as many at once as it has engines,
         each engine's BLAS pinned to ``threads`` threads; the data are sent to every engine once,
         as uint8. ``None`` (default): one after another in this process. The rows are the same
@@ -197,7 +198,7 @@ def chosen_model(hidden: int | None = None, epochs: int | None = None, results_n
         ``reason`` says where the choice came from: the parameters, the sweep's results file
         (its optimum by impact factor), or, when no sweep has been run, the paper's (75, 75).
     """
-    from . import config, paper, results
+    from exemplar import config, paper, results
 
     if hidden is not None and epochs is not None:
         return mlp.check_positive_int("hidden", hidden), mlp.check_positive_int("epochs", epochs), "as given"

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Any, Mapping
 
-from . import config
+from exemplar import config
 
 #: notebook stem → (full-run parameters, QUICK parameters). Empty = the notebook's own defaults.
 PLAN: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
@@ -118,7 +118,7 @@ def record_stage(run_id: str, stage: str, seconds: float, quick: bool, directory
     """
     import pandas as pd
 
-    from . import results
+    from exemplar import results
 
     directory = Path(directory) if directory is not None else config.results_dir()
     path = directory / f"{STAGES_NAME}.csv"

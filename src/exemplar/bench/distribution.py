@@ -20,7 +20,7 @@ the MPI methods, ipyparallel's blocking wait for its scatter), for ``n_train`` i
 
 Every method's shards are checked on the engines (shape, dtype and
 :func:`exemplar.exemplar.shard_checksum` against the client's slice from
-:func:`exemplar.exemplar.shard_bounds`); a mismatch raises :class:`_common.BenchError`.
+:func:`exemplar.exemplar.shard_bounds`); a mismatch raises :class:`common.BenchError`.
 
 Reference: ``memcpy``, ``np.copyto`` of the same number of bytes in the client process (best of
 several), so every bandwidth is also a fraction of what one process's memory copy reaches.
@@ -47,12 +47,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-BENCH_DIR = Path(__file__).resolve().parent
-if str(BENCH_DIR) not in sys.path:
-    sys.path.insert(0, str(BENCH_DIR))
-
-import _common  # noqa: E402
-from _common import BenchError  # noqa: E402
+from exemplar.bench import common
+from exemplar.bench.common import BenchError
+from exemplar.parallel import engine
 
 #: The methods, in the order they are run and reported.
 METHODS = ("scatterv-uint8", "scatterv-float64", "comm.scatter-pickle", "ipyparallel-scatter")
@@ -145,14 +142,14 @@ def _engine_ours(X, y, n_train: int) -> dict:
 
     from mpi4py import MPI
 
-    from exemplar import exemplar as ex
+    from exemplar import parallel as ex
 
     comm = MPI.COMM_WORLD
     rank = comm.Get_rank()
     source = ("arrays", X[:n_train], y[:n_train]) if rank == 0 else None
     token = uuid.uuid4().hex  # rank-local: _engine_distribute only uses it as its own state key
     out = ex._engine_distribute(token, source)
-    shard_dtype = str(ex._STATE[token]["X"].dtype)  # the shard it keeps for the fit
+    shard_dtype = str(engine._STATE[token]["X"].dtype)  # the shard it keeps for the fit
     ex._engine_forget()
     return {"rank": rank, "seconds": out["distribute_seconds"], "n_rows": out["n_rows"],
             "start": out["start"], "dtype": shard_dtype, "checksum": out["checksum"]}
@@ -165,7 +162,7 @@ def _engine_scatterv(X, y, n_train: int) -> dict:
     import numpy as np
     from mpi4py import MPI
 
-    from exemplar.exemplar import shard_bounds, shard_checksum
+    from exemplar.parallel.shards import shard_bounds, shard_checksum
 
     comm = MPI.COMM_WORLD
     rank, size = comm.Get_rank(), comm.Get_size()
@@ -200,7 +197,7 @@ def _engine_pickle_scatter(X, y, n_train: int) -> dict:
 
     from mpi4py import MPI
 
-    from exemplar.exemplar import shard_bounds, shard_checksum
+    from exemplar.parallel.shards import shard_bounds, shard_checksum
 
     comm = MPI.COMM_WORLD
     rank, size = comm.Get_rank(), comm.Get_size()
@@ -223,7 +220,7 @@ def _engine_check(X, y) -> dict:
     """What an engine holds after ``view.scatter``: its rank, rows, dtype and checksum."""
     from mpi4py import MPI
 
-    from exemplar.exemplar import shard_checksum
+    from exemplar.parallel.shards import shard_checksum
 
     return {"rank": MPI.COMM_WORLD.Get_rank(), "n_rows": int(X.shape[0]), "dtype": str(X.dtype),
             "checksum": shard_checksum(X, y)}
@@ -286,7 +283,7 @@ def fit_reference(path: Path | None = None) -> dict[int, float]:
 
 def _expected(X: np.ndarray, y: np.ndarray, n_train: int, n_engines: int) -> list[tuple[int, int, int]]:
     """Per rank: ``(start, rows, checksum)`` of the shard it must hold."""
-    from exemplar.exemplar import shard_bounds, shard_checksum
+    from exemplar.parallel.shards import shard_bounds, shard_checksum
 
     return [(a, b - a, shard_checksum(X[a:b], y[a:b])) for a, b in shard_bounds(n_train, n_engines)]
 
@@ -313,7 +310,7 @@ def _engine_call(cl, func, arg_names: tuple[str, ...], extra: tuple, step: str, 
     """``func(*[engine variables], *extra)`` on every rank; results in rank order."""
     import ipyparallel as ipp
 
-    from exemplar import exemplar as ex
+    from exemplar import parallel as ex
 
     refs = tuple(ipp.Reference(name) for name in arg_names)
     ars = ex._submit(cl, func, lambda rank: (*refs, *extra))
@@ -351,15 +348,12 @@ def _place_source(cl, X: np.ndarray, y: np.ndarray) -> None:
 
 
 def _cluster_rows(n_engines: int, p: dict, data: dict, fit_ref: dict, cores: int) -> list[dict]:
-    from exemplar.cluster import ClusterError, start_cluster
-    from exemplar.exemplar import ExemplarError
+    from exemplar.parallel.cluster import ClusterError, start_cluster
+    from exemplar.parallel.cluster import ExemplarError
 
     rows = []
     try:
         with start_cluster(n_engines) as cl:
-            # By reference (imported as a module) the engines import this file: put its folder on their path.
-            cl.view.execute(f"import sys; sys.path.insert(0, {str(BENCH_DIR)!r}) "
-                            f"if {str(BENCH_DIR)!r} not in sys.path else None", block=True)
             _place_source(cl, data["X"], data["y"])
             for n_train in p["n_trains"]:
                 expected = _expected(data["X"], data["y"], n_train, n_engines)
@@ -445,7 +439,7 @@ def run(n_trains=(6000, 60000), engine_counts=(2, 4, 6), methods=METHODS, repeat
     BenchError
         A bad parameter (named), missing data or MPI, a failed engine step or a wrong shard.
     """
-    from exemplar.cluster import mpiexec_path
+    from exemplar.parallel.cluster import mpiexec_path
 
     p = check_params(n_trains, engine_counts, methods, repeats, warmup, memcpy_repeats, timeout)
     if not mpiexec_path().exists():
@@ -499,7 +493,7 @@ DESCRIPTION = ("Distribution: time to give every engine its shard (our uint8 Sca
 
 
 def main(argv=None) -> int:
-    return _common.main("distribution", DESCRIPTION, run, params, argv=argv)
+    return common.main("distribution", DESCRIPTION, run, params, argv=argv)
 
 
 if __name__ == "__main__":

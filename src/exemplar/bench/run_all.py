@@ -12,7 +12,6 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 #: In the order they run: the cheap ones first.
 BENCHMARKS = ["compute", "distribution", "ddp", "report"]
@@ -30,7 +29,7 @@ def main(argv=None) -> int:
     t0 = time.perf_counter()
     for name in only or BENCHMARKS:
         print(f"[bench] {name} ...", flush=True)
-        module = importlib.import_module(name)
+        module = importlib.import_module(f"exemplar.bench.{name}")
         try:
             status = module.main(flags)
         except Exception as exc:  # one failing benchmark does not stop the others

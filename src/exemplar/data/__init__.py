@@ -49,7 +49,7 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from .config import (
+from exemplar.config import (
     MNIST_PKL_SHA256,
     MNIST_TEST_CSV,
     MNIST_TRAIN_CSV,

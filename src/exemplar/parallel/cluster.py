@@ -36,14 +36,16 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 import psutil
 
-from .mlp import check_positive_int
+from exemplar.validation import check_positive_int
+
 
 #: Launchers :func:`start_cluster` accepts.
 LAUNCHERS = ("mpi", "local")
+
 
 #: Environment variables that cap the thread pools of BLAS / OpenMP libraries.
 THREAD_ENV_VARS = (
@@ -55,11 +57,13 @@ THREAD_ENV_VARS = (
     "NUMEXPR_NUM_THREADS",
 )
 
+
 #: For a cluster on this host alone: MPI's network transports use the loopback interface only
 #: (libfabric's tcp/sockets providers, UCX, and Hydra's proxies), so no MPI socket of the run
 #: listens on an outside interface. Ranks on one host talk through shared memory anyway.
 LOOPBACK_MPI_ENV = {"FI_TCP_IFACE": "lo", "FI_SOCKETS_IFACE": "lo", "UCX_NET_DEVICES": "lo"}
 LOOPBACK_MPI_ARGS = ["-iface", "lo"]
+
 
 #: The package's ``src`` folder (the parent of the ``exemplar`` package), put on the engines' path.
 SRC_DIR = Path(__file__).resolve().parent.parent
@@ -77,6 +81,8 @@ class ClusterError(RuntimeError):
 
 
 @dataclass
+
+
 class RunningCluster:
     """A started cluster: what :func:`start_cluster` yields.
 
@@ -244,6 +250,8 @@ def _engine_env(extra: dict | None) -> dict[str, str]:
 
 
 @contextmanager
+
+
 def start_cluster(
     n_engines: int,
     launcher: str = "mpi",
@@ -471,3 +479,94 @@ def _stop(cluster, rc, known_pids: set[int]) -> None:
         log.warning("killed leftover cluster processes: %s", ", ".join(killed))
     if interrupted is not None:
         raise interrupted
+
+
+class ExemplarError(RuntimeError):
+    """A step failed or timed out on an engine. The message names the rank and the engine."""
+
+
+def submit(cl, func, args_of_rank) -> dict[int, Any]:
+    """Submit ``func(*args_of_rank(rank))`` to every rank's engine; refuse if an engine is gone."""
+    registered = set(cl.rc.ids)
+    gone = [r for r in range(cl.n) if cl.engine_of[r] not in registered]
+    if gone:
+        who = ", ".join(f"rank {r} (engine {cl.engine_of[r]})" for r in gone)
+        raise ExemplarError(
+            f"{who} no longer registered with the controller (dead?); "
+            "stop the cluster (leave its `with` block) and start a new one"
+        )
+    ars = {}
+    for rank in range(cl.n):
+        try:
+            ars[rank] = cl.rc[cl.engine_of[rank]].apply_async(func, *args_of_rank(rank))
+        except Exception as exc:
+            raise ExemplarError(
+                f"could not submit {func.__name__} to rank {rank} (engine {cl.engine_of[rank]}): {exc}"
+            ) from exc
+    return ars
+
+
+def wait(cl, ars: dict[int, Any], step: str, timeout: float | None) -> list:
+    """Results of one async call per rank, in rank order.
+
+    Raises :class:`ExemplarError` naming the rank(s) and engine(s) as soon as any rank fails
+    (after a short grace for the other ranks' errors, so the first cause is reported too), or
+    naming the ranks still running once ``timeout`` seconds have passed.
+    """
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        pending = [rank for rank, ar in ars.items() if not ar.ready()]
+        if any(ars[r].ready() and not ars[r].successful() for r in ars):
+            grace = time.monotonic() + 1.0
+            while pending and time.monotonic() < grace:
+                ars[pending[0]].wait(0.05)
+                pending = [rank for rank, ar in ars.items() if not ar.ready()]
+            _raise_failures(cl, ars, step)
+        if not pending:
+            return [ars[rank].get() for rank in sorted(ars)]
+        if deadline is not None and time.monotonic() > deadline:
+            alive = set(cl.rc.ids)
+            who = ", ".join(
+                f"rank {r} (engine {cl.engine_of[r]}{'' if cl.engine_of[r] in alive else ', no longer registered'})"
+                for r in pending
+            )
+            raise ExemplarError(
+                f"{step} did not finish within {timeout:g} s on {who}; "
+                "stop the cluster (leave its `with` block) and start a new one"
+            )
+        wait = 0.2 if deadline is None else max(0.0, min(0.2, deadline - time.monotonic()))
+        ars[pending[0]].wait(wait)
+
+
+def _raise_failures(cl, ars: dict[int, Any], step: str) -> None:
+    failures = []
+    for rank in sorted(ars):
+        ar = ars[rank]
+        if ar.ready() and not ar.successful():
+            try:
+                ar.get()
+            except Exception as exc:
+                failures.append((rank, exc))
+    first_exc = failures[0][1]
+    detail = "; ".join(f"rank {r} (engine {cl.engine_of[r]}): {_describe(e)}" for r, e in failures)
+    hint = ""
+    died = [r for r, e in failures if "EngineError" in (type(e).__name__, getattr(e, "ename", ""))]
+    if died:
+        hint = (
+            "; an engine died (MPI then ends the whole job): stop the cluster "
+            "(leave its `with` block) and start a new one"
+        )
+    elif len(failures) < len(ars):
+        hint = (
+            "; the other ranks may be blocked in an MPI collective: stop the cluster "
+            "(leave its `with` block) and start a new one"
+        )
+    raise ExemplarError(f"{step} failed on {detail}{hint}") from first_exc
+
+
+def _describe(exc: BaseException) -> str:
+    ename = getattr(exc, "ename", None)
+    evalue = getattr(exc, "evalue", None)
+    if ename:
+        return f"{ename}: {evalue}"
+    return f"{type(exc).__name__}: {exc}"

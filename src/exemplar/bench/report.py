@@ -26,11 +26,13 @@ import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import _common  # noqa: E402
+from exemplar.bench import common
 
-from exemplar import cluster, config, data, mlp, results, sweep  # noqa: E402
-from exemplar import exemplar as ex  # noqa: E402
+from exemplar import config, data, results
+from exemplar.parallel import cluster
+from exemplar.models import sklearn_mlp as mlp
+from exemplar.experiments import sweep
+from exemplar import parallel as ex
 
 
 def scaling_rows(sizes, engine_counts, hidden, epochs, n_test, seed=0):
@@ -77,7 +79,7 @@ def sweep_rows(hidden_sizes, epochs, repeats, n_train, n_test, engines=2):
     m = here.merge(there, on=["hidden", "epochs", "repeat", "seed"], suffixes=("_sequential", "_engines"))
     if not ((m.accuracy_pct_sequential == m.accuracy_pct_engines).all()
             and (m.n_iter_sequential == m.n_iter_engines).all()):
-        raise _common.BenchError("fits on the engines differ from the same fits in this process")
+        raise common.BenchError("fits on the engines differ from the same fits in this process")
     m["time_ratio"] = m.train_seconds_engines / m.train_seconds_sequential
     m["engines"] = engines
     m["wall_sequential"] = here_wall
@@ -103,14 +105,14 @@ def run(sizes, engine_counts, hidden, epochs, n_test, sweep_hidden, sweep_epochs
                    for i, n in enumerate(sizes))
     engine_counts = [mlp.check_positive_int(f"engine_counts[{i}]", k) for i, k in enumerate(engine_counts)]
     sw = sweep_rows(sweep_hidden, sweep_epochs, sweep_repeats, sweep_n_train, n_test)
-    _common.write("sweep_engines", sw, {"hidden_sizes": sweep_hidden, "epochs": sweep_epochs,
+    common.write("sweep_engines", sw, {"hidden_sizes": sweep_hidden, "epochs": sweep_epochs,
                                         "repeats": sweep_repeats, "n_train": sweep_n_train, "n_test": n_test},
                   quick=quick, output_dir=output_dir)
     return scaling_rows(sizes, engine_counts, hidden, epochs, n_test)
 
 
 def main(argv=None) -> int:
-    return _common.main("report_scaling", __doc__.splitlines()[0], run, params, argv=argv)
+    return common.main("report_scaling", __doc__.splitlines()[0], run, params, argv=argv)
 
 
 if __name__ == "__main__":

@@ -34,7 +34,8 @@ from typing import Any, Iterable, Mapping
 import numpy as np
 import pandas as pd
 
-from . import config, metrics, paper, results, sweep
+from exemplar import config, metrics, paper, results
+from exemplar.experiments import sweep
 
 REPRODUCED = "reproduced"
 CAVEAT = "reproduced with a caveat"
@@ -601,7 +602,7 @@ def execution_table(run_dir: Path | None = None, stems: Iterable[str] | None = N
         One row per notebook: started (UTC), duration (s), the parameters it ran with (defaults
         overridden by injected ones; "injected" lists the latter), and the slowest cell.
     """
-    from . import report
+    from exemplar.site import notebooks as report
 
     run_dir = Path(run_dir) if run_dir is not None else config.RUN_DIR
     stems = list(stems) if stems is not None else list(report.PLAN)
@@ -633,7 +634,7 @@ def execution_table(run_dir: Path | None = None, stems: Iterable[str] | None = N
 
 def readme_figure(directory: Path | None = None):
     """The README's picture: Fig 7, the averaged network's accuracy against processes, ours beside the paper's."""
-    from . import figures
+    from exemplar.reporting import figures
 
     ours = read_ours(directory)
     params = ours.parallel_prov.get("parameters", {})
@@ -655,7 +656,7 @@ def main(argv: list[str] | None = None) -> int:  # pragma: no cover - a convenie
     directory = Path(args.results) if args.results else None
     print(headline_markdown(directory))
     if args.figure:
-        from .browser import figure_png
+        from exemplar.site.browser import figure_png
 
         print(figure_png(readme_figure(directory), Path(args.figure)))
     return 0

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import config
+from exemplar import config
 
 #: The issue's targets: (key, what, the target as text, threshold, direction).
 TARGETS = [
@@ -33,7 +33,7 @@ def default_dir() -> Path:
 
 def load(name: str, directory: str | Path | None = None) -> tuple[pd.DataFrame | None, dict]:
     """``NAME.csv`` and its provenance from ``directory`` (default :func:`default_dir`); ``(None, {})`` if absent."""
-    from . import results
+    from exemplar import results
 
     directory = Path(directory) if directory is not None else default_dir()
     if not (directory / f"{name}.csv").is_file():

@@ -16,17 +16,11 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.neural_network import MLPClassifier
 from sklearn.preprocessing import LabelBinarizer
 
+from exemplar.validation import check_positive_int
+
+
 #: The ten digit classes. Every model is told all ten, even when a shard lacks one.
 CLASSES = np.arange(10)
-
-
-def check_positive_int(name: str, value, minimum: int = 1, maximum: int | None = None) -> int:
-    """Return ``value`` as an int, or raise ``ValueError`` naming the parameter and the accepted range."""
-    ok = isinstance(value, (int, np.integer)) and not isinstance(value, bool)
-    if not ok or value < minimum or (maximum is not None and value > maximum):
-        upper = f" and at most {maximum}" if maximum is not None else ""
-        raise ValueError(f"{name} must be an integer of at least {minimum}{upper}; got {value!r}")
-    return int(value)
 
 
 def build_mlp(hidden: int, epochs: int, seed: int, **params) -> MLPClassifier:
@@ -55,6 +49,8 @@ def build_mlp(hidden: int, epochs: int, seed: int, **params) -> MLPClassifier:
 
 
 @dataclass
+
+
 class FitResult:
     """A fitted model and what its fit cost."""
 

@@ -27,8 +27,8 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import pandas as pd
 
-from . import results
-from .mlp import check_positive_int
+from exemplar import results
+from exemplar.validation import check_positive_int
 
 #: Provenance fields that identify what produced a row (time, host name and commit are left out:
 #: a rerun tomorrow, or after a commit that touches only prose, may resume).
@@ -148,7 +148,7 @@ def run_configs(configs: Iterable[Mapping[str, Any]], run_one: Callable[[Any, Ma
         Where rows go; configurations it already holds are skipped.
     start_cluster : callable, optional
         ``start_cluster(n)`` → a context manager yielding a cluster (default:
-        :func:`exemplar.cluster.start_cluster` with its defaults).
+        :func:`exemplar.parallel.cluster.start_cluster` with its defaults).
     cluster_size : callable
         The engine count a configuration runs on (default: its ``n_engines``); ``None`` runs it
         in this process, without a cluster.
@@ -173,7 +173,7 @@ def run_configs(configs: Iterable[Mapping[str, Any]], run_one: Callable[[Any, Ma
 
     check_positive_int("retries", retries, minimum=0)
     if start_cluster is None:
-        from .cluster import start_cluster
+        from exemplar.parallel.cluster import start_cluster
     todo = [dict(c) for c in configs]
     pending = [c for c in todo if not log_to.done(c)]
     log_to.skipped = len(todo) - len(pending)
@@ -240,7 +240,7 @@ def exemplar_configs(engine_counts: Sequence[int], repeats: int, seed: int = 0, 
 
     Repeat ``r`` uses ``seed + r`` on every engine.
     """
-    from .sweep import BASELINE
+    from exemplar.experiments.sweep import BASELINE
 
     configs = [{"strategy": BASELINE, "n_engines": 1, "repeat": r, "seed": seed + r}
                for r in range(repeats)] if baseline else []
@@ -251,7 +251,7 @@ def exemplar_configs(engine_counts: Sequence[int], repeats: int, seed: int = 0, 
 
 def on_cluster(config: Mapping[str, Any]) -> int | None:
     """Engine count of an exemplar configuration; ``None`` (this process) for the sequential baseline."""
-    from .sweep import BASELINE
+    from exemplar.experiments.sweep import BASELINE
 
     return None if config["strategy"] == BASELINE else int(config["n_engines"])
 
@@ -268,8 +268,8 @@ def exemplar_runner(source, train: tuple, test: tuple, hidden: int, epochs: int,
     cores : int
         The machine's cores: rows record whether engines outnumber them.
     """
-    from . import exemplar as ex
-    from .sweep import baseline_run
+    from exemplar import parallel as ex
+    from exemplar.experiments.sweep import baseline_run
 
     def run_one(cl, config):
         if cl is None:

@@ -150,7 +150,7 @@ def speedup_amdahl(n: np.ndarray, measured: np.ndarray, f_ours: float,
                    f_paper: float | None = None, cores: int | None = None,
                    extra: dict[str, tuple[np.ndarray, np.ndarray]] | None = None) -> go.Figure:
     """Fig 6: measured speedup against the number of processes, with fitted Amdahl curves and the ideal."""
-    from .metrics import amdahl
+    from exemplar.metrics import amdahl
 
     n_max = int(max(np.max(n), np.max(paper_n) if paper_n is not None else 0))
     grid = np.linspace(1, n_max, 100)
@@ -338,7 +338,7 @@ def _algorithm_grid(summary: pd.DataFrame, column: str, y_title: str, title: str
     """One panel per data set (rows) and training size (columns), one line per algorithm through its engine counts."""
     from plotly.subplots import make_subplots
 
-    from .algorithms import ALGORITHM_NAMES
+    from exemplar.experiments.algorithms import ALGORITHM_NAMES
 
     present = set(summary["dataset"])
     datasets = [d for d in DATASET_NAMES if d in present] + sorted(present - set(DATASET_NAMES))

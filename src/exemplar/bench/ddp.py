@@ -94,9 +94,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import _common  # noqa: E402
+from exemplar.bench import common
+from exemplar.experiments import communication
+from exemplar.parallel import train
 
 #: What ``pip install`` needs for this benchmark.
 TORCH_HINT = "PyTorch is not installed: pip install -e '.[bench]' (torch==2.13.0, CPU build)"
@@ -120,11 +121,11 @@ COLUMNS = [
 
 
 def _require_torch():
-    """The ``torch`` module, or :class:`_common.BenchError` saying how to install it."""
+    """The ``torch`` module, or :class:`common.BenchError` saying how to install it."""
     try:
         import torch
     except ImportError:
-        raise _common.BenchError(TORCH_HINT) from None
+        raise common.BenchError(TORCH_HINT) from None
     return torch
 
 
@@ -199,8 +200,8 @@ def allreduce_curve(X: np.ndarray, y: np.ndarray, X_test: np.ndarray, y_test: np
     from sklearn.utils import shuffle as sk_shuffle
     from threadpoolctl import threadpool_limits
 
-    from exemplar.exemplar import features, shard_bounds
-    from exemplar.numpy_mlp import NumpyMLP, one_hot
+    from exemplar.parallel.shards import features, shard_bounds
+    from exemplar.models.numpy_mlp import NumpyMLP, one_hot
 
     classes = np.unique(y)
     F = features(np.asarray(X), scale_inputs, dtype)  # exactly what each engine trains on
@@ -293,8 +294,8 @@ def _ddp_worker(rank: int, world: int, port: int, cfg: dict, out_dir: str, t_spa
     from torch import nn
     from torch.nn.parallel import DistributedDataParallel as DDP
 
-    from exemplar.exemplar import shard_bounds
-    from exemplar.numpy_mlp import NumpyMLP
+    from exemplar.parallel.shards import shard_bounds
+    from exemplar.models.numpy_mlp import NumpyMLP
 
     torch.set_num_threads(1)
     try:
@@ -448,12 +449,12 @@ def train_ddp(X: np.ndarray, y: np.ndarray, X_test: np.ndarray, y_test: np.ndarr
     torch = _require_torch()
     import torch.multiprocessing as tmp
 
-    from exemplar.cluster import THREAD_ENV_VARS
+    from exemplar.parallel.cluster import THREAD_ENV_VARS
 
     if dtype not in ("float32", "float64"):
-        raise _common.BenchError(f"dtype must be 'float32' or 'float64'; got {dtype!r}")
+        raise common.BenchError(f"dtype must be 'float32' or 'float64'; got {dtype!r}")
     if adam not in ("torch", "sklearn"):
-        raise _common.BenchError(f"adam must be 'torch' or 'sklearn'; got {adam!r}")
+        raise common.BenchError(f"adam must be 'torch' or 'sklearn'; got {adam!r}")
     cfg = dict(hidden=int(hidden), epochs=int(epochs), seed=int(seed), target_pct=float(target_pct),
                batch_size=int(batch_size), dtype=dtype, adam=adam, scale_inputs=bool(scale_inputs),
                alpha=float(alpha), lr=float(lr), betas=tuple(float(b) for b in betas), eps=float(eps),
@@ -482,7 +483,7 @@ def train_ddp(X: np.ndarray, y: np.ndarray, X_test: np.ndarray, y_test: np.ndarr
         try:
             while not ctx.join(timeout=0.5):
                 if time.monotonic() > deadline:
-                    raise _common.BenchError(f"DDP with {n_procs} processes did not finish within {timeout:g} s")
+                    raise common.BenchError(f"DDP with {n_procs} processes did not finish within {timeout:g} s")
         finally:
             for p in ctx.processes:
                 if p.is_alive():
@@ -524,9 +525,9 @@ def run(n_train: int = 6000, n_test: int | None = None, hidden: int = 85, epochs
     from threadpoolctl import threadpool_limits
 
     from exemplar import config, data
-    from exemplar import exemplar as ex
-    from exemplar.cluster import start_cluster
-    from exemplar.mlp import accuracy_pct, build_mlp, fit_timed
+    from exemplar import parallel as ex
+    from exemplar.parallel.cluster import start_cluster
+    from exemplar.models.sklearn_mlp import accuracy_pct, build_mlp, fit_timed
 
     def say(msg):
         if verbose:
@@ -569,7 +570,7 @@ def run(n_train: int = 6000, n_test: int | None = None, hidden: int = 85, epochs
     source = ex.csv_source(config.data_dir() / config.MNIST_TRAIN_CSV, n_train)
     by_n: dict[int, list[tuple[str, str]]] = {}
     for n, strategy, *rest in ours:  # [engines, strategy] or [engines, strategy, dtype]
-        by_n.setdefault(int(n), []).append((str(strategy), ex.check_dtype(rest[0] if rest else "float64")))
+        by_n.setdefault(int(n), []).append((str(strategy), train.check_dtype(rest[0] if rest else "float64")))
     for n, strategies in by_n.items():
         with start_cluster(n, launcher="mpi") as cl:
             for strategy, dtype in strategies:
@@ -597,7 +598,7 @@ def run(n_train: int = 6000, n_test: int | None = None, hidden: int = 85, epochs
                             extra.update(time_to_target_prefix_seconds=pre.fit_seconds_max,
                                          prefix_accuracy_pct=pre.accuracy_pct)
                             extra["replay_matches"] = same and abs(pre.accuracy_pct - curve["accuracy"][k - 1]) < 1e-9
-                    label = ex.variant_name(strategy, 1) + (f" ({dtype})" if dtype != "float64" else "")
+                    label = communication.variant_name(strategy, 1) + (f" ({dtype})" if dtype != "float64" else "")
                     rows.append(_row(**common, framework="exemplar", strategy=label, n_procs=n, repeat=r, seed=seed,
                                      n_iter=max(res.n_iter), dtype=dtype,
                                      optimizer="sklearn adam" if strategy != OURS else "numpy adam (sklearn's)",
@@ -721,7 +722,7 @@ DESCRIPTION = ("Against PyTorch DDP: our gradient-allreduce and DistributedDataP
 
 
 def main(argv=None) -> int:
-    return _common.main("ddp", DESCRIPTION, run, params, argv=argv)
+    return common.main("ddp", DESCRIPTION, run, params, argv=argv)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,1 @@
+"""The performance benchmarks (``exemplar bench``): speed and memory as ratios measured in one run."""

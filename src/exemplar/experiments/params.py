@@ -1,0 +1,213 @@
+"""A chapter's parameters, declared once: name, type, accepted range, default and meaning.
+
+Each chapter module (``exemplar.experiments.<chapter>``) declares its parameters as one
+:class:`ParamSpec`; the notebook's ``parameters`` cell holds the same names and defaults (a test
+holds them equal), ``exemplar run -p NAME VALUE`` and papermill's ``-p``/``-y``/``-f`` set them, and
+:meth:`ParamSpec.check` validates them all before any cluster starts::
+
+    SPEC = ParamSpec(
+        Param("engine_counts", "int_list", [1, 2, 4, 6], "processes (MPI engines) to train on", minimum=1),
+        Param("repeats", "int", 5, "runs per engine count", minimum=1),
+    )
+    p = SPEC.check(engine_counts="[1, 2]", repeats=1)   # p.engine_counts == [1, 2]
+
+Values may arrive as strings: papermill's ``-p engine_counts '[1, 2]'`` passes the text
+``"[1, 2]"``. A string given for a parameter that is not a string is read as JSON, then as YAML
+(so ``[1, 2]``, ``3``, ``true``, ``null`` and ``float32`` all work), then checked like any value.
+Every rejection is a ``ValueError`` that names the parameter, what it accepts and what it got.
+"""
+
+from __future__ import annotations
+
+import json
+import numbers
+from dataclasses import dataclass, field
+from types import SimpleNamespace
+from typing import Any, Iterable, Mapping
+
+#: The kinds of parameter :class:`Param` knows.
+KINDS = ("int", "float", "bool", "str", "int_list", "str_list")
+
+
+class Parameters(SimpleNamespace):
+    """Checked parameter values, as attributes (``p.repeats``) and as a dict (:meth:`as_dict`)."""
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(vars(self))
+
+
+@dataclass(frozen=True)
+class Param:
+    """One parameter of a chapter.
+
+    Parameters
+    ----------
+    name : str
+        As in the notebook's ``parameters`` cell.
+    kind : {"int", "float", "bool", "str", "int_list", "str_list"}
+        The type of the value (of each item, for the lists).
+    default
+        The notebook's default.
+    help : str
+        What it means, for messages, ``exemplar run --help-params`` and the docs.
+    minimum, maximum : number, optional
+        Bounds of a number (of each item, for ``int_list``).
+    choices : tuple, optional
+        Accepted values of a string (of each item, for ``str_list``).
+    optional : bool
+        ``None`` is accepted too (meaning "chosen by the chapter", e.g. the sweep's optimum).
+    """
+
+    name: str
+    kind: str
+    default: Any
+    help: str
+    minimum: float | None = None
+    maximum: float | None = None
+    choices: tuple | None = None
+    optional: bool = False
+
+    def __post_init__(self):
+        if self.kind not in KINDS:
+            raise ValueError(f"kind must be one of {KINDS}; got {self.kind!r}")
+
+    # ---------------------------------------------------------------------------- messages
+    def accepted(self) -> str:
+        """What this parameter accepts, in words."""
+        item = {"int": "an integer", "float": "a number", "bool": "true or false", "str": "a string",
+                "int_list": "a list of integers", "str_list": "a list of strings"}[self.kind]
+        if self.minimum is not None and self.maximum is not None:
+            item += f" from {self.minimum:g} to {self.maximum:g}"
+        elif self.minimum is not None:
+            item += f" of at least {self.minimum:g}"
+        elif self.maximum is not None:
+            item += f" of at most {self.maximum:g}"
+        if self.choices:
+            item += " (" + (", ".join(map(repr, self.choices))) + ")"
+            if self.kind == "str":
+                item = "one of " + ", ".join(map(repr, self.choices))
+        if self.kind.endswith("_list"):
+            item += " (at least one, no repeats)"
+        if self.optional:
+            item += ", or None"
+        return item
+
+    def _fail(self, value, why: str = "") -> None:
+        got = repr(value)
+        got = got if len(got) <= 80 else got[:77] + "..."
+        raise ValueError(f"parameter {self.name} must be {self.accepted()}{why}; got {got}")
+
+    # ---------------------------------------------------------------------------- checking
+    def check(self, value):
+        """``value`` converted and checked, or ``ValueError`` naming this parameter."""
+        value = self._parse(value)
+        if value is None:
+            if self.optional:
+                return None
+            self._fail(value)
+        if self.kind == "int_list" or self.kind == "str_list":
+            if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
+                self._fail(value)
+            items = list(value)
+            if not items:
+                self._fail(value)
+            one = "int" if self.kind == "int_list" else "str"
+            out = [self._scalar(one, v, whole=value) for v in items]
+            if len(set(out)) != len(out):
+                self._fail(value, " (an item is repeated)")
+            return out
+        return self._scalar(self.kind, value, whole=value)
+
+    def _parse(self, value):
+        if not isinstance(value, str) or self.kind == "str":
+            return value
+        text = value.strip()
+        try:
+            return json.loads(text)
+        except ValueError:
+            pass
+        try:
+            import yaml
+
+            return yaml.safe_load(text)
+        except Exception:  # not YAML either: checked (and refused) as the string it is
+            return value
+
+    def _scalar(self, kind: str, v, whole):
+        if kind == "int":
+            if isinstance(v, bool) or not isinstance(v, numbers.Integral):
+                if isinstance(v, float) and v.is_integer():
+                    v = int(v)
+                else:
+                    self._fail(whole)
+            v = int(v)
+        elif kind == "float":
+            if isinstance(v, bool) or not isinstance(v, numbers.Real):
+                self._fail(whole)
+            v = float(v)
+        elif kind == "bool":
+            if not isinstance(v, bool):
+                self._fail(whole)
+            return v
+        elif kind == "str":
+            if not isinstance(v, str):
+                self._fail(whole)
+        if kind in ("int", "float"):
+            if (self.minimum is not None and v < self.minimum) or (self.maximum is not None and v > self.maximum):
+                self._fail(whole)
+        if self.choices and v not in self.choices:
+            self._fail(whole)
+        return v
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    """A chapter's parameters, in the notebook's order."""
+
+    params: tuple[Param, ...] = field(default_factory=tuple)
+
+    def __init__(self, *params: Param):
+        object.__setattr__(self, "params", tuple(params))
+        names = [p.name for p in params]
+        if len(set(names)) != len(names):
+            raise ValueError(f"parameter names must be unique; got {names}")
+
+    def __iter__(self):
+        return iter(self.params)
+
+    def __getitem__(self, name: str) -> Param:
+        for p in self.params:
+            if p.name == name:
+                return p
+        raise KeyError(name)
+
+    @property
+    def names(self) -> list[str]:
+        return [p.name for p in self.params]
+
+    def defaults(self) -> dict[str, Any]:
+        """Every parameter's default (a fresh copy of the lists)."""
+        return {p.name: list(p.default) if isinstance(p.default, list) else p.default for p in self.params}
+
+    def check(self, values: Mapping[str, Any] | None = None, **more) -> Parameters:
+        """All parameters, checked: defaults for those not given; unknown names are refused.
+
+        Returns
+        -------
+        Parameters
+            The converted values, as attributes.
+        """
+        given = {**(values or {}), **more}
+        unknown = sorted(set(given) - set(self.names))
+        if unknown:
+            raise ValueError(f"unknown parameter(s) {', '.join(unknown)}; this chapter takes {', '.join(self.names)}")
+        merged = {**self.defaults(), **given}
+        return Parameters(**{p.name: p.check(merged[p.name]) for p in self.params})
+
+    def from_namespace(self, namespace: Mapping[str, Any]) -> Parameters:
+        """:meth:`check` of this spec's names as they stand in ``namespace`` (a notebook's ``globals()``)."""
+        return self.check({name: namespace[name] for name in self.names if name in namespace})
+
+    def describe(self) -> str:
+        """One line per parameter: name, default, what it accepts, what it means."""
+        return "\n".join(f"{p.name} = {p.default!r}: {p.help} ({p.accepted()})" for p in self.params)

@@ -1,0 +1,165 @@
+"""Shards and sources: how the training rows are split over the MPI ranks, and where rank 0 reads them.
+
+* :func:`shard_bounds` splits ``n`` rows into contiguous, nearly equal pieces, one per rank.
+* A *source* says where rank 0 gets the training data: :func:`csv_source` (rank 0 reads the
+  paper's CSV itself, so the images never pass through the client or the controller) or
+  :func:`array_source` (arrays already in memory, sent through the controller to rank 0 only).
+* Pixels travel as uint8 (:func:`as_pixels` refuses anything but integers 0-255), labels as int64;
+  :func:`checksum` is what every rank reports of what it received.
+"""
+
+from __future__ import annotations
+
+import os
+import zlib
+
+import numpy as np
+
+from exemplar.validation import check_positive_int
+
+
+#: Source kinds :func:`run_exemplar` accepts.
+SOURCE_KINDS = ("csv", "arrays")
+
+
+def shard_bounds(n_samples: int, n_shards: int) -> list[tuple[int, int]]:
+    """Split ``range(n_samples)`` into ``n_shards`` contiguous ``(start, stop)`` pieces.
+
+    The first ``n_samples % n_shards`` shards get one row more, so sizes differ by at most 1
+    and every row is in exactly one shard.
+
+    Parameters
+    ----------
+    n_samples : int
+        Number of rows, at least 1.
+    n_shards : int
+        Number of shards, from 1 to ``n_samples``.
+
+    Returns
+    -------
+    list of (int, int)
+        ``(start, stop)`` per shard, in order.
+    """
+    n = check_positive_int("n_samples", n_samples)
+    k = check_positive_int("n_shards", n_shards, maximum=n)
+    base, extra = divmod(n, k)
+    bounds, start = [], 0
+    for i in range(k):
+        stop = start + base + (1 if i < extra else 0)
+        bounds.append((start, stop))
+        start = stop
+    return bounds
+
+
+def shard_sizes(n_samples: int, n_shards: int) -> list[int]:
+    """Sizes of the shards :func:`shard_bounds` makes."""
+    return [b - a for a, b in shard_bounds(n_samples, n_shards)]
+
+
+def csv_source(path: str | os.PathLike, n_rows: int | None = None) -> tuple:
+    """A source that rank 0 reads with ``exemplar.data.load_csv(path, n_rows)``.
+
+    ``path`` must be readable where rank 0 runs (the same machine, for a local cluster).
+    """
+    if n_rows is not None:
+        check_positive_int("n_rows", n_rows)
+    return ("csv", os.fspath(path), n_rows)
+
+
+def array_source(X: np.ndarray, y: np.ndarray) -> tuple:
+    """A source made of arrays already in memory (they travel through the controller to rank 0)."""
+    X, y = check_arrays(X, y)
+    return ("arrays", X, y)
+
+
+def check_source(source) -> int | None:
+    """Validate a source spec in the master; return its row count when known without reading."""
+    if not isinstance(source, tuple) or not source or source[0] not in SOURCE_KINDS:
+        raise ValueError(
+            f"source must be a tuple whose first item is one of {SOURCE_KINDS} "
+            f"(see csv_source and array_source); got {_short(source)}"
+        )
+    kind = source[0]
+    if kind == "csv":
+        if len(source) not in (2, 3):
+            raise ValueError(f"a csv source is ('csv', path) or ('csv', path, n_rows); got {_short(source)}")
+        n_rows = source[2] if len(source) == 3 else None
+        if n_rows is not None:
+            check_positive_int("n_rows", n_rows)
+        return n_rows
+    if len(source) != 3:
+        raise ValueError(f"an arrays source is ('arrays', X, y); got {_short(source)}")
+    X, _ = check_arrays(source[1], source[2])
+    return X.shape[0]
+
+
+def _short(obj) -> str:
+    text = repr(obj)
+    return text if len(text) <= 120 else text[:117] + "..."
+
+
+def check_arrays(X, y, xname: str = "X", yname: str = "y") -> tuple[np.ndarray, np.ndarray]:
+    X = np.asarray(X)
+    y = np.asarray(y)
+    if X.ndim != 2 or X.shape[0] < 1 or X.shape[1] < 1:
+        raise ValueError(f"{xname} must be a 2-D array with at least one row and one column; got shape {X.shape}")
+    if y.shape != (X.shape[0],):
+        raise ValueError(f"{yname} must be 1-D with one label per row of {xname} ({X.shape[0]}); got shape {y.shape}")
+    return X, y
+
+
+def as_pixels(X: np.ndarray) -> np.ndarray:
+    """``X`` as C-contiguous uint8, refusing values that are not integers 0-255."""
+    if X.dtype == np.uint8:
+        return np.ascontiguousarray(X)
+    if not (np.issubdtype(X.dtype, np.integer) or np.issubdtype(X.dtype, np.floating)):
+        raise ValueError(f"X must hold pixel values 0-255; got dtype {X.dtype}")
+    as_u8 = X.astype(np.uint8)
+    if not np.array_equal(as_u8, X):
+        raise ValueError(
+            "X must hold integer pixel values 0-255 (they are scattered as uint8); "
+            f"got values from {X.min()!r} to {X.max()!r} of dtype {X.dtype}"
+        )
+    return np.ascontiguousarray(as_u8)
+
+
+def as_labels(y: np.ndarray) -> np.ndarray:
+    if not np.issubdtype(y.dtype, np.integer):
+        as_int = y.astype(np.int64)
+        if not np.array_equal(as_int, y):
+            raise ValueError(f"y must hold integer class labels; got dtype {y.dtype}")
+        y = as_int
+    return np.ascontiguousarray(y, dtype=np.int64)
+
+
+def read_source(source) -> tuple[np.ndarray, np.ndarray]:
+    """Resolve a source on rank 0: the pixels as uint8, the labels as int64."""
+    kind = source[0]
+    if kind == "csv":
+        from exemplar.data import load_csv  # lazily: only rank 0 reads
+
+        n_rows = source[2] if len(source) == 3 else None
+        X, y = load_csv(source[1], n_rows)
+    else:
+        X, y = source[1], source[2]
+    X, y = check_arrays(X, y)
+    return as_pixels(X), as_labels(y)
+
+
+def checksum(X: np.ndarray, y: np.ndarray) -> int:
+    """CRC-32 of a shard's pixel bytes (uint8, C order) followed by its labels (int64)."""
+    crc = zlib.crc32(np.ascontiguousarray(X, dtype=np.uint8).tobytes())
+    return zlib.crc32(np.ascontiguousarray(y, dtype=np.int64).tobytes(), crc)
+
+
+def shard_checksum(X: np.ndarray, y: np.ndarray) -> int:
+    """The checksum an engine reports for a shard ``(X, y)`` (pixels as uint8, labels as int64)."""
+    return checksum(as_pixels(np.asarray(X)), as_labels(np.asarray(y)))
+
+
+def features(X: np.ndarray, scale_inputs: bool = False, dtype: str = "float64") -> np.ndarray:
+    """Pixels (uint8) as the features the model trains on, in ``dtype``: raw 0-255, or / 255."""
+    X = X.astype(dtype)
+    if scale_inputs:
+        X /= X.dtype.type(255)
+    return X

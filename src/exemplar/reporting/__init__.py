@@ -1,0 +1,1 @@
+"""Figures, tables, the paper-versus-report claims, the status page and the performance targets."""
