@@ -41,7 +41,7 @@ $(BENCH_STAMP): $(STAMP)
 	@touch $(BENCH_STAMP)
 
 bench: data $(BENCH_STAMP)
-	$(BIN)/python -m exemplar.bench.run_all $(RUNFLAGS)
+	$(BIN)/exemplar bench $(RUNFLAGS)
 
 # tests/test_browser.py opens the built site in the system's Chromium. Where none is installed,
 # install Debian's (as root, with apt-get); where that cannot be done, say so loudly: the browser

@@ -1,4 +1,14 @@
-"""The command line: ``exemplar data | validate | run | book``. The Makefile calls these."""
+"""The command line: ``exemplar data | validate | run | book | bench | summary``. The Makefile calls these.
+
+One entry point for every stage of the report (data -> experiments -> results -> book):
+
+* ``exemplar data``: fetch and verify MNIST (or Fashion-MNIST), write the paper's CSV files;
+* ``exemplar validate FILE ...``: check files in the paper's format;
+* ``exemplar run [NOTEBOOK ...] [-p NAME VALUE ...] [--quick]``: execute chapters with papermill;
+* ``exemplar book``: build the site;
+* ``exemplar bench [NAME ...] [--quick]``: the performance benchmarks;
+* ``exemplar summary [--figure PNG]``: the headline table of the paper against this report.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +16,6 @@ import argparse
 import json
 import sys
 
-from exemplar import config
 
 
 def _parse_value(text: str):
@@ -51,6 +60,19 @@ def cmd_run(args) -> int:
     return 0
 
 
+def cmd_bench(args) -> int:
+    from exemplar.bench import run_all
+
+    return run_all.main([*args.names, *(["--quick"] if args.quick else [])])
+
+
+def cmd_summary(args) -> int:
+    from exemplar.reporting import claims
+
+    return claims.main([*(["--results", args.results] if args.results else []),
+                        *(["--figure", args.figure] if args.figure else [])])
+
+
 def cmd_book(args) -> int:
     from exemplar.site import notebooks as report
 
@@ -60,7 +82,8 @@ def cmd_book(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="exemplar", description=__doc__)
+    p = argparse.ArgumentParser(prog="exemplar", description=__doc__.split("\n\n")[0],
+                                epilog="Each command has its own --help.")
     sub = p.add_subparsers(dest="command", required=True)
 
     d = sub.add_parser("data", help="fetch MNIST (or Fashion-MNIST), verify it, write data/NAME_{train,test}.csv")
@@ -74,7 +97,8 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--quiet", action="store_true")
     d.set_defaults(func=cmd_data)
 
-    v = sub.add_parser("validate", help="check CSV files in the paper's format (label, 784 pixels 0-255)")
+    v = sub.add_parser("validate", help="check data files: the paper's CSV (header line or not, gzip or not) or IDX "
+                                           "image/label files (gzip too); says what each is")
     v.add_argument("paths", nargs="+")
     v.set_defaults(func=cmd_validate)
 
@@ -85,6 +109,16 @@ def build_parser() -> argparse.ArgumentParser:
                    metavar=("NAME", "VALUE"), help="set a notebook parameter (VALUE is JSON, or a string)")
     r.add_argument("--output-dir", help="where to write the executed notebook (default book/_run)")
     r.set_defaults(func=cmd_run)
+
+    e = sub.add_parser("bench", help="run the performance benchmarks into results/bench (make bench)")
+    e.add_argument("names", nargs="*", help="benchmarks to run (default: all, cheap ones first)")
+    e.add_argument("--quick", action="store_true", help="tiny sizes; results go to results/quick/bench")
+    e.set_defaults(func=cmd_bench)
+
+    s = sub.add_parser("summary", help="print the paper-against-report headline table (the README's)")
+    s.add_argument("--results", help="results folder (default: results/, or $EXEMPLAR_RESULTS)")
+    s.add_argument("--figure", metavar="PNG", help="also draw the README's Fig 7 into PNG (needs Chromium)")
+    s.set_defaults(func=cmd_summary)
 
     b = sub.add_parser("book", help="build the Jupyter Book into _build/html (warnings are errors)")
     b.add_argument("--no-strict", action="store_true", help="do not turn warnings into errors")
@@ -102,13 +136,11 @@ def main(argv=None) -> int:
     except Exception as exc:  # every known failure gets one clear line and a non-zero exit
         from exemplar.site import notebooks as report
 
-        known = (ValueError, FileNotFoundError, report.RunError)
-        try:
-            from exemplar.data import DataError
+        from exemplar.data import DataError
+        from exemplar.experiments.runner import ResultsWriteError
+        from exemplar.locks import BusyError
 
-            known = known + (DataError,)
-        except ImportError:
-            pass
+        known = (ValueError, FileNotFoundError, report.RunError, DataError, BusyError, ResultsWriteError)
         if isinstance(exc, known):
             print(f"error: {exc}", file=sys.stderr)
             return 2

@@ -14,7 +14,6 @@ import os
 import platform
 import subprocess
 import sys
-import tempfile
 from importlib import metadata
 from pathlib import Path
 from typing import Any, Iterable, Mapping
@@ -22,29 +21,11 @@ from typing import Any, Iterable, Mapping
 import pandas as pd
 
 from exemplar import config
+from exemplar.fileio import atomic_write_text  # re-exported: results.atomic_write_text
 
 #: Packages whose versions go into every provenance record.
 PACKAGES = ("exemplar", "numpy", "scipy", "scikit-learn", "pandas", "ipyparallel", "mpi4py", "mpich",
             "papermill", "plotly", "jupyter-book", "threadpoolctl")
-
-
-def atomic_write_text(path: Path, text: str) -> Path:
-    """Write ``text`` to ``path`` through a temporary file and a rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; results are for everyone to read
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
 
 
 def cpu_model() -> str:

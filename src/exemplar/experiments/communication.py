@@ -1,8 +1,91 @@
-"""Chapter 04, communication strategies: reading the runs per strategy, and the title question."""
+"""Chapter 04, communication strategies: its parameters, the runs, their summary and the chapter's sentences.
+
+The notebook ``04-communication`` declares the parameters of :data:`SPEC`, checks them with
+:func:`parameters`, runs every configuration with :func:`run` (rows saved as they finish, resumable,
+retried on a dead engine: :mod:`exemplar.experiments.runner`), reads them with :func:`summarize` and
+:func:`speed_at_same_accuracy`, and shows the tables and sentences built here.
+"""
 
 from __future__ import annotations
 
+import time
+from typing import Any, Callable, Iterable, Mapping, NamedTuple
+
 import numpy as np
+
+from exemplar import config
+from exemplar.experiments.params import Param, Parameters, ParamSpec
+from exemplar.parallel import STRATEGIES
+
+#: How the two input scalings are named in tables and prose.
+SCALE_NAME = {False: "raw pixels", True: "pixels / 255"}
+
+#: The results' first columns, in this order; the rest follow as the runs report them.
+FIRST_COLUMNS = ["n_engines", "repeat", "seed", "strategy", "fit_seconds_max", "distribute_seconds",
+                 "combine_seconds", "wall_seconds", "accuracy_pct", "sync_every", "scale_inputs", "comm_rounds",
+                 "comm_bytes", "comm_seconds"]
+#: The results' last columns, in this order.
+LAST_COLUMNS = ["variant", "n_iter_max", "start_seconds", "oversubscribed", "provenance_id"]
+#: The columns that identify one configuration (a row of ``results/communication.csv``).
+KEY_COLUMNS = ["n_engines", "scale_inputs", "repeat", "variant"]
+
+
+SPEC = ParamSpec(
+    Param("engine_counts", "int_list", [1, 2, 4, 6], "MPI engines; the 1-engine runs are the sequential reference",
+          minimum=1),
+    Param("strategies", "str_list", ["one-shot", "periodic", "gradient-allreduce", "ensemble"],
+          "how the engines combine their work (one-shot is required: the reference)", choices=STRATEGIES),
+    Param("sync_every", "int_list", [1, 5], "epochs between weight averages, for the periodic strategy", minimum=1),
+    Param("repeats", "int", 3, "runs per setting: run r uses random_state seed+r on every engine", minimum=1),
+    Param("scale_inputs", "bool_list", [False, True], "False: raw pixels 0-255, as the paper; True: pixels / 255"),
+    Param("hidden", "int", None, "hidden units; None: the sweep's optimum", minimum=1, optional=True),
+    Param("epochs", "int", None, "epochs (max_iter); None: the sweep's optimum", minimum=1, optional=True),
+    Param("n_train", "int", 6000, "the first n_train training images, split over the engines", minimum=1,
+          maximum=config.N_TRAIN_TOTAL),
+    Param("seed", "int", 0, "random_state of repeat 0 (repeat r uses seed+r)", minimum=0),
+    Param("tolerance_pp", "float", 0.5,
+          '"the same accuracy": a mean within this many percentage points of sequential', minimum=0),
+    Param("resume", "bool", False, "keep finished runs of an earlier, interrupted run with the same parameters"),
+    Param("retries", "int", 0, "restart the cluster and rerun a configuration this many times if it fails",
+          minimum=0),
+)
+
+
+def parameters(namespace: Mapping[str, Any]) -> Parameters:
+    """The chapter's parameters from ``namespace`` (the notebook's ``globals()``), checked and completed.
+
+    Besides each parameter's own type and range (:data:`SPEC`): ``engine_counts`` must include 1 and
+    a larger count, none above ``n_train``; ``strategies`` must include ``"one-shot"``. Engine
+    counts, ``sync_every`` and ``scale_inputs`` come back sorted; ``hidden`` and ``epochs`` are
+    resolved (:func:`exemplar.experiments.sweep.chosen_model`) and ``chosen_by`` says how.
+
+    Raises
+    ------
+    ValueError
+        Naming the parameter, what it accepts and what it got.
+    """
+    from exemplar.experiments import sweep
+
+    p = SPEC.from_namespace(namespace)
+    p.engine_counts = sorted(p.engine_counts)
+    if p.engine_counts[-1] > p.n_train:
+        raise ValueError(f"parameter engine_counts must be integers from 1 to n_train ({p.n_train}): every engine "
+                         f"needs at least one training image; got {p.engine_counts}")
+    if p.engine_counts[0] != 1 or len(p.engine_counts) < 2:
+        raise ValueError("parameter engine_counts must include 1 (the sequential reference) and at least one "
+                         f"larger count; got {p.engine_counts}")
+    if "one-shot" not in p.strategies:
+        raise ValueError(f"parameter strategies must include 'one-shot' (its 1-engine run is the sequential "
+                         f"reference); got {p.strategies}")
+    p.sync_every = sorted(p.sync_every)
+    p.scale_inputs = sorted(p.scale_inputs)
+    p.hidden, p.epochs, p.chosen_by = sweep.chosen_model(p.hidden, p.epochs)
+    return p
+
+
+def variants(p: Parameters) -> list[tuple[str, int | None]]:
+    """``(strategy, sync_every)`` of every variant run: one per ``sync_every`` for periodic, else ``None``."""
+    return [(s, k) for s in p.strategies for k in (p.sync_every if s == "periodic" else [None])]
 
 
 def variant_name(strategy: str, sync_every=None) -> str:
@@ -13,10 +96,118 @@ def variant_name(strategy: str, sync_every=None) -> str:
     return str(strategy)
 
 
+def configs(p: Parameters) -> list[dict[str, Any]]:
+    """Every run, in order: per engine count (one cluster each), input scaling, repeat and variant."""
+    return [{"n_engines": n, "scale_inputs": scale, "repeat": r, "seed": p.seed + r, "strategy": s,
+             "sync_every": k, "variant": variant_name(s, k)}
+            for n in p.engine_counts for scale in p.scale_inputs for r in range(p.repeats)
+            for s, k in variants(p)]
+
+
+def plan_sentence(p: Parameters) -> str:
+    """The classifier and the number of runs, for the notebook's first paragraph of results."""
+    n_variants = len(variants(p))
+    n_runs = n_variants * len(p.engine_counts) * len(p.scale_inputs) * p.repeats
+    return (f"Classifier: **{p.hidden} hidden units, at most {p.epochs} epochs** ({p.chosen_by}). "
+            f"{n_variants} strategy variants × {len(p.engine_counts)} engine counts × {len(p.scale_inputs)} input "
+            f"scalings × {p.repeats} repeats = **{n_runs} runs**.")
+
+
+# ---------------------------------------------------------------------------------------------- the runs
+class Run(NamedTuple):
+    """What :func:`run` returns: the rows, their provenance (with ``run_seconds``) and the CSV's path."""
+    runs: Any
+    prov: dict
+    path: Any
+
+
+def runner(p: Parameters, source, X_test, y_test, cores: int, train: Callable | None = None) -> Callable:
+    """``run_one(cluster, config)`` for :func:`exemplar.experiments.runner.run_configs`.
+
+    ``train`` is :func:`exemplar.parallel.run_exemplar` unless given (tests give a stand-in).
+    """
+    if train is None:
+        from exemplar.parallel import run_exemplar as train
+
+    def run_one(cl, c):
+        res = train(cl, source, X_test, y_test, hidden=p.hidden, epochs=p.epochs, seed=c["seed"],
+                    strategy=c["strategy"], sync_every=c["sync_every"] or 1, scale_inputs=c["scale_inputs"])
+        return {**res.as_row(), "repeat": c["repeat"], "seed": c["seed"], "variant": c["variant"],
+                "n_iter_max": max(res.n_iter), "start_seconds": cl.start_seconds,
+                "oversubscribed": c["n_engines"] > cores}
+
+    return run_one
+
+
+def in_column_order(runs):
+    """``runs`` with :data:`FIRST_COLUMNS` first, :data:`LAST_COLUMNS` last, ``sync_every`` as ``Int64``."""
+    last = [c for c in LAST_COLUMNS if c in runs.columns]
+    middle = [c for c in runs.columns if c not in FIRST_COLUMNS and c not in last]
+    runs = runs[FIRST_COLUMNS + middle + last].copy()
+    runs["sync_every"] = runs["sync_every"].astype("Int64")
+    return runs
+
+
+def run(p: Parameters, *, directory=None, start_cluster: Callable | None = None, train: Callable | None = None,
+        progress: bool = True, log: Callable[[str], None] = print) -> Run:
+    """Run every configuration of :func:`configs`, saving each row to ``communication.csv`` as it finishes.
+
+    One cluster per engine count serves every input scaling, repeat and variant. With
+    ``p.resume`` the rows of an earlier run with the same parameters and provenance are kept and
+    their configurations skipped; ``p.retries`` restarts the cluster after a failure.
+
+    Parameters
+    ----------
+    p : Parameters
+        From :func:`parameters`.
+    directory : path, optional
+        The results folder (default: :func:`exemplar.config.results_dir`).
+    start_cluster, train : callable, optional
+        Stand-ins for :func:`exemplar.parallel.cluster.start_cluster` and
+        :func:`exemplar.parallel.run_exemplar` (for tests).
+
+    Returns
+    -------
+    Run
+        ``runs`` (one row per configuration, in :func:`in_column_order`), ``prov`` (with
+        ``run_seconds``: this session's time) and ``path`` (the CSV).
+    """
+    from exemplar import data, results
+    from exemplar.experiments import runner as experiment
+    from exemplar.parallel import csv_source
+
+    X_test, y_test = data.load_mnist("test")
+    source = csv_source(config.data_dir() / config.MNIST_TRAIN_CSV, p.n_train)
+    recorded = {name: getattr(p, name) for name in SPEC.names}  # chosen_by left out
+    prov = results.provenance(recorded, experiment="communication strategies for exemplar "
+                              "parallelism", inputs="raw pixels 0-255 and pixels / 255, float64", n_test=len(y_test))
+    run_one = runner(p, source, X_test, y_test, prov["machine"]["usable_cores"], train)
+    rows = experiment.ResultsLog("communication", prov, KEY_COLUMNS, resume=p.resume, directory=directory, log=log)
+    t_run = time.perf_counter()
+    runs = experiment.run_configs(configs(p), run_one, rows, start_cluster=start_cluster, retries=p.retries,
+                                  progress=progress, log=log)
+    prov["run_seconds"] = round(time.perf_counter() - t_run, 1)
+    runs = in_column_order(runs)
+    return Run(runs, prov, results.write_results("communication", runs, prov, directory))
+
+
+def run_sentence(runs, prov: Mapping[str, Any], path) -> str:
+    """How many runs, how long, where written, the machine, and whether the replicas stayed identical."""
+    replicated = runs.replicas_identical.dropna()
+    cores = prov["machine"]["usable_cores"]
+    return (f"{len(runs)} runs in **{prov['run_seconds'] / 60:.1f} minutes**, written to "
+            f"`{config.display_path(path)}`. This machine has **{cores} cores** ({prov['machine']['cpu_model']}); "
+            f"runs with more engines than cores share them. In all {len(replicated)} periodic and "
+            f"gradient-allreduce runs the engines ended with "
+            f"{'bit-identical' if replicated.all() else 'NOT identical'} weights.")
+
+
+# ---------------------------------------------------------------------------------------------- summaries
 def _with_derived(runs):
     runs = runs.copy()
     if "variant" not in runs.columns:
-        runs["variant"] = [variant_name(s, e) for s, e in zip(runs["strategy"], runs.get("sync_every", [None] * len(runs)))]
+        every = runs.get("sync_every", [None] * len(runs))
+        runs["variant"] = [variant_name(s, e) for s, e in zip(runs["strategy"], every)]
     if "scale_inputs" not in runs.columns:
         runs["scale_inputs"] = False
     runs["training_seconds"] = runs["fit_seconds_max"] + runs["distribute_seconds"] + runs["combine_seconds"]
@@ -51,6 +242,11 @@ def summarize_strategies(runs):
              if c in runs.columns]
     out = pd.concat([out, g[extra].mean(), g.size().rename("runs")], axis=1).reset_index()
     return out
+
+
+def summarize(runs):
+    """The chapter's summary of its runs: :func:`summarize_strategies`."""
+    return summarize_strategies(runs)
 
 
 def speed_at_same_accuracy(summary, tolerance_pp: float = 0.5, reference: str = "one-shot"):
@@ -104,3 +300,213 @@ def speed_at_same_accuracy(summary, tolerance_pp: float = 0.5, reference: str = 
             row.update(most_accurate=best.variant, most_accurate_gap_pp=best.accuracy_pct_mean - ref.accuracy_pct_mean)
             rows.append(row)
     return pd.DataFrame(rows)
+
+
+# ---------------------------------------------------------------------------------------------- the answer
+def engines_list(ns: Iterable) -> str:
+    """Engine counts in words: ``"2"``, ``"2 and 4"``, ``"2, 4 and 6"``."""
+    ns = [str(int(n)) for n in ns]
+    return ns[0] if len(ns) == 1 else ", ".join(ns[:-1]) + " and " + ns[-1]
+
+
+def verdict(t, tolerance_pp: float) -> str:
+    """The answer for one input scaling (rows of :func:`speed_at_same_accuracy`): yes, where, or no."""
+    fast = t[t.faster].n_engines.tolist()
+    slow = t[t.reached & ~t.faster].n_engines.tolist()
+    rest = [n for n in t.n_engines if n not in fast]
+    if fast and not rest:
+        return "yes, on every engine count measured"
+    if fast:
+        return f"yes on {engines_list(fast)} engines, not on {engines_list(rest)}"
+    if slow:
+        return f"only without a speedup (within {tolerance_pp:g} pp on {engines_list(slow)} engines, but slower)"
+    return "no, on no engine count"
+
+
+def _by_scale(answer) -> dict:
+    return {bool(s): t for s, t in answer.groupby("scale_inputs")}
+
+
+def verdict_sentence(answer, tolerance_pp: float) -> str:
+    """The verdict per input scaling, in one sentence."""
+    verdicts = "; ".join(f"with {SCALE_NAME[s]}{', as in the paper' if not s else ''}, **{verdict(t, tolerance_pp)}**"
+                         for s, t in _by_scale(answer).items())
+    return (f"Counting as \"the same accuracy\" a mean test accuracy within {tolerance_pp:g} percentage "
+            f"points of the sequential run's: {verdicts}.")
+
+
+def details(t, cores: int) -> str:
+    """For one input scaling: the sequential run, then what each engine count reached, and how fast."""
+    ref = t.iloc[0]
+    bits = []
+    for _, r in t.iterrows():
+        shared = " (sharing cores)" if r.n_engines > cores else ""
+        if r.reached:
+            bits.append(f"on {r.n_engines} engines{shared} *{r.fastest}* reached {r.accuracy_pct:.2f} % "
+                        f"({r.gap_pp:+.2f} pp) at **{r.speedup:.2f}×** the sequential speed")
+        else:
+            bits.append(f"on {r.n_engines} engines{shared} no strategy did; the closest, *{r.most_accurate}*, "
+                        f"was {-r.most_accurate_gap_pp:.2f} pp short")
+    return (f"With {SCALE_NAME[bool(ref.scale_inputs)]} the sequential run reaches {ref.sequential_accuracy:.2f} % "
+            f"in {ref.sequential_wall:.2f} s; " + "; ".join(bits) + ".")
+
+
+def answer_paragraph(answer, tolerance_pp: float, cores: int, repeats: int) -> str:
+    """The chapter's answer to its title question (glued under the title as ``answer``)."""
+    return (f"**The answer, as measured in this chapter.** {verdict_sentence(answer, tolerance_pp)} "
+            + " ".join(details(t, cores) for t in _by_scale(answer).values())
+            + f" (Speedups compare wall times, including reading and distributing the data, on this "
+            f"{cores}-core machine; {'means of ' + str(repeats) + ' repeats' if repeats > 1 else 'one run each'}.)")
+
+
+def timing_noise(summary) -> str:
+    """How far apart one-shot and ensemble (the same fit) are in wall time on one engine; ``""`` without ensemble."""
+    if "ensemble" not in set(summary.variant):
+        return ""
+    one = summary[summary.n_engines == 1].set_index(["scale_inputs", "variant"]).wall_seconds_mean
+    gaps = [abs(one[(s, "ensemble")] / one[(s, "one-shot")] - 1) * 100 for s in sorted(set(summary.scale_inputs))]
+    return (f" How precise are the speedups? On one engine, one-shot and ensemble run the very same fit "
+            f"(bit-identical models); their mean wall times differ by {max(gaps):.0f} % here, which is "
+            "the timing noise of this machine to keep in mind when reading the speedup columns.")
+
+
+def answer_table(answer, tolerance_pp: float):
+    """:func:`speed_at_same_accuracy`'s table with readable columns."""
+    t = answer.copy()
+    t["inputs"] = t.scale_inputs.map(SCALE_NAME)
+    t["reached"] = t.reached.map({True: "yes", False: "no"})
+    t["fastest"] = t.fastest.fillna("–")
+    t = t[["inputs", "n_engines", "sequential_accuracy", "reached", "fastest", "accuracy_pct", "gap_pp",
+           "wall_seconds", "speedup", "speedup_training", "most_accurate", "most_accurate_gap_pp"]]
+    t.columns = ["inputs", "engines", "sequential accuracy (%)", f"within {tolerance_pp:g} pp?",
+                 "fastest such strategy", "its accuracy (%)", "gap (pp)", "its wall time (s)", "speedup (wall)",
+                 "speedup (training)", "most accurate strategy", "its gap (pp)"]
+    return t
+
+
+def show_frontiers(summary, tolerance_pp: float, cores: int) -> None:
+    """Show :func:`exemplar.reporting.figures.frontier` for each input scaling, raw pixels first."""
+    from exemplar.reporting import figures
+
+    for scale in sorted(set(summary.scale_inputs)):
+        part = summary[summary.scale_inputs == scale]
+        figures.frontier(part, f"Accuracy against wall time, {SCALE_NAME[bool(scale)]}", tolerance_pp,
+                         cores=cores).show()
+
+
+# ---------------------------------------------------------------------------------------------- the cost
+def communication_table(summary):
+    """Epochs, rounds, MB per engine and seconds of communication of the parallel runs."""
+    c = summary[summary.n_engines > 1].copy()
+    c["inputs"] = c.scale_inputs.map(SCALE_NAME)
+    c["MB per engine"] = c.comm_bytes / 1e6
+    c["share of wall time (%)"] = 100 * c.comm_seconds / c.wall_seconds_mean
+    c = c[["inputs", "variant", "n_engines", "n_iter_max", "comm_rounds", "MB per engine", "comm_seconds",
+           "share of wall time (%)", "wall_seconds_mean"]]
+    c.columns = ["inputs", "strategy", "engines", "epochs run", "rounds", "MB per engine", "communication (s)",
+                 "share of wall time (%)", "wall time (s)"]
+    return c.sort_values(["inputs", "strategy", "engines"])
+
+
+def epochs_paragraph(summary) -> str:
+    """Epochs run per strategy, against the sequential run's, and what the stopping rules made of them."""
+    par = summary[summary.n_engines > 1]
+    ep = par.groupby(["scale_inputs", "variant"]).n_iter_max.mean().round(0).astype(int)
+    seq_ep = summary[(summary.n_engines == 1) & (summary.variant == "one-shot")].set_index("scale_inputs").n_iter_max
+    text = ("Epochs run, mean over the parallel runs (the sequential run's in brackets): " + "; ".join(
+        f"{SCALE_NAME[bool(s)]} ({seq_ep[s]:.0f}): " + ", ".join(f"*{v}* {ep[(s, v)]}" for v in ep[s].index)
+        for s in ep.index.levels[0]) + ". One-shot and ensemble engines each stop when *their own* shard's "
+        "training loss stalls; periodic and gradient-allreduce stop when the loss of all the data together does.")
+    local = par[par.strategy.isin(["one-shot", "ensemble"])].n_iter_max.mean()
+    synced = par[par.strategy.isin(["periodic", "gradient-allreduce"])].n_iter_max.mean()
+    if synced > local + 1:
+        text += (f" Here that kept them training longer ({synced:.0f} epochs on average against {local:.0f}): part "
+                 "of the accuracy they recover is that longer training, and part of the time they cost.")
+    elif not np.isnan(synced):
+        text += f" Here both ran about as many epochs ({synced:.0f} and {local:.0f} on average)."
+    return text
+
+
+# ---------------------------------------------------------------------------------------------- input scaling
+def _accuracy_grid(summary):
+    """Mean accuracy per variant (rows) and (scale_inputs, n_engines) (columns); the scalings; the largest count."""
+    acc = summary.pivot_table(index="variant", columns=["scale_inputs", "n_engines"], values="accuracy_pct_mean")
+    return acc, [bool(s) for s in sorted(set(summary.scale_inputs))], int(summary.n_engines.max())
+
+
+def effects(summary):
+    """Per variant: accuracy on 1 and the most engines per scaling, the effect of parallelism and of scaling."""
+    import pandas as pd
+
+    acc, scales, n_max = _accuracy_grid(summary)
+    out = pd.DataFrame(index=acc.index)
+    for s in scales:
+        out[f"{SCALE_NAME[s]}, 1 engine (%)"] = acc[(s, 1)]
+        out[f"{SCALE_NAME[s]}, {n_max} engines (%)"] = acc[(s, n_max)]
+        out[f"parallelism effect, {SCALE_NAME[s]} (pp)"] = acc[(s, n_max)] - acc[(s, 1)]
+    if len(scales) == 2:
+        out["scaling effect, 1 engine (pp)"] = acc[(True, 1)] - acc[(False, 1)]
+        out[f"scaling effect, {n_max} engines (pp)"] = acc[(True, n_max)] - acc[(False, n_max)]
+    return out
+
+
+def effects_table(summary):
+    """:func:`effects` with the strategy as a column, for the report."""
+    return effects(summary).reset_index().rename(columns={"variant": "strategy"})
+
+
+def scaling_paragraph(summary) -> str:
+    """Input scaling's effect beside parallelism's; whether every scaled parallel run beats raw sequential."""
+    acc, scales, n_max = _accuracy_grid(summary)
+    if len(scales) != 2:
+        return "Only one input scaling was run, so its effect cannot be compared here."
+    eff = effects(summary)
+    seq = eff.loc["one-shot"]
+    lost = {s: eff[f"parallelism effect, {SCALE_NAME[s]} (pp)"] for s in scales}
+    best = {s: lost[s].idxmax() for s in scales}
+    text = (f"Scaling the inputs moved the sequential accuracy by **{seq['scaling effect, 1 engine (pp)']:+.2f} pp**. "
+            f"Going from 1 to {n_max} engines moved one-shot averaging's accuracy by "
+            f"{lost[False]['one-shot']:+.2f} pp on raw pixels and {lost[True]['one-shot']:+.2f} pp on scaled ones; "
+            f"the strategy that kept the most was *{best[False]}* on raw pixels ({lost[False][best[False]]:+.2f} pp) "
+            f"and *{best[True]}* on scaled ones ({lost[True][best[True]]:+.2f} pp). ")
+    raw_seq = acc[(False, 1)]["one-shot"]
+    scaled_par = summary[summary.scale_inputs & (summary.n_engines > 1)]
+    worst = scaled_par.loc[scaled_par.accuracy_pct_mean.idxmin()]
+    if worst.accuracy_pct_mean > raw_seq:
+        return text + (f"Every parallel run on scaled pixels, even the worst (*{worst.variant}* on {worst.n_engines} "
+                       f"engines, {worst.accuracy_pct_mean:.2f} %), is more accurate than the sequential run on raw "
+                       f"pixels as the paper trained it ({raw_seq:.2f} %).")
+    return text + (f"The worst parallel run on scaled pixels (*{worst.variant}* on {worst.n_engines} engines, "
+                   f"{worst.accuracy_pct_mean:.2f} %) falls below the sequential run on raw pixels ({raw_seq:.2f} %).")
+
+
+def recovery_sentence(summary) -> str:
+    """On the first scaling and the most engines: one-shot's loss, and how much of it each other variant recovered."""
+    _, scales, n_max = _accuracy_grid(summary)
+    raw = summary[summary.scale_inputs == scales[0]]
+    at = raw[raw.n_engines == n_max].set_index("variant").accuracy_pct_mean
+    ref1 = raw[(raw.n_engines == 1) & (raw.variant == "one-shot")].accuracy_pct_mean.iloc[0]
+    lines = [f"On {SCALE_NAME[scales[0]]} with {n_max} engines, one-shot averaging ended "
+             f"{ref1 - at['one-shot']:.2f} pp below the sequential run."]
+    for v in at.index.drop("one-shot"):
+        lost, one = ref1 - at[v], ref1 - at["one-shot"]
+        share = f", {100 * (1 - lost / one):.0f} % of one-shot's loss recovered" if one > 0 else ""
+        lines.append(f"*{v}*: {lost:.2f} pp below{share}.")
+    return " ".join(lines)
+
+
+def summary_bullets(answer, tolerance_pp: float, run_seconds: float, cores: int) -> str:
+    """The chapter's summary, as a markdown list: the verdict, the best speedup per scaling, the machine."""
+    bullets = [f"- {verdict_sentence(answer, tolerance_pp)}"]
+    for s, t in _by_scale(answer).items():
+        reached = t[t.reached]
+        if len(reached):
+            top = reached.loc[reached.speedup.idxmax()]
+            bullets.append(f"- With {SCALE_NAME[s]}, the best speedup at the sequential accuracy was "
+                           f"**{top.speedup:.2f}×**, by *{top.fastest}* on {top.n_engines} engines.")
+        else:
+            bullets.append(f"- With {SCALE_NAME[s]}, no parallel strategy came within {tolerance_pp:g} pp of "
+                           "the sequential accuracy.")
+    bullets.append(f"- The runs took {run_seconds / 60:.1f} minutes on {cores} cores; engine counts above "
+                   f"{cores} time-share the cores, so their speed says little about a machine with a core per engine.")
+    return "\n".join(bullets)

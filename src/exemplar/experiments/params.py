@@ -26,7 +26,7 @@ from types import SimpleNamespace
 from typing import Any, Iterable, Mapping
 
 #: The kinds of parameter :class:`Param` knows.
-KINDS = ("int", "float", "bool", "str", "int_list", "str_list")
+KINDS = ("int", "float", "bool", "str", "int_list", "str_list", "bool_list")
 
 
 class Parameters(SimpleNamespace):
@@ -44,7 +44,7 @@ class Param:
     ----------
     name : str
         As in the notebook's ``parameters`` cell.
-    kind : {"int", "float", "bool", "str", "int_list", "str_list"}
+    kind : {"int", "float", "bool", "str", "int_list", "str_list", "bool_list"}
         The type of the value (of each item, for the lists).
     default
         The notebook's default.
@@ -75,7 +75,8 @@ class Param:
     def accepted(self) -> str:
         """What this parameter accepts, in words."""
         item = {"int": "an integer", "float": "a number", "bool": "true or false", "str": "a string",
-                "int_list": "a list of integers", "str_list": "a list of strings"}[self.kind]
+                "int_list": "a list of integers", "str_list": "a list of strings",
+                "bool_list": "a list of true and/or false"}[self.kind]
         if self.minimum is not None and self.maximum is not None:
             item += f" from {self.minimum:g} to {self.maximum:g}"
         elif self.minimum is not None:
@@ -100,23 +101,23 @@ class Param:
     # ---------------------------------------------------------------------------- checking
     def check(self, value):
         """``value`` converted and checked, or ``ValueError`` naming this parameter."""
-        value = self._parse(value)
+        raw, value = value, self._parse(value)
         if value is None:
             if self.optional:
                 return None
-            self._fail(value)
-        if self.kind == "int_list" or self.kind == "str_list":
+            self._fail(raw)
+        if self.kind.endswith("_list"):
             if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
-                self._fail(value)
+                self._fail(raw)
             items = list(value)
             if not items:
-                self._fail(value)
-            one = "int" if self.kind == "int_list" else "str"
-            out = [self._scalar(one, v, whole=value) for v in items]
+                self._fail(raw)
+            one = self.kind[: -len("_list")]
+            out = [self._scalar(one, v, whole=raw) for v in items]
             if len(set(out)) != len(out):
-                self._fail(value, " (an item is repeated)")
+                self._fail(raw, " (an item is repeated)")
             return out
-        return self._scalar(self.kind, value, whole=value)
+        return self._scalar(self.kind, value, whole=raw)
 
     def _parse(self, value):
         if not isinstance(value, str) or self.kind == "str":

@@ -23,11 +23,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
+from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import pandas as pd
 
-from exemplar import results
+from exemplar import config, locks, results
 from exemplar.validation import check_positive_int
 
 #: Provenance fields that identify what produced a row (time, host name and commit are left out:
@@ -40,6 +42,14 @@ LOOP_PARAMETERS = ("resume", "retries")
 
 class ExperimentError(RuntimeError):
     """A configuration failed (after its retries). Rows finished before it are saved."""
+
+
+class ResultsWriteError(OSError):
+    """The results file could not be written. The message names the file and the system's reason."""
+
+
+#: Another run is writing the same results file (the message names the lock and its holder).
+ResultsBusyError = locks.BusyError
 
 
 def provenance_id(prov: Mapping[str, Any]) -> str:
@@ -78,8 +88,11 @@ class ResultsLog:
         self.provenance_id = provenance_id(prov)
         self.rows: list[dict[str, Any]] = []
         self.skipped = 0
+        #: rows known to be in the file on disk (those of the last successful write, or resumed)
+        self.saved = 0
         if resume:
             self._load_previous(log)
+            self.saved = len(self.rows)
 
     def _load_previous(self, log) -> None:
         try:
@@ -107,16 +120,48 @@ class ResultsLog:
         k = self.key(config)
         return any(self.key(r) == k for r in self.rows)
 
+    @property
+    def path(self) -> Path:
+        """The CSV file this log writes."""
+        return Path(self.directory if self.directory is not None else config.results_dir()) / f"{self.name}.csv"
+
     def append(self, row: Mapping[str, Any]) -> None:
-        """Add one finished row and rewrite the CSV and its provenance atomically."""
-        self.rows.append({**row, "provenance_id": self.provenance_id})
-        self.save()
+        """Add one finished row and rewrite the CSV and its provenance atomically.
+
+        The row joins :attr:`rows` only once it is on disk: after a failed write (a
+        :class:`ResultsWriteError`) the log is as it was, so a retry cannot add the row twice.
+        """
+        rows = [*self.rows, {**row, "provenance_id": self.provenance_id}]
+        self._write(rows)
+        self.rows = rows
+        self.saved = len(rows)
 
     def save(self) -> None:
-        results.write_results(self.name, self.frame(), self.prov, self.directory)
+        """Rewrite the CSV and its provenance from :attr:`rows`."""
+        self._write(self.rows)
+        self.saved = len(self.rows)
+
+    def _write(self, rows) -> None:
+        try:
+            results.write_results(self.name, pd.DataFrame(rows), self.prov, self.directory)
+        except OSError as exc:
+            reason = exc.strerror or str(exc)
+            raise ResultsWriteError(
+                exc.errno, f"could not write the results file {self.path} ({reason}); it still holds the "
+                f"{self.saved} rows saved before this one. Free space or fix the folder's permissions (or set "
+                "EXEMPLAR_RESULTS to another folder), then rerun with resume=True") from exc
 
     def frame(self) -> pd.DataFrame:
         return pd.DataFrame(self.rows)
+
+    def locked(self):
+        """Hold the lock of this log's CSV for a run, or raise :class:`ResultsBusyError` naming its holder.
+
+        Two runs that write the same results file at once would each rewrite it from their own rows,
+        and one run's rows would be lost; so the second is refused at its start.
+        """
+        return locks.exclusive(self.path, advice="Wait for it to finish, or set EXEMPLAR_RESULTS to another "
+                                                 "folder for this run")
 
 
 def _normal(value):
@@ -167,8 +212,6 @@ def run_configs(configs: Iterable[Mapping[str, Any]], run_one: Callable[[Any, Ma
     ExperimentError
         When a configuration still fails after ``retries`` retries; rows finished earlier are saved.
     """
-    import sys
-
     from tqdm import tqdm
 
     check_positive_int("retries", retries, minimum=0)
@@ -182,7 +225,7 @@ def run_configs(configs: Iterable[Mapping[str, Any]], run_one: Callable[[Any, Ma
     bar = tqdm(total=len(pending), desc=log_to.name, unit="run", disable=not progress, file=sys.stderr,
                mininterval=2.0)
     i = 0
-    with bar:
+    with log_to.locked(), bar:
         while i < len(pending):
             n = cluster_size(pending[i])
             group_end = i
@@ -207,17 +250,19 @@ def _run_group(group, n, run_one, log_to, start_cluster, retries, retry_on, bar,
                 while j < len(group):
                     config = group[j]
                     row = run_one(cl, config)
-                    log_to.append({**config, **dict(row)})
+                    log_to.append({**config, **dict(row)})  # a ResultsWriteError is not retried
                     bar.update(1)
                     j += 1
                     attempt = 0
+        except ResultsWriteError:
+            raise
         except retry_on as exc:
             attempt += 1
             where = {k: group[j][k] for k in log_to.key_columns}
             if attempt > retries:
                 raise ExperimentError(
                     f"configuration {where} failed{f' after {retries} retries' if retries else ''}: {exc}. "
-                    f"The {len(log_to.rows)} rows finished before it are saved in {log_to.name}.csv; "
+                    f"The {log_to.saved} rows finished before it are saved in {log_to.path}; "
                     "rerun with resume=True to continue from there"
                     + ("" if retries else ", or with retries=N to restart the cluster and try again")) from exc
             log(f"configuration {where} failed ({type(exc).__name__}: {exc}); "

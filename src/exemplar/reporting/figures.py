@@ -10,6 +10,9 @@ Colours are fixed across the report: our measurements in :data:`OURS`, the paper
 
 from __future__ import annotations
 
+import html as _html
+import re
+
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
@@ -28,10 +31,22 @@ class BookRenderer(MimetypeRenderer):
     def to_mimebundle(self, fig_dict):
         html = pio.to_html(fig_dict, include_plotlyjs=False, include_mathjax=False, full_html=False,
                            config=CONFIG, default_width="100%")
+        # A text alternative for readers who do not see the chart: its title (the caption below the
+        # figure describes it in words), on a container announced as a figure.
+        html = f'<div class="exemplar-figure" role="figure" aria-label="{_html.escape(figure_label(fig_dict), quote=True)}">' \
+               f"{html}</div>"
         return {"application/vnd.plotly.v1+json": {"data": fig_dict.get("data", []),
                                                    "layout": fig_dict.get("layout", {}),
                                                    "config": CONFIG},
                 "text/html": html}
+
+
+def figure_label(fig_dict) -> str:
+    """The text alternative of a figure: "Interactive chart: TITLE (described in the caption below)"."""
+    title = ((fig_dict.get("layout") or {}).get("title") or {})
+    text = title.get("text") if isinstance(title, dict) else str(title)
+    text = re.sub(r"<[^>]+>", " ", text or "").strip() or "untitled"
+    return f"Interactive chart: {' '.join(text.split())} (described in the caption below)"
 
 
 def use_book_renderer() -> None:
@@ -215,7 +230,7 @@ def frontier(summary: pd.DataFrame, title: str, tolerance_pp: float = 0.5, refer
     Parameters
     ----------
     summary : DataFrame
-        :func:`exemplar.exemplar.summarize_strategies` rows of *one* input scaling.
+        :func:`exemplar.experiments.communication.summarize_strategies` rows of *one* input scaling.
     tolerance_pp : float
         The shaded region is "at least as fast as sequential and within ``tolerance_pp`` of its accuracy".
     reference : str

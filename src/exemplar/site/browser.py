@@ -57,6 +57,23 @@ _FIGURES_JS = """
 """ % NO_WEBGL
 
 
+#: axe-core's impact levels, most severe first; :data:`AXE_FAILING` ones are problems of a page.
+AXE_IMPACTS = ("critical", "serious", "moderate", "minor")
+AXE_FAILING = ("critical", "serious")
+
+
+def axe_violations(page) -> list[dict] | None:
+    """axe-core's accessibility violations on a loaded Playwright ``page`` (``None`` without axe-core)."""
+    try:
+        from axe_playwright_python.sync_playwright import Axe
+    except ImportError:
+        return None
+    # preload=False: axe would fetch every stylesheet again, resolving their @imports against the page (a 404)
+    response = Axe().run(page, options={"resultTypes": ["violations"], "preload": False}).response
+    return [{"id": v["id"], "impact": v.get("impact"), "nodes": len(v.get("nodes", [])), "help": v.get("help", "")}
+            for v in response.get("violations", [])]
+
+
 class BrowserUnavailable(RuntimeError):
     """No Chromium executable, or no Playwright package, on this machine."""
 
@@ -126,6 +143,9 @@ class PageReport:
     screenshot : Path or None
     seconds : float
         How long opening, checking and screenshotting the page took.
+    accessibility : list of dict or None
+        axe-core's violations on the page (``id``, ``impact``, ``nodes``, ``help``), once it has drawn;
+        ``None`` where axe-core (the ``axe-playwright-python`` package) is not installed.
     """
 
     page: str
@@ -139,6 +159,14 @@ class PageReport:
     math_typeset: int = 0
     screenshot: Path | None = None
     seconds: float = 0.0
+    accessibility: list[dict] | None = None
+
+    def accessibility_counts(self) -> dict[str, int]:
+        """Violations per impact (``critical``, ``serious``, ``moderate``, ``minor``), each node counted."""
+        counts = {impact: 0 for impact in AXE_IMPACTS}
+        for v in self.accessibility or []:
+            counts[v["impact"] or "minor"] = counts.get(v["impact"] or "minor", 0) + v["nodes"]
+        return counts
 
     def figure_problems(self) -> list[str]:
         """Figures that did not draw: no ``.plot-container`` of non-zero size, wider than their column,
@@ -164,7 +192,9 @@ class PageReport:
                 + [f"{self.page}: request failed: {u}" for u in self.failed_requests]
                 + ([f"{self.page}: {self.math - self.math_typeset} of {self.math} formulas not typeset"]
                    if self.math_typeset < self.math else [])
-                + self.figure_problems())
+                + self.figure_problems()
+                + [f"{self.page}: accessibility ({v['impact']}): {v['id']} on {v['nodes']} element(s): {v['help']}"
+                   for v in self.accessibility or [] if v["impact"] in AXE_FAILING])
 
 
 def _screenshot_name(page: str) -> str:
@@ -269,6 +299,7 @@ def check_site(html_dir: Path, screenshots: Path | None = None, pages: list[str]
                             " || m.tagName.toLowerCase() === 'mjx-container').length")
                     page.wait_for_timeout(500)  # let WebGL scenes finish their first frame
                     report.figures = page.evaluate(_FIGURES_JS)
+                    report.accessibility = axe_violations(page)
                     report.downloads = page.evaluate("() => [...document.querySelectorAll('a.download')]"
                                                      ".map(a => a.href)")
                     for href in report.downloads:

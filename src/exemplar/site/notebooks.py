@@ -66,6 +66,24 @@ def hide_injected_parameters(path: Path) -> None:
     nbformat.write(nb, path)
 
 
+def check_parameters(stem: str, parameters: Mapping[str, Any] | None) -> None:
+    """Check ``parameters`` against the chapter's declared parameters before any kernel starts.
+
+    The chapter's module (:data:`exemplar.experiments.CHAPTERS`) declares them once, in ``SPEC``;
+    a bad value raises ``ValueError`` naming the parameter and what it accepts.
+    """
+    import importlib
+
+    from exemplar.experiments import CHAPTERS
+
+    if stem not in CHAPTERS:
+        return
+    module = importlib.import_module(f"exemplar.experiments.{CHAPTERS[stem]}")
+    spec = getattr(module, "SPEC", None)
+    if spec is not None:
+        spec.check(dict(parameters or {}))
+
+
 def execute(stem: str, parameters: Mapping[str, Any] | None = None, out_dir: Path | None = None,
             plan: bool = True, log_output: bool = False) -> Path:
     """Execute ``notebooks/STEM.ipynb`` with ``parameters`` into ``out_dir`` (default ``book/_run``).
@@ -75,6 +93,7 @@ def execute(stem: str, parameters: Mapping[str, Any] | None = None, out_dir: Pat
     """
     import papermill as pm
 
+    check_parameters(stem, parameters)
     source = config.NOTEBOOKS_DIR / f"{stem}.ipynb"
     if not source.is_file():
         known = ", ".join(sorted(p.stem for p in config.NOTEBOOKS_DIR.glob("*.ipynb")))
@@ -92,7 +111,7 @@ def execute(stem: str, parameters: Mapping[str, Any] | None = None, out_dir: Pat
         # batch run shows its progress; the book drops stderr outputs (nb_output_stderr: remove).
         pm.execute_notebook(str(source), str(tmp), parameters=dict(parameters or {}), kernel_name="python3",
                             cwd=str(config.NOTEBOOKS_DIR), progress_bar=False, log_output=log_output,
-                            stderr_file=sys.stderr)
+                            stderr_file=sys.stderr, kernel_manager_class=ipc_kernel_manager())
     except BaseException as exc:
         if tmp.exists():
             os.replace(tmp, failed)
@@ -104,6 +123,31 @@ def execute(stem: str, parameters: Mapping[str, Any] | None = None, out_dir: Pat
     os.replace(tmp, target)
     failed.unlink(missing_ok=True)
     return target
+
+
+def ipc_kernel_manager():
+    """A kernel manager class whose kernels talk to papermill over local IPC sockets, not TCP.
+
+    The kernel then has no TCP port open at all, and says nothing of "running over TCP without
+    encryption" on every run. The sockets live in a private temporary folder, removed with the kernel.
+    """
+    import tempfile
+
+    from jupyter_client.manager import AsyncKernelManager
+
+    class IPCKernelManager(AsyncKernelManager):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            self._ipc_dir = tempfile.mkdtemp(prefix="exemplar-kernel-")
+            self.transport = "ipc"
+            self.ip = os.path.join(self._ipc_dir, "kernel")
+
+        def cleanup_resources(self, restart: bool = False) -> None:
+            super().cleanup_resources(restart=restart)
+            if not restart:
+                shutil.rmtree(self._ipc_dir, ignore_errors=True)
+
+    return IPCKernelManager
 
 
 #: Name of the results file where ``exemplar run`` and ``exemplar book`` record each stage's wall time.
@@ -118,7 +162,7 @@ def record_stage(run_id: str, stage: str, seconds: float, quick: bool, directory
     """
     import pandas as pd
 
-    from exemplar import results
+    from exemplar import locks, results
 
     directory = Path(directory) if directory is not None else config.results_dir()
     path = directory / f"{STAGES_NAME}.csv"
@@ -126,9 +170,10 @@ def record_stage(run_id: str, stage: str, seconds: float, quick: bool, directory
     row = {"run_id": run_id, "stage": stage, "seconds": round(float(seconds), 2), "quick": bool(quick),
            "git_commit": prov["git_commit"], "cpu_model": prov["machine"]["cpu_model"],
            "usable_cores": prov["machine"]["usable_cores"]}
-    old = pd.read_csv(path) if path.is_file() else pd.DataFrame()
-    frame = pd.concat([old, pd.DataFrame([row])], ignore_index=True)
-    return results.write_results(STAGES_NAME, frame, prov, directory=directory)
+    with locks.exclusive(path, wait=True):  # two runs at once each add their row; neither is lost
+        old = pd.read_csv(path) if path.is_file() else pd.DataFrame()
+        frame = pd.concat([old, pd.DataFrame([row])], ignore_index=True)
+        return results.write_results(STAGES_NAME, frame, prov, directory=directory)
 
 
 def _run_id() -> str:

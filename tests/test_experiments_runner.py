@@ -197,3 +197,105 @@ def test_exemplar_run_is_bit_identical_on_a_fresh_cluster():
             outcomes.append((res.accuracy_pct, mlp.get_weights(res.model)))
     assert outcomes[0][0] == outcomes[1][0]
     assert all(np.array_equal(a, b) for a, b in zip(outcomes[0][1], outcomes[1][1]))
+
+
+# --------------------------------------------------------------------------------------------
+# Faults of issue 16: a failed write, two runs at once
+# --------------------------------------------------------------------------------------------
+
+
+def _enospc(*args, **kwargs):
+    raise OSError(28, "No space left on device", "demo.csv")
+
+
+def test_a_failed_write_names_the_file_and_reason_and_a_retry_adds_the_row_once(tmp_path, monkeypatch):
+    log = ResultsLog("demo", _prov(), KEYS, directory=tmp_path, log=lambda m: None)
+    log.append({"n_engines": 1, "repeat": 0, "accuracy_pct": 80.0})
+    real = results.write_results
+    monkeypatch.setattr(results, "write_results", _enospc)
+    with pytest.raises(experiment.ResultsWriteError) as info:
+        log.append({"n_engines": 1, "repeat": 1, "accuracy_pct": 81.0})
+    msg = str(info.value)
+    assert str(tmp_path / "demo.csv") in msg and "No space left on device" in msg
+    assert "still holds the 1 rows saved" in msg and info.value.errno == 28
+    assert len(log.rows) == 1 and log.saved == 1  # the failed row did not join the log
+    monkeypatch.setattr(results, "write_results", real)
+    log.append({"n_engines": 1, "repeat": 1, "accuracy_pct": 81.0})  # the retry
+    df = pd.read_csv(tmp_path / "demo.csv")
+    assert df.repeat.tolist() == [0, 1]
+
+
+def test_a_write_error_in_a_run_is_reported_as_one_not_as_a_failed_configuration(tmp_path, monkeypatch):
+    log = ResultsLog("demo", _prov(), KEYS, directory=tmp_path, log=lambda m: None)
+    calls = []
+
+    def run_one(cl, c):
+        calls.append(c)
+        if len(calls) == 2:
+            monkeypatch.setattr(results, "write_results", _enospc)
+        return {"accuracy_pct": 80.0}
+
+    with pytest.raises(experiment.ResultsWriteError, match="could not write the results file"):
+        run_configs(CONFIGS, run_one, log, start_cluster=FakeClusters(), retries=3, progress=False,
+                    log=lambda m: None)
+    assert len(calls) == 2  # not retried: rerunning the configuration cannot fix a full disk
+    assert len(pd.read_csv(tmp_path / "demo.csv")) == 1 == log.saved
+
+
+_SLOW_RUN = """
+import sys, time
+from exemplar import results
+from exemplar.experiments.runner import ResultsLog, run_configs
+folder, tag, pause = sys.argv[1], sys.argv[2], float(sys.argv[3])
+log = ResultsLog("demo", results.provenance({"tag": tag}), ["n_engines", "repeat"], directory=folder,
+                 log=lambda m: None)
+configs = [{"n_engines": None, "repeat": r} for r in range(3)]
+def run_one(cl, c):
+    time.sleep(pause)
+    return {"tag": tag}
+try:
+    run_configs(configs, run_one, log, progress=False, cluster_size=lambda c: None, log=lambda m: None)
+except Exception as exc:
+    print(type(exc).__name__, exc)
+    sys.exit(2)
+"""
+
+
+def test_a_second_run_into_the_same_results_is_refused_naming_the_holder(tmp_path):
+    import subprocess
+    import sys
+
+    script = tmp_path / "run.py"
+    script.write_text(_SLOW_RUN)
+    first = subprocess.Popen([sys.executable, str(script), str(tmp_path), "first", "1.0"],
+                             stdout=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 30
+    while not (tmp_path / "demo.lock").exists() or not (tmp_path / "demo.lock").read_text():
+        assert time.monotonic() < deadline, "the first run never took the lock"
+        time.sleep(0.05)
+    second = subprocess.run([sys.executable, str(script), str(tmp_path), "second", "0"], capture_output=True,
+                            text=True, timeout=60)
+    assert first.wait(timeout=60) == 0
+    assert second.returncode == 2
+    assert "BusyError" in second.stdout and f"pid {first.pid}" in second.stdout
+    assert "EXEMPLAR_RESULTS" in second.stdout
+    df = pd.read_csv(tmp_path / "demo.csv")
+    assert df.tag.tolist() == ["first"] * 3  # the first run's rows are all there
+
+
+def test_the_lock_goes_with_a_killed_holder(tmp_path):
+    import subprocess
+    import sys
+
+    script = tmp_path / "run.py"
+    script.write_text(_SLOW_RUN)
+    first = subprocess.Popen([sys.executable, str(script), str(tmp_path), "first", "30"])
+    deadline = time.monotonic() + 30
+    while not (tmp_path / "demo.lock").exists() or not (tmp_path / "demo.lock").read_text():
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    first.kill()
+    first.wait()
+    log = ResultsLog("demo", _prov(), KEYS, directory=tmp_path, log=lambda m: None)
+    with log.locked():  # no stale lock: the OS released it with the process
+        pass
