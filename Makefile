@@ -8,8 +8,9 @@ QUICK  ?=
 RUNFLAGS := $(if $(QUICK),--quick,)
 
 BENCH_STAMP := $(VENV)/.installed-bench
+LAB_STAMP   := $(VENV)/.installed-lab
 
-.PHONY: all venv data run book test bench chromium clean
+.PHONY: all venv data run book test bench lab chromium clean
 
 all: book
 
@@ -31,7 +32,7 @@ run: data
 book: run
 	$(BIN)/exemplar book
 
-test: data chromium
+test: data chromium $(LAB_STAMP)
 	$(BIN)/python -m pytest
 
 # The benchmarks (results/bench/*.csv; QUICK=1: tiny sizes into results/quick/bench). They need the
@@ -42,6 +43,14 @@ $(BENCH_STAMP): $(STAMP)
 
 bench: data $(BENCH_STAMP)
 	$(BIN)/exemplar bench $(RUNFLAGS)
+
+# JupyterLab (the [lab] extra, installed on first use) on the notebooks, kernel = this venv's Python.
+$(LAB_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e ".[test,lab]"
+	@touch $(LAB_STAMP)
+
+lab: data $(LAB_STAMP)
+	$(BIN)/jupyter lab notebooks/ $$([ "$$(id -u)" = 0 ] && echo --allow-root)
 
 # tests/test_browser.py opens the built site in the system's Chromium. Where none is installed,
 # install Debian's (as root, with apt-get); where that cannot be done, say so loudly: the browser

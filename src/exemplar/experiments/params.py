@@ -123,6 +123,8 @@ class Param:
         if not isinstance(value, str) or self.kind == "str":
             return value
         text = value.strip()
+        if text == "None":  # Python's spelling, as a notebook's parameters cell writes it
+            return None
         try:
             return json.loads(text)
         except ValueError:

@@ -2,7 +2,8 @@
 
 Each engine computes its shard's class counts, sums and (for LDA and QDA) sums of outer products;
 summed over the shards they are the whole training set's, so the combined model equals the
-sequential fit up to rounding. See :mod:`exemplar.parallel.algorithms` for how they are trained.
+sequential fit up to rounding. See :mod:`exemplar.parallel.algorithms` for how they are trained
+on the engines, and :mod:`exemplar.experiments.algorithms` for the chapter that compares them.
 """
 
 from __future__ import annotations
@@ -18,23 +19,11 @@ from exemplar.validation import check_choice
 #: The algorithms exemplar parallelism trains (:mod:`exemplar.parallel.algorithms`).
 ALGORITHMS = ("mlp", "gaussian-nb", "lda", "qda", "tree")
 
-
-def _kind(algorithm: str) -> str:
-    return "diagonal" if algorithm == "gaussian-nb" else "gram"
-
-
-def check_algorithm(algorithm: str) -> str:
-    """Return ``algorithm`` if it is one of :data:`ALGORITHMS`, else raise ``ValueError`` listing them."""
-    return check_choice("algorithm", algorithm, ALGORITHMS)
-
-
 #: Algorithms combined through exact sufficient statistics.
 STATISTICS_ALGORITHMS = ("gaussian-nb", "lda", "qda")
 
-
 #: The fixed covariance shrinkage of LDA and QDA (scikit-learn's ``shrinkage``), see the module's notes.
 SHRINKAGE = 0.1
-
 
 #: Accepted ``params`` per algorithm (the MLP's are ``MLPClassifier``'s, checked by ``run_exemplar``).
 PARAMS = {
@@ -44,8 +33,22 @@ PARAMS = {
 }
 
 
+def _kind(algorithm: str) -> str:
+    """Naive Bayes needs per-pixel sums of squares ("diagonal"); LDA and QDA the Gram matrices ("gram")."""
+    return "diagonal" if algorithm == "gaussian-nb" else "gram"
+
+
+def check_algorithm(algorithm: str) -> str:
+    """Return ``algorithm`` if it is one of :data:`ALGORITHMS`, else raise ``ValueError`` listing them."""
+    return check_choice("algorithm", algorithm, ALGORITHMS)
+
+
 def check_params(algorithm: str, params: Mapping[str, Any] | None) -> dict:
-    """``params`` completed with the defaults; unknown names and bad values raise ``ValueError``."""
+    """``params`` completed with :data:`PARAMS`' defaults; unknown names and bad values raise ``ValueError``.
+
+    The MLP's and the tree's parameters are passed through unchanged: ``MLPClassifier`` and
+    ``DecisionTreeClassifier`` check them when the model is built.
+    """
     params = dict(params or {})
     if algorithm in ("mlp", "tree"):
         return params  # MLPClassifier's / DecisionTreeClassifier's own, checked when the model is built
@@ -276,14 +279,14 @@ def fit_sequential(algorithm: str, X: np.ndarray, y: np.ndarray, seed: int = 0, 
 
     For the statistics algorithms this is one shard's statistics turned into the model, which
     is what any number of engines produces, bit for bit; for ``"tree"`` a one-tree
-    :class:`ForestVote`. Not for ``"mlp"`` (see :func:`exemplar.sweep.baseline_run`).
+    :class:`ForestVote`. Not for ``"mlp"`` (see :func:`exemplar.experiments.sweep.baseline_run`).
     """
     check_algorithm(algorithm)
     if algorithm in STATISTICS_ALGORITHMS:
         return model_from_statistics(algorithm, combine_statistics([shard_statistics(X, y, algorithm)]), params)
     if algorithm == "tree":
         return ForestVote([build_tree(seed, **check_params(algorithm, params)).fit(X, y)])
-    raise ValueError("fit_sequential does not fit the MLP; use exemplar.sweep.baseline_run")
+    raise ValueError("fit_sequential does not fit the MLP; use exemplar.experiments.sweep.baseline_run")
 
 
 def sklearn_reference(algorithm: str, params=None, seed: int = 0):
@@ -301,4 +304,4 @@ def sklearn_reference(algorithm: str, params=None, seed: int = 0):
         return QuadraticDiscriminantAnalysis(solver="eigen", **params)
     if algorithm == "tree":
         return build_tree(seed, **params)
-    raise ValueError("the MLP's reference is exemplar.mlp.build_mlp")
+    raise ValueError("the MLP's reference is exemplar.models.sklearn_mlp.build_mlp")

@@ -346,6 +346,15 @@ ALGORITHM_COLOURS = {
 #: Readable names of the data sets.
 DATASET_NAMES = {"mnist": "MNIST", "fashion-mnist": "Fashion-MNIST"}
 
+#: Readable names of the algorithms, for tables and figures.
+ALGORITHM_NAMES = {
+    "mlp": "MLP (weight averaging)",
+    "gaussian-nb": "Gaussian Naive Bayes",
+    "lda": "LDA",
+    "qda": "QDA",
+    "tree": "decision tree → forest",
+}
+
 
 def _algorithm_grid(summary: pd.DataFrame, column: str, y_title: str, title: str, cores: int | None = None,
                     sd_column: str | None = None, ideal: bool = False,
@@ -353,7 +362,6 @@ def _algorithm_grid(summary: pd.DataFrame, column: str, y_title: str, title: str
     """One panel per data set (rows) and training size (columns), one line per algorithm through its engine counts."""
     from plotly.subplots import make_subplots
 
-    from exemplar.experiments.algorithms import ALGORITHM_NAMES
 
     present = set(summary["dataset"])
     datasets = [d for d in DATASET_NAMES if d in present] + sorted(present - set(DATASET_NAMES))
@@ -409,7 +417,7 @@ def algorithm_speedups(summary: pd.DataFrame, cores: int | None = None, column: 
     Parameters
     ----------
     summary : DataFrame
-        :func:`exemplar.algorithms.summarize_algorithms`' table.
+        :func:`exemplar.experiments.algorithms.summarize_algorithms`' table.
     cores : int, optional
         The machine's cores: engine counts above it are shaded.
     column : str

@@ -1,0 +1,482 @@
+"""Combining one-hidden-layer networks trained apart: better than a plain mean (issue 14).
+
+Every function here is pure numpy/scipy maths on weight lists in
+:func:`exemplar.models.sklearn_mlp.get_weights` order, ``[W1 (d, h), W2 (h, c), b1 (h,), b2 (c,)]``,
+for the network ``softmax(relu(X @ W1 + b1) @ W2 + b2)`` (scikit-learn's ``MLPClassifier`` with
+one hidden layer, ``activation="relu"`` and more than two classes). Nothing here knows about a
+cluster: the engines compute what is local to their shard (Fishers, Grams, distillation), the
+collectives move it, and these functions combine it.
+
+Methods (each takes one weight list per network and the networks' shard sizes, and returns one
+weight list in the networks' dtype):
+
+``mean``
+    The paper's: the mean weighted by shard size (:func:`exemplar.models.sklearn_mlp.combine`).
+``matched``
+    Weight matching (Ainsworth et al. 2022, "Git Re-Basin"): every network's hidden units are
+    permuted to best match the first network's (one linear assignment per network on the units'
+    incoming weights, bias and outgoing weights), then the weighted mean.
+``fisher``
+    Fisher-weighted averaging (Matena & Raffel 2022, "Merging models with Fisher-weighted
+    averaging"): each parameter is the mean of the networks' values weighted by shard size times
+    that network's diagonal Fisher information for it.
+``regmean``
+    RegMean (Jin et al. 2023, "Dataless knowledge fusion by merging weights of language models"):
+    per linear layer, the weights that best reproduce every network's layer outputs on its own
+    inputs, in closed form from the Gram matrices of those inputs.
+``distilled``
+    One more round: every network's shard is labelled with the ensemble's mean probabilities, the
+    mean network is trained toward them on every shard for a few epochs, and the results are
+    averaged again (a distillation of the ensemble into one network).
+
+A single network is returned unchanged (as copies) by every method.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
+from exemplar.models import sklearn_mlp
+
+#: The combination methods, in the order a report lists them.
+METHODS = ("mean", "matched", "fisher", "regmean", "distilled")
+
+#: What ``exchange_cost`` also accepts: the ensemble is the reference, not one network.
+COST_METHODS = METHODS + ("ensemble",)
+
+
+# ----------------------------------------------------------------------------- checks
+
+def check_network(weights: Sequence[np.ndarray], what: str = "weights") -> tuple[int, int, int]:
+    """Check one network's weight list; return its ``(d, h, c)`` (inputs, hidden units, classes).
+
+    Raises
+    ------
+    ValueError
+        When ``weights`` is not four floating arrays ``[W1 (d, h), W2 (h, c), b1 (h,), b2 (c,)]`` of
+        one dtype (a one-hidden-layer network in ``get_weights`` order).
+    """
+    if len(weights) != 4:
+        raise ValueError(f"{what}: expected a one-hidden-layer network, 4 arrays [W1, W2, b1, b2] in "
+                         f"get_weights order; got {len(weights)} arrays")
+    W1, W2, b1, b2 = (np.asarray(w) for w in weights)
+    if W1.ndim != 2 or W2.ndim != 2 or b1.ndim != 1 or b2.ndim != 1:
+        raise ValueError(f"{what}: expected W1 (d, h), W2 (h, c), b1 (h,), b2 (c,); got shapes "
+                         f"{[np.shape(w) for w in weights]}")
+    d, h = W1.shape
+    c = W2.shape[1]
+    if W2.shape[0] != h or b1.shape != (h,) or b2.shape != (c,):
+        raise ValueError(f"{what}: shapes do not chain: expected W1 ({d}, {h}), W2 ({h}, c), b1 ({h},), "
+                         f"b2 (c,); got {[w.shape for w in (W1, W2, b1, b2)]}")
+    dtypes = {w.dtype for w in (W1, W2, b1, b2)}
+    if len(dtypes) != 1 or not np.issubdtype(W1.dtype, np.floating):
+        raise ValueError(f"{what}: expected arrays of one floating dtype; got {sorted(map(str, dtypes))}")
+    return d, h, c
+
+
+def check_sets(weight_sets, sizes=None) -> np.ndarray:
+    """Check networks of one shape and dtype and their sizes; return the sizes normalised to sum 1.
+
+    Raises
+    ------
+    ValueError
+        When there is no network, when the networks differ in shape or dtype, or when ``sizes``
+        is not one non-negative number per network with a positive sum.
+    """
+    k = len(weight_sets)
+    if k == 0:
+        raise ValueError("need at least one network to combine; got none")
+    shape = check_network(weight_sets[0], "network 0")
+    dtype = np.asarray(weight_sets[0][0]).dtype
+    for i, ws in enumerate(weight_sets[1:], start=1):
+        if check_network(ws, f"network {i}") != shape:
+            raise ValueError(f"network {i} has (inputs, hidden, classes) {check_network(ws)}, "
+                             f"network 0 has {shape}: all networks must have one shape")
+        if np.asarray(ws[0]).dtype != dtype:
+            raise ValueError(f"network {i} is {np.asarray(ws[0]).dtype}, network 0 is {dtype}: "
+                             "all networks must have one dtype")
+    p = np.ones(k) if sizes is None else np.asarray(sizes, dtype=float)
+    if p.shape != (k,) or not np.all(np.isfinite(p)) or np.any(p < 0) or p.sum() <= 0:
+        raise ValueError(f"sizes must be {k} non-negative numbers with a positive sum; got {sizes!r}")
+    return p / p.sum()
+
+
+def _check_like(weight_sets, others, name: str) -> None:
+    """Check that ``others`` holds one array list per network, shaped like the networks' weights."""
+    if len(others) != len(weight_sets):
+        raise ValueError(f"{name}: expected one per network ({len(weight_sets)}); got {len(others)}")
+    for i, (ws, fs) in enumerate(zip(weight_sets, others)):
+        shapes = [np.shape(f) for f in fs]
+        if len(fs) != len(ws) or shapes != [w.shape for w in ws]:
+            raise ValueError(f"{name}[{i}]: expected shapes {[w.shape for w in ws]}; got {shapes}")
+
+
+def _copies(weights) -> list[np.ndarray]:
+    return [np.array(w, copy=True) for w in weights]
+
+
+# ----------------------------------------------------------------------------- forward pass
+
+def softmax(z: np.ndarray) -> np.ndarray:
+    """Row-wise softmax, as scikit-learn computes it (subtract the row maximum first)."""
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def hidden(weights, X: np.ndarray) -> np.ndarray:
+    """The hidden layer's activations ``relu(X @ W1 + b1)``, shape ``(n, h)``."""
+    W1, _, b1, _ = weights
+    return np.maximum(np.asarray(X, dtype=W1.dtype) @ W1 + b1, 0)
+
+
+def predict_proba(weights, X: np.ndarray) -> np.ndarray:
+    """The network's class probabilities on ``X`` (as ``MLPClassifier.predict_proba``), ``(n, c)``."""
+    check_network(weights)
+    _, W2, _, b2 = weights
+    return softmax(hidden(weights, X) @ W2 + b2)
+
+
+def _batches(n: int, batch_rows: int):
+    for start in range(0, n, batch_rows):
+        yield slice(start, min(start + batch_rows, n))
+
+
+# ----------------------------------------------------------------------------- mean and matching
+
+def mean(weight_sets, sizes=None) -> list[np.ndarray]:
+    """The paper's combination: the mean of the networks' weights, weighted by ``sizes``."""
+    check_sets(weight_sets, sizes)
+    return sklearn_mlp.combine(weight_sets, sizes)
+
+
+def match_permutation(reference, weights) -> np.ndarray:
+    """The permutation of ``weights``' hidden units that best matches ``reference``'s.
+
+    Each hidden unit is described by its incoming weights (a column of ``W1``), its bias and its
+    outgoing weights (a row of ``W2``); the permutation maximises the sum, over matched pairs, of
+    the inner products of these descriptions (weight matching, Ainsworth et al. 2022), solved
+    exactly with :func:`scipy.optimize.linear_sum_assignment`.
+
+    Returns
+    -------
+    ndarray of int, shape (h,)
+        ``perm`` such that unit ``perm[j]`` of ``weights`` goes to position ``j``
+        (``permute(weights, perm)``).
+    """
+    check_sets([reference, weights])
+    R1, R2, rb1, _ = (np.asarray(w, dtype=np.float64) for w in reference)
+    W1, W2, b1, _ = (np.asarray(w, dtype=np.float64) for w in weights)
+    similarity = R1.T @ W1 + np.outer(rb1, b1) + R2 @ W2.T
+    rows, cols = linear_sum_assignment(similarity, maximize=True)
+    return cols[np.argsort(rows)]
+
+
+def permute(weights, perm) -> list[np.ndarray]:
+    """``weights`` with its hidden units reordered: unit ``perm[j]`` moves to position ``j``.
+
+    The network computes the same function: columns of ``W1``, entries of ``b1`` and rows of
+    ``W2`` move together.
+    """
+    _, h, _ = check_network(weights)
+    perm = np.asarray(perm)
+    if perm.shape != (h,) or not np.array_equal(np.sort(perm), np.arange(h)):
+        raise ValueError(f"perm must be a permutation of range({h}); got {perm!r}")
+    W1, W2, b1, b2 = weights
+    return [W1[:, perm].copy(), W2[perm, :].copy(), b1[perm].copy(), b2.copy()]
+
+
+def match_to(reference, weights) -> list[np.ndarray]:
+    """``weights`` with its hidden units permuted to match ``reference``'s (:func:`match_permutation`)."""
+    return permute(weights, match_permutation(reference, weights))
+
+
+def matched_permutations(weight_sets) -> list[np.ndarray]:
+    """Each network's permutation onto the first network's units (the first's is the identity)."""
+    check_sets(weight_sets)
+    h = weight_sets[0][0].shape[1]
+    return [np.arange(h)] + [match_permutation(weight_sets[0], ws) for ws in weight_sets[1:]]
+
+
+def matched(weight_sets, sizes=None) -> list[np.ndarray]:
+    """Align every network's hidden units to the first's, then take the mean weighted by ``sizes``."""
+    check_sets(weight_sets, sizes)
+    if len(weight_sets) == 1:
+        return _copies(weight_sets[0])
+    perms = matched_permutations(weight_sets)
+    return mean([permute(ws, p) for ws, p in zip(weight_sets, perms)], sizes)
+
+
+# ----------------------------------------------------------------------------- Fisher
+
+def _fisher_sums(weights, X, Y, expected: bool) -> list[np.ndarray]:
+    """Sums over the rows of ``X`` of the squared per-row gradients of ``log p``, in float64."""
+    W1, W2, b1, b2 = (np.asarray(w, dtype=np.float64) for w in weights)
+    X = np.asarray(X, dtype=np.float64)
+    A = np.maximum(X @ W1 + b1, 0)
+    P = softmax(A @ W2 + b2)
+    on = (A > 0).astype(np.float64)
+    if expected:
+        # E_{y ~ p}[(p_k - [y = k])^2] = p_k (1 - p_k); the hidden unit's gradient is
+        # (W2 (p - e_y))_j, whose expected square is sum_y p_y W2_jy^2 - (W2 p)_j^2
+        D2sq = P * (1 - P)
+        D1sq = on * (P @ (W2 ** 2).T - (P @ W2.T) ** 2)
+    else:
+        D2 = P - Y
+        D2sq = D2 ** 2
+        D1sq = (on * (D2 @ W2.T)) ** 2
+    # a per-row gradient of W is an outer product x d^T, so its square is x^2 (d^2)^T
+    return [(X ** 2).T @ D1sq, (A ** 2).T @ D2sq, D1sq.sum(axis=0), D2sq.sum(axis=0)]
+
+
+def diagonal_fisher(weights, X: np.ndarray, y: np.ndarray, classes=sklearn_mlp.CLASSES,
+                    kind: str = "empirical", batch_rows: int = 1000) -> list[np.ndarray]:
+    """The network's diagonal Fisher information on ``(X, y)``, one array per weight array.
+
+    Parameters
+    ----------
+    weights : list of ndarray
+        One network, ``[W1, W2, b1, b2]``.
+    X : ndarray, shape (n, d)
+        The inputs the network is fed (its shard, scaled as in training).
+    y : ndarray, shape (n,)
+        The labels, values of ``classes``.
+    classes : ndarray
+        The classes, in the order of the network's outputs.
+    kind : {"empirical", "expected"}
+        ``"empirical"``: the mean over rows of the squared gradient of ``log p(y_true | x)``.
+        ``"expected"``: the label drawn from the network's own prediction, in expectation (exact),
+        as Matena & Raffel define the Fisher.
+    batch_rows : int
+        Rows per batch (bounds memory; the gradients are computed in closed form per batch).
+
+    Returns
+    -------
+    list of ndarray
+        Shaped and typed like ``weights``.
+    """
+    d, _, c = check_network(weights)
+    X, y = np.asarray(X), np.asarray(y)
+    if X.ndim != 2 or X.shape[1] != d or y.shape != (X.shape[0],) or X.shape[0] == 0:
+        raise ValueError(f"expected X of shape (n, {d}) with n >= 1 and y of shape (n,); got {X.shape} and {y.shape}")
+    if kind not in ("empirical", "expected"):
+        raise ValueError(f"kind must be 'empirical' or 'expected'; got {kind!r}")
+    classes = np.asarray(classes)
+    if len(classes) != c or not np.all(np.isin(y, classes)):
+        raise ValueError(f"y must take values among the network's {c} classes {classes.tolist()}")
+    Y = (y[:, None] == classes[None, :]).astype(np.float64)
+    sums = [np.zeros(w.shape) for w in weights]
+    for rows in _batches(X.shape[0], int(batch_rows)):
+        for s, part in zip(sums, _fisher_sums(weights, X[rows], Y[rows], kind == "expected")):
+            s += part
+    return [(s / X.shape[0]).astype(w.dtype) for s, w in zip(sums, weights)]
+
+
+def fisher(weight_sets, fishers, sizes=None, epsilon: float = 1e-8) -> list[np.ndarray]:
+    """Fisher-weighted mean: ``sum_i s_i (F_i + eps) W_i / sum_i s_i (F_i + eps)``, per parameter.
+
+    ``s_i`` are the normalised ``sizes``. ``epsilon`` (added to every Fisher) makes a parameter
+    that no network's data informs (Fisher 0 everywhere, e.g. the weights of an always-blank
+    pixel) fall back to the plain weighted mean. Equal Fishers give the plain weighted mean.
+    """
+    p = check_sets(weight_sets, sizes)
+    _check_like(weight_sets, fishers, "fishers")
+    if not epsilon > 0:
+        raise ValueError(f"epsilon must be a positive number; got {epsilon!r}")
+    if len(weight_sets) == 1:
+        return _copies(weight_sets[0])
+    out = []
+    for j, w0 in enumerate(weight_sets[0]):
+        F = [pi * (np.asarray(fs[j], dtype=np.float64) + epsilon) for pi, fs in zip(p, fishers)]
+        if any(np.any(f < 0) for f in F):
+            raise ValueError(f"fishers must be non-negative; array {j} has negative entries")
+        num = sum(f * np.asarray(ws[j], dtype=np.float64) for f, ws in zip(F, weight_sets))
+        out.append((num / sum(F)).astype(w0.dtype))
+    return out
+
+
+# ----------------------------------------------------------------------------- RegMean
+
+def _with_ones(Z: np.ndarray) -> np.ndarray:
+    return np.hstack([Z, np.ones((Z.shape[0], 1))])
+
+
+def layer_grams(weights, X: np.ndarray, batch_rows: int = 2000) -> list[np.ndarray]:
+    """The Gram matrices of the network's two layers' inputs on ``X``, means over the rows, float64.
+
+    Each layer's input gets a column of ones appended, so its bias is merged with its weights:
+    layer 1's Gram is ``[X, 1]^T [X, 1] / n``, shape ``(d + 1, d + 1)``; layer 2's is
+    ``[H, 1]^T [H, 1] / n`` with ``H = relu(X @ W1 + b1)``, shape ``(h + 1, h + 1)``.
+    """
+    d, h, _ = check_network(weights)
+    X = np.asarray(X)
+    if X.ndim != 2 or X.shape[1] != d or X.shape[0] == 0:
+        raise ValueError(f"expected X of shape (n, {d}) with n >= 1; got {X.shape}")
+    G1, G2 = np.zeros((d + 1, d + 1)), np.zeros((h + 1, h + 1))
+    for rows in _batches(X.shape[0], int(batch_rows)):
+        Z1 = _with_ones(np.asarray(X[rows], dtype=np.float64))
+        Z2 = _with_ones(hidden([np.asarray(w, dtype=np.float64) for w in weights], X[rows]))
+        G1 += Z1.T @ Z1
+        G2 += Z2.T @ Z2
+    return [G1 / X.shape[0], G2 / X.shape[0]]
+
+
+def _regmean_layer(Ws, Gs, p, alpha: float, ridge: float) -> np.ndarray:
+    """``(sum_i p_i G~_i + lam I)^-1 (sum_i p_i G~_i W_i + lam W_mean)`` for one augmented layer."""
+    Gt = [alpha * G + (1 - alpha) * np.diag(np.diag(G)) for G in Gs]
+    G = sum(pi * g for pi, g in zip(p, Gt))
+    W_mean = sum(pi * W for pi, W in zip(p, Ws))
+    lam = ridge * max(float(np.mean(np.diag(G))), np.finfo(float).tiny)
+    rhs = sum(pi * g @ W for pi, g, W in zip(p, Gt, Ws)) + lam * W_mean
+    return np.linalg.solve(G + lam * np.eye(len(G)), rhs)
+
+
+def regmean(weight_sets, grams, sizes=None, alpha: float = 0.9, ridge: float = 1e-6) -> list[np.ndarray]:
+    """RegMean: per layer, the weights that best reproduce every network's outputs on its own inputs.
+
+    For each layer, with the bias as the last row of the augmented weights ``W~ = [W; b]``,
+    ``W* = (sum_i s_i G~_i + lam I)^-1 (sum_i s_i G~_i W~_i + lam W_mean)``, where ``G_i`` is network
+    ``i``'s mean Gram of that layer's augmented inputs on its shard (:func:`layer_grams`),
+    ``s_i`` the normalised ``sizes`` (so ``s_i G_i`` is the sum Gram of the paper up to one factor),
+    and ``G~ = alpha G + (1 - alpha) diag(G)`` the paper's shrinking of the off-diagonal entries
+    (``alpha = 1``: the exact least-squares merge; RegMean tunes ``alpha`` on held-out data).
+    ``lam = ridge x mean(diag(sum_i s_i G~_i))`` is a small ridge towards the weighted mean: inputs
+    that never vary (blank pixels, dead units) leave their rows undetermined, and those get the mean.
+    Identical Grams give the weighted mean. Layer 2's Gram is computed with each network's own
+    hidden units: networks with different starts should be matched first.
+    """
+    p = check_sets(weight_sets, sizes)
+    d, h, _ = check_network(weight_sets[0])
+    if len(grams) != len(weight_sets):
+        raise ValueError(f"grams: expected one pair per network ({len(weight_sets)}); got {len(grams)}")
+    for i, gs in enumerate(grams):
+        if len(gs) != 2 or np.shape(gs[0]) != (d + 1, d + 1) or np.shape(gs[1]) != (h + 1, h + 1):
+            raise ValueError(f"grams[{i}]: expected shapes [({d + 1}, {d + 1}), ({h + 1}, {h + 1})] "
+                             f"(layer_grams); got {[np.shape(g) for g in gs]}")
+    if not 0 <= alpha <= 1 or not ridge > 0:
+        raise ValueError(f"alpha must be in [0, 1] and ridge > 0; got alpha={alpha!r}, ridge={ridge!r}")
+    if len(weight_sets) == 1:
+        return _copies(weight_sets[0])
+    dtype = weight_sets[0][0].dtype
+    layers = []
+    for j in (0, 1):
+        Ws = [np.vstack([ws[j], ws[j + 2][None, :]]).astype(np.float64) for ws in weight_sets]
+        layers.append(_regmean_layer(Ws, [gs[j] for gs in grams], p, alpha, ridge))
+    return [layers[0][:-1].astype(dtype), layers[1][:-1].astype(dtype),
+            layers[0][-1].astype(dtype), layers[1][-1].astype(dtype)]
+
+
+# ----------------------------------------------------------------------------- distillation
+
+def distillation_targets(weight_sets, sizes, X: np.ndarray) -> np.ndarray:
+    """The ensemble's predicted probabilities on ``X``: the networks' ``predict_proba`` weighted by ``sizes``.
+
+    The same as :class:`exemplar.models.wrappers.EnsembleModel` of the networks with these weights.
+    """
+    p = check_sets(weight_sets, sizes)
+    return sum(pi * predict_proba(ws, X) for pi, ws in zip(p, weight_sets))
+
+
+def _soft_grads(params, X, T, alpha: float) -> list[np.ndarray]:
+    """Mean gradients of the cross-entropy to soft targets ``T`` (+ scikit-learn's L2 term)."""
+    W1, W2, b1, b2 = params
+    A = np.maximum(X @ W1 + b1, 0)
+    D2 = (softmax(A @ W2 + b2) - T) / X.shape[0]
+    D1 = (D2 @ W2.T) * (A > 0)
+    n = X.shape[0]
+    return [X.T @ D1 + alpha * W1 / n, A.T @ D2 + alpha * W2 / n, D1.sum(axis=0), D2.sum(axis=0)]
+
+
+def distill(weights, X: np.ndarray, targets: np.ndarray, epochs: int = 3, seed: int = 0,
+            learning_rate: float = 1e-3, batch_rows: int = 200, alpha: float = 0.0) -> list[np.ndarray]:
+    """Train ``weights`` toward soft ``targets`` on ``X``: ``epochs`` epochs of Adam on cross-entropy.
+
+    Adam's defaults are scikit-learn's (``beta_1`` 0.9, ``beta_2`` 0.999, ``epsilon`` 1e-8), fresh
+    moments; the rows are shuffled every epoch by ``RandomState(seed)``, so a call is deterministic.
+    ``alpha`` is scikit-learn's L2 penalty (0: none). Computed in float64, returned in the
+    weights' dtype.
+    """
+    d, _, c = check_network(weights)
+    X, T = np.asarray(X, dtype=np.float64), np.asarray(targets, dtype=np.float64)
+    if X.ndim != 2 or X.shape[1] != d or T.shape != (X.shape[0], c) or X.shape[0] == 0:
+        raise ValueError(f"expected X (n, {d}) and targets (n, {c}) with n >= 1; got {X.shape} and {T.shape}")
+    if int(epochs) != epochs or epochs < 0 or int(batch_rows) < 1:
+        raise ValueError(f"epochs must be an integer >= 0 and batch_rows >= 1; got {epochs!r}, {batch_rows!r}")
+    params = [np.asarray(w, dtype=np.float64).copy() for w in weights]
+    m = [np.zeros_like(w) for w in params]
+    v = [np.zeros_like(w) for w in params]
+    rng, t = np.random.RandomState(seed), 0
+    for _ in range(int(epochs)):
+        order = rng.permutation(X.shape[0])
+        for rows in _batches(X.shape[0], int(batch_rows)):
+            idx = order[rows]
+            t += 1
+            step = learning_rate * np.sqrt(1 - 0.999 ** t) / (1 - 0.9 ** t)
+            for w, g, mi, vi in zip(params, _soft_grads(params, X[idx], T[idx], alpha), m, v):
+                mi *= 0.9
+                mi += 0.1 * g
+                vi *= 0.999
+                vi += 0.001 * g ** 2
+                w -= step * mi / (np.sqrt(vi) + 1e-8)
+    return [p.astype(w.dtype) for p, w in zip(params, weights)]
+
+
+def distilled(weight_sets, sizes, shards, epochs: int = 3, seed: int = 0, **params) -> list[np.ndarray]:
+    """The distilled combination, as the engines would run it after an all-gather of the networks.
+
+    Each network ``i`` labels its shard ``shards[i]`` with the ensemble's probabilities
+    (:func:`distillation_targets`), trains the mean network toward them (:func:`distill`, seed
+    ``seed + i``), and the results are averaged by ``sizes`` (the second exchange).
+    ``params`` go to :func:`distill`.
+    """
+    check_sets(weight_sets, sizes)
+    if len(shards) != len(weight_sets):
+        raise ValueError(f"shards: expected one per network ({len(weight_sets)}); got {len(shards)}")
+    if len(weight_sets) == 1:
+        return _copies(weight_sets[0])
+    start = mean(weight_sets, sizes)
+    students = [distill(start, X, distillation_targets(weight_sets, sizes, X), epochs, seed + i, **params)
+                for i, X in enumerate(shards)]
+    return mean(students, sizes)
+
+
+# ----------------------------------------------------------------------------- cost
+
+def network_bytes(weights) -> int:
+    """Bytes of one network's weights (what one-shot's gather moves per engine)."""
+    return int(sum(np.asarray(w).nbytes for w in weights))
+
+
+def exchange_cost(method: str, weight_sets) -> tuple[int, int]:
+    """``(extra_rounds, extra_bytes_per_rank)`` a method adds to one-shot's single gather.
+
+    A round is one collective exchange of models after training; bytes per rank are what one
+    worker rank sends or receives beyond its own network's ``P`` bytes in that gather.
+
+    * ``mean``, ``ensemble``: ``(0, 0)``; the gather brings every network to the master.
+    * ``matched``: ``(0, 0)``; the master holds every network after the gather and matches there.
+    * ``fisher``: ``(0, P)``; each rank sends its Fisher (shaped like its weights) with its network.
+    * ``regmean``: ``(0, 8 ((d + 1)^2 + (h + 1)^2))``; each rank sends its two float64 Grams
+      (:func:`layer_grams`, ones column included; symmetric, so half would do) with its network.
+    * ``distilled``: ``(1, K P)``; the gather becomes an all-gather (each rank receives the other
+      ``K - 1`` networks, ``(K - 1) P``), and one more averaging round sends each rank's distilled
+      network (``P``).
+    """
+    if method not in COST_METHODS:
+        raise ValueError(f"method must be one of {list(COST_METHODS)}; got {method!r}")
+    check_sets(weight_sets)
+    k = len(weight_sets)
+    P = network_bytes(weight_sets[0])
+    d, h, _ = check_network(weight_sets[0])
+    if k == 1:  # one engine: nothing to exchange, no method has anything to add
+        return 0, 0
+    return {
+        "mean": (0, 0),
+        "ensemble": (0, 0),
+        "matched": (0, 0),
+        "fisher": (0, P),
+        "regmean": (0, 8 * ((d + 1) ** 2 + (h + 1) ** 2)),
+        "distilled": (1, k * P),
+    }[method]
