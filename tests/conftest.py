@@ -1,4 +1,11 @@
-"""Shared fixtures. Real-data tests use a few hundred MNIST images from `make data` (which `make test` runs)."""
+"""Shared fixtures and synthetic data.
+
+Real-data tests use a few hundred MNIST images from `make data` (which `make test` runs); the
+others use :func:`make_digits`, reproducible synthetic digits (no download): ten classes, each a
+fixed random set of "stroke" pixels that are mostly on, over a sparse background, as 0-255
+integers like MNIST. Tests marked ``mpi`` are skipped where this environment has no ``mpiexec``.
+Test modules take what they share from here, as fixtures (no test module imports another).
+"""
 
 from __future__ import annotations
 
@@ -8,12 +15,58 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from exemplar import config
-from exemplar.parallel.cluster import mpiexec_path, start_cluster
+from exemplar.parallel.cluster import have_mpiexec, mpiexec_path, start_cluster
 
-HAVE_MPIEXEC = mpiexec_path().exists()
+
+def pytest_collection_modifyitems(config, items):
+    """Skip the tests marked ``mpi`` where there is no ``mpiexec`` next to the interpreter."""
+    if have_mpiexec():
+        return
+    skip = pytest.mark.skip(reason=f"no mpiexec at {mpiexec_path()}")
+    for item in items:
+        if "mpi" in item.keywords:
+            item.add_marker(skip)
+
+
+def make_digits(n: int, seed: int = 0, n_on: int = 60) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` images (uint8, 784 pixels) of 10 separable classes, labels as balanced as possible."""
+    proto = np.random.default_rng(12345)  # the class prototypes are the same for every seed
+    masks = np.zeros((10, 784), dtype=bool)
+    for c in range(10):
+        masks[c, proto.choice(784, n_on, replace=False)] = True
+    rng = np.random.default_rng(seed)
+    y = np.arange(n) % 10
+    rng.shuffle(y)
+    on = (masks[y] & (rng.random((n, 784)) < 0.7)) | (rng.random((n, 784)) < 0.03)
+    X = np.where(on, rng.integers(128, 256, size=(n, 784)), 0).astype(np.uint8)
+    return X, y.astype(np.int64)
+
+
+@pytest.fixture(scope="session")
+def synthetic_digits():
+    """:func:`make_digits` itself: ``synthetic_digits(n, seed=0, n_on=60) -> (X, y)``."""
+    return make_digits
+
+
+@pytest.fixture(scope="session")
+def digits():
+    """300 synthetic training and 300 test images, as (X_train, y_train, X_test, y_test)."""
+    X, y = make_digits(300, seed=0)
+    Xt, yt = make_digits(300, seed=1)
+    return X, y, Xt, yt
+
+
+@pytest.fixture(scope="session")
+def n_params():
+    """``n_params(hidden, n_features=784, n_classes=10)``: the weights of a one-hidden-layer MLP."""
+    def count(hidden: int, n_features: int = 784, n_classes: int = 10) -> int:
+        return n_features * hidden + hidden + hidden * n_classes + n_classes
+
+    return count
 
 
 @pytest.fixture(scope="session")
@@ -31,7 +84,7 @@ def mnist_small():
 @pytest.fixture(scope="module")
 def cluster2():
     """One 2-engine MPI cluster shared by the tests of a module that need one."""
-    if not HAVE_MPIEXEC:
+    if not have_mpiexec():
         pytest.skip(f"no mpiexec at {mpiexec_path()}")
     with start_cluster(2) as cl:
         yield cl
@@ -40,7 +93,7 @@ def cluster2():
 @pytest.fixture(scope="module")
 def cluster1():
     """One 1-engine MPI cluster shared by the tests of a module that need one."""
-    if not HAVE_MPIEXEC:
+    if not have_mpiexec():
         pytest.skip(f"no mpiexec at {mpiexec_path()}")
     with start_cluster(1) as cl:
         yield cl

@@ -1,7 +1,9 @@
-"""The compute and whole-report benchmarks at their --quick size, and the chapter's summaries and targets."""
+"""The compute and whole-report benchmarks (``exemplar.bench.compute``, ``exemplar.bench.report``) at their
+--quick size, and ``python -m exemplar.bench.run_all``."""
 
 from __future__ import annotations
 
+import subprocess
 import sys
 
 import numpy as np
@@ -9,13 +11,13 @@ import pandas as pd
 import pytest
 
 from exemplar import config
+from exemplar.bench import compute, run_all
+from exemplar.bench import report as report_bench
+from exemplar.parallel.cluster import mpiexec_path
 from exemplar.reporting import performance as bench
 
-sys.path.insert(0, str(config.ROOT / "benchmarks"))
-import compute  # noqa: E402
-import run_all  # noqa: E402
-
-from test_exemplar import mpi  # noqa: E402
+#: For the tests that start an MPI cluster (marked ``mpi``): skipped only where no mpiexec is installed.
+skip_without_mpiexec = pytest.mark.skipif(not mpiexec_path().exists(), reason=f"no mpiexec at {mpiexec_path()}")
 
 
 def test_mlp_flops_counts_the_five_gemms_of_an_epoch():
@@ -32,12 +34,11 @@ def test_profile_stacks_are_classified_by_their_innermost_known_frame():
     assert compute.classify_stack(["fit_timed", "_fit_stochastic (m.py)"]).startswith("other Python")
 
 
-@mpi
+@pytest.mark.mpi
+@skip_without_mpiexec
 @pytest.mark.slow
 @pytest.mark.bench
 def test_compute_and_report_benchmarks_write_their_results(tmp_path):
-    import report as report_bench
-
     assert compute.main(["--quick", "--output-dir", str(tmp_path)]) == 0
     df = pd.read_csv(tmp_path / "compute.csv")
     assert set(df.kind) == {"sequential", "exemplar"} and set(df.dtype) == {"float64", "float32"}
@@ -65,23 +66,16 @@ def test_run_all_refuses_an_unknown_benchmark(capsys):
     assert "unknown benchmark" in capsys.readouterr().err
 
 
-def test_targets_from_results_and_stage_times(tmp_path):
-    pd.DataFrame({"kind": ["exemplar"] * 2, "dtype": ["float64"] * 2, "inputs": ["raw 0-255"] * 2,
-                  "n_engines": [2, 2], "repeat": [0, 0], "fit_seconds": [1.0, 1.0], "n_iter": [30, 30],
-                  "seconds_per_epoch": [0.03, 0.03], "gflops": [20.0, 30.0], "peak_gflops": [80.0, 80.0],
-                  "fraction_of_peak": [0.25, 0.375], "batch_gemm_gflops": [60.0, 60.0],
-                  "accuracy_pct": [85.0, 85.0], "subnormal_share": [np.nan, np.nan]}).to_csv(tmp_path / "compute.csv")
-    stages = pd.DataFrame({"stage": ["01-data", "02-sequential-sweep"], "seconds": [60.0, 600.0]})
-    rows = bench.targets(tmp_path, stages)
-    assert len(rows) == 4
-    assert rows.iloc[0].value == pytest.approx(0.3125) and rows.iloc[0].met is False  # below 40 % of peak
-    assert rows.iloc[1].measured == "not measured" and rows.iloc[1].met is None  # no distribution.csv
-    assert "make bench" in rows.iloc[1].note
-    assert rows.iloc[3].value == 660.0 and rows.iloc[3].met is True  # 11 min <= 15 min
+@pytest.mark.parametrize("name", run_all.BENCHMARKS)
+def test_each_benchmark_runs_as_a_module(name):
+    proc = subprocess.run([sys.executable, "-m", f"exemplar.bench.{name}", "--help"], capture_output=True, text=True,
+                          timeout=120, cwd=config.ROOT)
+    assert proc.returncode == 0, proc.stderr
+    assert "--quick" in proc.stdout and "--output-dir" in proc.stdout
 
 
-def test_latest_stages_keeps_the_newest_run_of_each_stage():
-    stages = pd.DataFrame({"run_id": ["a", "a", "b", "c"], "stage": ["x", "y", "x", "x"],
-                           "seconds": [1.0, 2.0, 3.0, 4.0], "quick": [False, False, False, True]})
-    latest = bench.latest_stages(stages).set_index("stage").seconds
-    assert latest.to_dict() == {"y": 2.0, "x": 3.0}
+def test_run_all_runs_as_a_module_and_refuses_an_unknown_benchmark():
+    proc = subprocess.run([sys.executable, "-m", "exemplar.bench.run_all", "nonsense"], capture_output=True,
+                          text=True, timeout=120, cwd=config.ROOT)
+    assert proc.returncode == 2
+    assert "unknown benchmark(s) ['nonsense']; known: ['compute', 'distribution', 'ddp', 'report']" in proc.stderr

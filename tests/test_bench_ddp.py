@@ -1,4 +1,4 @@
-"""The PyTorch DDP benchmark (``benchmarks/ddp.py``): its quick run, its equivalence with ours, and a missing torch.
+"""The PyTorch DDP benchmark (``exemplar.bench.ddp``): its quick run, its equivalence with ours, and a missing torch.
 
 The quick run starts a 1-engine and a 2-engine MPI cluster and DDP with 1 and 2 processes on 600
 images for 5 epochs (about half a minute). The equivalence test spawns DDP twice in float64 with
@@ -15,15 +15,12 @@ import pandas as pd
 import pytest
 
 from exemplar import config
+from exemplar.bench import ddp
+from exemplar.bench.common import BenchError
+from exemplar.parallel.cluster import mpiexec_path
 
-BENCH_DIR = config.ROOT / "benchmarks"
-if str(BENCH_DIR) not in sys.path:
-    sys.path.insert(0, str(BENCH_DIR))
-
-import _common  # noqa: E402
-import ddp  # noqa: E402
-
-from test_exemplar import mpi  # noqa: E402
+#: For the tests that start an MPI cluster (marked ``mpi``): skipped only where no mpiexec is installed.
+skip_without_mpiexec = pytest.mark.skipif(not mpiexec_path().exists(), reason=f"no mpiexec at {mpiexec_path()}")
 
 
 def _need_mnist():
@@ -33,18 +30,19 @@ def _need_mnist():
 
 def test_missing_torch_fails_with_the_install_hint(monkeypatch, tmp_path, capsys):
     monkeypatch.setitem(sys.modules, "torch", None)  # `import torch` now raises ImportError
-    with pytest.raises(_common.BenchError, match=r"pip install -e '\.\[bench\]' \(torch==2\.13\.0, CPU build\)"):
+    with pytest.raises(BenchError, match=r"pip install -e '\.\[bench\]' \(torch==2\.13\.0, CPU build\)"):
         ddp.run(**ddp.params(True))
     assert ddp.main(["--quick", "--output-dir", str(tmp_path)]) == 1
     assert "benchmark ddp failed: PyTorch is not installed" in capsys.readouterr().err
     assert not list(tmp_path.iterdir())
 
 
-def test_first_reach_and_global_rows():
+def test_first_reach_and_global_batch_rows():
     assert ddp.first_reach([10.0, 50.0, 49.0, 60.0], 49.5) == 2
     assert ddp.first_reach([10.0, 20.0], 49.5) is None
     # shards of 401 and 400 rows, batches of 200: the last step has 1 row on rank 0 and none on rank 1
-    assert ddp._global_rows([401, 400], 200) == [400, 400, 1]
+    assert ddp.global_batch_rows([401, 400], 200) == [400, 400, 1]
+    assert ddp.global_batch_rows([3, 3, 2], 2) == [6, 2]
 
 
 @pytest.mark.slow
@@ -79,7 +77,7 @@ def test_ddp_reproduces_our_gradient_allreduce_in_float64():
 
 @pytest.fixture(scope="module")
 def quick_run(tmp_path_factory):
-    """``python benchmarks/ddp.py --quick`` into a temporary folder: (exit code, folder, rows)."""
+    """``python -m exemplar.bench.ddp --quick`` into a temporary folder: (exit code, folder, rows)."""
     pytest.importorskip("torch")
     _need_mnist()
     out = tmp_path_factory.mktemp("bench")
@@ -88,8 +86,10 @@ def quick_run(tmp_path_factory):
     return code, out, df
 
 
-@mpi
+@pytest.mark.mpi
+@skip_without_mpiexec
 @pytest.mark.slow
+@pytest.mark.bench
 def test_quick_run_writes_every_framework(quick_run):
     code, out, df = quick_run
     assert code == 0

@@ -1,4 +1,4 @@
-"""The distribution benchmark (``benchmarks/distribution.py``): its quick run, its checks and its parameters.
+"""The distribution benchmark (``exemplar.bench.distribution``): its quick run, its checks and its parameters.
 
 The quick run starts one 2-engine MPI cluster and times every method on 600 and 1,200 images
 (a few seconds); the other tests need no cluster.
@@ -7,38 +7,36 @@ The quick run starts one 2-engine MPI cluster and times every method on 600 and 
 from __future__ import annotations
 
 import json
-import sys
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from exemplar import config
+from exemplar.bench import common, distribution
+from exemplar.bench.common import BenchError
+from exemplar.parallel.cluster import mpiexec_path
 
-BENCH_DIR = config.ROOT / "benchmarks"
-if str(BENCH_DIR) not in sys.path:
-    sys.path.insert(0, str(BENCH_DIR))
-
-import _common  # noqa: E402
-import distribution  # noqa: E402
-
-from test_exemplar import mpi  # noqa: E402
+#: For the tests that start an MPI cluster (marked ``mpi``): skipped only where no mpiexec is installed.
+skip_without_mpiexec = pytest.mark.skipif(not mpiexec_path().exists(), reason=f"no mpiexec at {mpiexec_path()}")
 
 
 @pytest.fixture(scope="module")
 def quick_run(tmp_path_factory):
-    """``python benchmarks/distribution.py --quick`` into a temporary folder: (exit code, folder, rows)."""
+    """``python -m exemplar.bench.distribution --quick`` into a temporary folder: (exit code, folder, rows)."""
     if not (config.data_dir() / config.MNIST_TRAIN_CSV).is_file():
         pytest.fail("MNIST is missing: run `make data` (or `exemplar data`) before the tests", pytrace=False)
     out = tmp_path_factory.mktemp("bench")
-    code = _common.main("distribution", distribution.DESCRIPTION, distribution.run, distribution.params,
+    code = common.main("distribution", distribution.DESCRIPTION, distribution.run, distribution.params,
                         argv=["--quick", "--output-dir", str(out)])
     df = pd.read_csv(out / "distribution.csv") if (out / "distribution.csv").is_file() else None
     return code, out, df
 
 
-@mpi
+@pytest.mark.mpi
+@skip_without_mpiexec
 @pytest.mark.slow
+@pytest.mark.bench
 def test_quick_run_times_every_method_and_verifies_the_shards(quick_run):
     code, out, df = quick_run
     assert code == 0
@@ -65,8 +63,10 @@ def test_quick_run_times_every_method_and_verifies_the_shards(quick_run):
     assert (df["read_seconds"] > 0).all()
 
 
-@mpi
+@pytest.mark.mpi
+@skip_without_mpiexec
 @pytest.mark.slow
+@pytest.mark.bench
 def test_summarize_takes_medians_and_compares_with_ours(quick_run):
     _, _, df = quick_run
     s = distribution.summarize(df)
@@ -94,7 +94,7 @@ def test_summarize_takes_medians_and_compares_with_ours(quick_run):
 ])
 def test_bad_parameters_are_refused_by_name(bad, name):
     p = {**distribution.params(True), **bad}
-    with pytest.raises(_common.BenchError, match=name):
+    with pytest.raises(BenchError, match=name):
         distribution.run(**p)
 
 
@@ -102,7 +102,7 @@ def test_the_command_line_reports_a_bad_parameter(tmp_path, capsys):
     def bad_params(quick):
         return {**distribution.params(quick), "methods": ["carrier-pigeon"]}
 
-    code = _common.main("distribution", distribution.DESCRIPTION, distribution.run, bad_params,
+    code = common.main("distribution", distribution.DESCRIPTION, distribution.run, bad_params,
                         argv=["--quick", "--output-dir", str(tmp_path)])
     assert code == 1
     err = capsys.readouterr().err
@@ -110,19 +110,31 @@ def test_the_command_line_reports_a_bad_parameter(tmp_path, capsys):
     assert not (tmp_path / "distribution.csv").exists()
 
 
+def test_expected_shards_are_the_contiguous_shards_and_their_checksums():
+    from exemplar.parallel.shards import shard_checksum
+
+    X = (np.arange(11 * 784, dtype=np.int64).reshape(11, 784) % 256).astype(np.uint8)
+    y = np.arange(11) % 10
+    expected = distribution.expected_shards(X, y, 10, 3)  # the first 10 rows over 3 ranks: 4, 3, 3
+    assert [(s, n) for s, n, _ in expected] == [(0, 4), (4, 3), (7, 3)]
+    assert expected[1][2] == shard_checksum(X[4:7], y[4:7])
+
+
 def test_a_wrong_shard_is_a_failure():
     X = np.arange(10 * 784, dtype=np.int64).reshape(10, 784) % 256
     y = np.arange(10) % 10
-    expected = distribution._expected(X, y, 10, 2)
+    expected = distribution.expected_shards(X, y, 10, 2)
     good = [{"rank": r, "start": s, "n_rows": n, "dtype": "uint8", "checksum": c}
             for r, (s, n, c) in enumerate(expected)]
-    distribution._verify("scatterv-uint8", good, expected, "uint8", 10, 2)
+    distribution.verify_shards("scatterv-uint8", good, expected, "uint8", 10, 2)
     bad = [dict(g) for g in good]
     bad[1]["checksum"] ^= 1
-    with pytest.raises(_common.BenchError, match="rank 1's shard checksum"):
-        distribution._verify("scatterv-uint8", bad, expected, "uint8", 10, 2)
-    with pytest.raises(_common.BenchError, match="dtype"):
-        distribution._verify("scatterv-uint8", good, expected, "float64", 10, 2)
+    with pytest.raises(BenchError, match="rank 1's shard checksum"):
+        distribution.verify_shards("scatterv-uint8", bad, expected, "uint8", 10, 2)
+    with pytest.raises(BenchError, match="rank 0 got dtype float64, expected uint8"):
+        distribution.verify_shards("scatterv-uint8", [{**g, "dtype": "float64"} for g in good], expected, "uint8", 10, 2)
+    with pytest.raises(BenchError, match="1 replies for 2 engines"):
+        distribution.verify_shards("scatterv-uint8", good[:1], expected, "uint8", 10, 2)
 
 
 def test_fit_reference_reads_one_shot_runs_at_6000_images(tmp_path):

@@ -10,6 +10,7 @@ Select it with ``pytest -m browser``. A full-page screenshot of every page is ke
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -65,6 +66,37 @@ def test_pages_hide_injected_parameters_and_fold_code(quick_site):
     assert sweep.count("tag_hide-input") >= 4 and "Fig 3. Training time" in sweep
 
 
+def test_the_first_page_opens_with_the_measured_answer(quick_site):
+    """The site's first page answers the title question in its first paragraph, from the results (issue 16)."""
+    from html.parser import HTMLParser
+
+    class FirstParagraph(HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.depth, self.text, self.done = 0, [], False
+
+        def handle_starttag(self, tag, attrs):
+            if tag == "p" and not self.done and "main" in self.where:
+                self.depth += 1
+
+        def handle_endtag(self, tag):
+            if tag == "p" and self.depth:
+                self.depth, self.done = 0, True
+
+        def handle_data(self, data):
+            if self.depth:
+                self.text.append(data)
+
+    html = (quick_site / "book" / "_run" / "intro.html").read_text(encoding="utf-8")
+    body = html[html.index('<main'):]  # the article, not the side bars
+    parser = FirstParagraph()
+    parser.where = "main"
+    parser.feed(body[body.index("<h1"):])
+    first = "".join(parser.text)
+    assert first.startswith("The answer, from this build"), first[:200]
+    assert "faster" in first and "pp" in first and "exemplar:answer" not in html
+
+
 def test_every_page_renders_offline_in_chromium(quick_site, chromium):
     """Every page: no console error, no request off 127.0.0.1, every plotly figure drawn; screenshots kept."""
     reports = browser.check_site(quick_site, screenshots=SCREENSHOTS, chromium=chromium)
@@ -74,7 +106,13 @@ def test_every_page_renders_offline_in_chromium(quick_site, chromium):
 
     # Every chapter of the table of contents was opened, and the site's own pages too.
     toc_pages = {f"book/_run/{stem}.html" for stem in report.PLAN}
-    assert toc_pages | {"book/intro.html", "index.html", "search.html", "genindex.html"} <= set(pages)
+    assert toc_pages | {"book/_run/intro.html", "index.html", "search.html", "genindex.html"} <= set(pages)
+
+    # Accessibility: axe-core ran on every page; nothing serious or critical (those are problems above).
+    assert all(r.accessibility is not None for r in reports), "axe-core did not run (axe-playwright-python missing?)"
+    counts = {r.page: r.accessibility_counts() for r in reports}
+    (SCREENSHOTS / "accessibility.json").write_text(json.dumps(counts, indent=1))
+    assert not [p for p, c in counts.items() if c["serious"] or c["critical"]]
 
     # The sweep's 3D surfaces (Figs 3-4) are drawn by WebGL, with the paper's markers beside them.
     sweep = pages["book/_run/02-sequential-sweep.html"]

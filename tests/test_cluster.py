@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
+import threading
+import time
+import uuid
+
 import psutil
 import pytest
 from ipyparallel import interactive
 
-from exemplar.parallel.cluster import LAUNCHERS, engines_alive, mpiexec_path, start_cluster
-
-needs_mpi = [
-    pytest.mark.mpi,
-    pytest.mark.skipif(not mpiexec_path().exists(), reason=f"no mpiexec at {mpiexec_path()}"),
-]
+from exemplar.parallel.cluster import LAUNCHERS, ClusterError, cluster_processes, engines_alive, start_cluster
+from exemplar.results import usable_cores
 
 CLUSTER_NAMES = ("mpiexec", "hydra_pmi_proxy", "ipengine", "ipcontroller")
 
@@ -29,14 +29,7 @@ def _running(procs: list[psutil.Process]) -> list[str]:
 
 def _tagged(cluster_id: str) -> list[psutil.Process]:
     """Every process whose environment says it belongs to the cluster (orphans included)."""
-    out = []
-    for p in psutil.process_iter():
-        try:
-            if p.environ().get("IPP_CLUSTER_ID") == cluster_id:
-                out.append(p)
-        except psutil.Error:
-            continue
-    return out
+    return cluster_processes(cluster_id)
 
 
 def _descendants_by_name() -> list[psutil.Process]:
@@ -73,13 +66,7 @@ def test_mpi_options_need_the_mpi_launcher():
             pass  # pragma: no cover
 
 
-def _apply_marks(func):
-    for mark in needs_mpi:
-        func = mark(func)
-    return func
-
-
-@_apply_marks
+@pytest.mark.mpi
 def test_mpi_cluster_maps_ranks_pins_threads_and_stops_cleanly():
     with start_cluster(2) as cl:
         assert cl.n == 2 and cl.launcher == "mpi"
@@ -98,6 +85,9 @@ def test_mpi_cluster_maps_ranks_pins_threads_and_stops_cleanly():
         for info in cl.engine_info:
             assert info["env"]["OMP_NUM_THREADS"] == "1"
             assert info["env"]["OPENBLAS_NUM_THREADS"] == "1"
+        # waiting ranks sleep only where the engines share cores (tests/test_parallel_yield.py)
+        assert cl.mpi_yield == (2 > usable_cores())
+        assert all((info["env"]["MPIR_CVAR_ENABLE_HEAVY_YIELD"] == "1") == cl.mpi_yield for info in cl.engine_info)
         assert engines_alive(cl) == {0: True, 1: True}
         procs = cl.processes() + _tagged(cl.cluster_id) + _descendants_by_name()
         names = {p.name() for p in procs}
@@ -108,7 +98,7 @@ def test_mpi_cluster_maps_ranks_pins_threads_and_stops_cleanly():
     assert _running(_descendants_by_name()) == []
 
 
-@_apply_marks
+@pytest.mark.mpi
 @pytest.mark.parametrize("exc_type", [RuntimeError, KeyboardInterrupt])
 def test_mpi_cluster_stops_after_an_exception(exc_type):
     with pytest.raises(exc_type, match="boom"):
@@ -122,25 +112,34 @@ def test_mpi_cluster_stops_after_an_exception(exc_type):
     assert _running(_descendants_by_name()) == []
 
 
-@_apply_marks
-def test_engines_that_do_not_register_in_time_raise_and_leave_nothing(monkeypatch):
-    seen = {}
-    import exemplar.parallel.cluster as cluster_mod
+@pytest.mark.mpi
+def test_engines_that_do_not_register_in_time_raise_and_leave_nothing():
+    cluster_id = f"test-{uuid.uuid4().hex[:8]}"
+    seen: dict[int, psutil.Process] = {}
+    starting = threading.Event()
+    starting.set()
 
-    real_stop = cluster_mod._stop
+    def watch():  # what the cluster starts, seen from outside while it starts
+        while starting.is_set():
+            seen.update((p.pid, p) for p in cluster_processes(cluster_id))
+            time.sleep(0.05)
 
-    def spy_stop(cluster, rc, known_pids):
-        seen["id"] = cluster.cluster_id
-        seen["procs"] = cluster_mod._cluster_processes(cluster.cluster_id, known_pids)
-        real_stop(cluster, rc, known_pids)
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    try:
+        with pytest.raises(ClusterError, match=r"of 2 engines registered within 0.2 s"):
+            with start_cluster(2, timeout=0.2, cluster_id=cluster_id):
+                pass  # pragma: no cover
+    finally:
+        starting.clear()
+        watcher.join(10)
+    assert seen, "the cluster had started some processes"
+    assert _running(list(seen.values())) == []
+    assert cluster_processes(cluster_id) == []
 
-    monkeypatch.setattr(cluster_mod, "_stop", spy_stop)
-    with pytest.raises(cluster_mod.ClusterError, match=r"of 2 engines registered within 0.2 s"):
-        with start_cluster(2, timeout=0.2):
-            pass  # pragma: no cover
-    assert seen["procs"], "the cluster had started some processes"
-    assert _running(seen["procs"]) == []
-    assert _running(_tagged(seen["id"])) == []
+
+def test_cluster_processes_of_an_unknown_cluster_is_empty():
+    assert cluster_processes(f"no-such-cluster-{uuid.uuid4().hex}") == []
 
 
 def test_local_cluster_ranks_are_engine_order_and_it_stops():

@@ -1,7 +1,7 @@
 """Communication strategies: periodic averaging, gradient all-reduce, the ensemble, and their counters.
 
-Synthetic data as in ``test_exemplar`` (ten separable classes of 0-255 pixels); one 1-engine and
-one 2-engine MPI cluster are shared by the tests of this module.
+conftest's synthetic digits (ten separable classes of 0-255 pixels); one 1-engine and one 2-engine
+MPI cluster are shared by the tests of this module.
 """
 
 from __future__ import annotations
@@ -16,26 +16,9 @@ from threadpoolctl import threadpool_limits
 
 from exemplar import parallel as ex
 from exemplar.models import numpy_mlp
-from exemplar.parallel.cluster import mpiexec_path, start_cluster
 from exemplar.models.sklearn_mlp import build_mlp, fit_timed, get_weights
 from exemplar.experiments import communication
 from exemplar.parallel import train
-
-from test_exemplar import HAVE_MPIEXEC, mpi, synthetic_digits
-
-
-def n_params(hidden: int, n_features: int = 784, n_classes: int = 10) -> int:
-    return n_features * hidden + hidden + hidden * n_classes + n_classes
-
-
-@pytest.fixture(scope="module")
-def digits():
-    X, y = synthetic_digits(300, seed=0)
-    Xt, yt = synthetic_digits(300, seed=1)
-    return X, y, Xt, yt
-
-
-
 
 # ------------------------------------------------------------------------------------------
 # the numpy MLP (no MPI)
@@ -106,7 +89,7 @@ def test_strategy_parameters_are_validated(digits, kwargs, match):
 # ------------------------------------------------------------------------------------------
 
 
-@mpi
+@pytest.mark.mpi
 @pytest.mark.parametrize("sync_every", [1, 3])
 def test_periodic_with_one_engine_equals_plain_training(cluster1, digits, sync_every):
     """One engine: averaging is the identity, so periodic training is MLPClassifier.fit, bit for bit.
@@ -132,9 +115,10 @@ def test_periodic_with_one_engine_equals_plain_training(cluster1, digits, sync_e
     assert res.replicas_identical is True
 
 
-@mpi
+@pytest.mark.mpi
 @pytest.mark.parametrize("n_rows", [300, 301])
-def test_gradient_allreduce_on_two_engines_is_one_run_with_the_combined_batch(cluster2, digits, n_rows):
+def test_gradient_allreduce_on_two_engines_is_one_run_with_the_combined_batch(cluster2, digits, n_rows,
+                                                                             synthetic_digits):
     """Each step's global batch is engine 0's mini-batch followed by engine 1's: train on that order."""
     X, y, Xt, yt = digits
     if n_rows == 301:
@@ -174,8 +158,8 @@ def _train_in_batches(X, y, local_sizes, epochs):
     return SimpleNamespace(net=net)
 
 
-@mpi
-def test_communication_counters_for_known_runs(cluster2, digits):
+@pytest.mark.mpi
+def test_communication_counters_for_known_runs(cluster2, digits, n_params):
     X, y, Xt, yt = digits
     P = n_params(8)
     src = ex.array_source(X, y)
@@ -206,7 +190,7 @@ def test_communication_counters_for_known_runs(cluster2, digits):
             assert key in row
 
 
-@mpi
+@pytest.mark.mpi
 def test_ensemble_predicts_with_the_mean_of_the_engines_probabilities(cluster2, digits):
     X, y, Xt, yt = digits
     res = ex.run_exemplar(cluster2, ex.array_source(X, y), Xt, yt, hidden=30, epochs=30, seed=3, strategy="ensemble")
@@ -221,7 +205,7 @@ def test_ensemble_predicts_with_the_mean_of_the_engines_probabilities(cluster2, 
     assert res.accuracy_pct > 60.0
 
 
-@mpi
+@pytest.mark.mpi
 @pytest.mark.parametrize("strategy", ["one-shot", "periodic", "gradient-allreduce"])
 def test_scaled_inputs_train_on_pixels_over_255_and_take_raw_pixels(cluster2, digits, strategy):
     X, y, Xt, yt = digits

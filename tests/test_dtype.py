@@ -12,17 +12,6 @@ from exemplar.models import numpy_mlp
 from exemplar.models.sklearn_mlp import combine, fit_timed, get_weights
 from exemplar.parallel import train
 
-from test_communication import n_params
-from test_exemplar import mpi, synthetic_digits
-
-
-@pytest.fixture(scope="module")
-def digits():
-    X, y = synthetic_digits(300, seed=0)
-    Xt, yt = synthetic_digits(300, seed=1)
-    return X, y, Xt, yt
-
-
 @pytest.mark.parametrize("given, name", [("float32", "float32"), (np.float32, "float32"),
                                          ("float64", "float64"), (np.dtype("float64"), "float64")])
 def test_check_dtype_accepts_the_two_float_types(given, name):
@@ -58,9 +47,9 @@ def test_numpy_mlp_in_float32_reproduces_mlpclassifier_in_float32(digits):
     np.testing.assert_allclose(got.loss_curve, ref.loss_curve_, rtol=1e-5)
 
 
-@mpi
+@pytest.mark.mpi
 @pytest.mark.parametrize("strategy", ["one-shot", "periodic", "gradient-allreduce"])
-def test_float32_runs_train_and_communicate_in_float32(cluster2, digits, strategy):
+def test_float32_runs_train_and_communicate_in_float32(cluster2, digits, strategy, n_params):
     X, y, Xt, yt = digits
     P = n_params(8)
     kw = dict(hidden=8, epochs=4, seed=0, strategy=strategy, scale_inputs=True,
@@ -84,7 +73,7 @@ def test_float32_runs_train_and_communicate_in_float32(cluster2, digits, strateg
         assert r32.replicas_identical is True
 
 
-@mpi
+@pytest.mark.mpi
 def test_a_bad_dtype_fails_before_any_engine_work(cluster2, digits):
     X, y, Xt, yt = digits
     with pytest.raises(ValueError, match="dtype must be one of"):

@@ -1,7 +1,6 @@
 """Exemplar-parallel training: shards, the weighted combination, and runs on MPI engines.
 
-The data are synthetic and reproducible (no download): ten classes, each a fixed random set of
-"stroke" pixels that are mostly on, over a sparse background, as 0-255 integers like MNIST.
+The data are conftest's synthetic digits (``digits``, ``synthetic_digits``): reproducible, no download.
 """
 
 from __future__ import annotations
@@ -17,37 +16,8 @@ import pytest
 from threadpoolctl import threadpool_limits
 
 from exemplar import parallel as ex
-from exemplar.parallel.cluster import mpiexec_path, start_cluster
+from exemplar.parallel.cluster import start_cluster
 from exemplar.models.sklearn_mlp import accuracy_pct, build_mlp, combine, fit_timed, get_weights
-
-HAVE_MPIEXEC = mpiexec_path().exists()
-
-
-def mpi(func):
-    func = pytest.mark.mpi(func)
-    return pytest.mark.skipif(not HAVE_MPIEXEC, reason=f"no mpiexec at {mpiexec_path()}")(func)
-
-
-def synthetic_digits(n: int, seed: int = 0, n_on: int = 60) -> tuple[np.ndarray, np.ndarray]:
-    """``n`` images (uint8, 784 pixels) of 10 separable classes, labels as balanced as possible."""
-    proto = np.random.default_rng(12345)  # the class prototypes are the same for every seed
-    masks = np.zeros((10, 784), dtype=bool)
-    for c in range(10):
-        masks[c, proto.choice(784, n_on, replace=False)] = True
-    rng = np.random.default_rng(seed)
-    y = np.arange(n) % 10
-    rng.shuffle(y)
-    on = (masks[y] & (rng.random((n, 784)) < 0.7)) | (rng.random((n, 784)) < 0.03)
-    X = np.where(on, rng.integers(128, 256, size=(n, 784)), 0).astype(np.uint8)
-    return X, y.astype(np.int64)
-
-
-@pytest.fixture(scope="module")
-def digits():
-    X, y = synthetic_digits(300, seed=0)
-    Xt, yt = synthetic_digits(300, seed=1)
-    return X, y, Xt, yt
-
 
 
 # ------------------------------------------------------------------------------------------
@@ -155,7 +125,7 @@ def test_run_exemplar_validates_sources_and_engine_count(digits):
 # ------------------------------------------------------------------------------------------
 
 
-@mpi
+@pytest.mark.mpi
 def test_two_engines_train_a_model_that_predicts(cluster2, digits):
     X, y, Xt, yt = digits
     res = ex.run_exemplar(cluster2, ex.array_source(X, y), Xt, yt, hidden=30, epochs=30, seed=0)
@@ -178,7 +148,7 @@ def test_two_engines_train_a_model_that_predicts(cluster2, digits):
     assert row["wall_seconds"] >= row["fit_seconds_max"]
 
 
-@mpi
+@pytest.mark.mpi
 def test_two_engines_average_the_same_as_the_master_would(cluster2, digits):
     """The combined model is the size-weighted mean of the models each shard gives alone."""
     X, y, Xt, yt = digits
@@ -194,8 +164,8 @@ def test_two_engines_average_the_same_as_the_master_would(cluster2, digits):
         np.testing.assert_allclose(got, want, rtol=0, atol=1e-12)
 
 
-@mpi
-def test_csv_source_is_read_by_rank_zero(cluster2, tmp_path):
+@pytest.mark.mpi
+def test_csv_source_is_read_by_rank_zero(cluster2, tmp_path, synthetic_digits):
     X, y = synthetic_digits(41, seed=7)
     path = tmp_path / "train.csv"
     header = "label," + ",".join(f"pixel{i}" for i in range(784))
@@ -210,8 +180,8 @@ def test_csv_source_is_read_by_rank_zero(cluster2, tmp_path):
     assert all(g["distribute_seconds"] > 0 for g in got)
 
 
-@mpi
-def test_read_error_on_rank_zero_is_reported_and_does_not_hang(cluster2, tmp_path):
+@pytest.mark.mpi
+def test_read_error_on_rank_zero_is_reported_and_does_not_hang(cluster2, tmp_path, synthetic_digits):
     t0 = time.monotonic()
     with pytest.raises(ex.ExemplarError, match=r"failed on rank 0 \(engine \d+\).*missing\.csv"):
         ex.distribute_only(cluster2, ex.csv_source(tmp_path / "missing.csv"), timeout=60)
@@ -222,15 +192,15 @@ def test_read_error_on_rank_zero_is_reported_and_does_not_hang(cluster2, tmp_pat
     assert [g["n_rows"] for g in got] == [10, 10]
 
 
-@mpi
-def test_shards_lacking_a_class_are_refused(cluster2):
+@pytest.mark.mpi
+def test_shards_lacking_a_class_are_refused(cluster2, synthetic_digits):
     X, y = synthetic_digits(40)
     order = np.argsort(y, kind="stable")  # rank 0 gets classes 0-4, rank 1 gets 5-9
     with pytest.raises(ValueError, match=r"every shard must hold every class.*rank 0 lacks \[5, 6, 7, 8, 9\]"):
         ex.run_exemplar(cluster2, ex.array_source(X[order], y[order]), X, y, hidden=5, epochs=2)
 
 
-@mpi
+@pytest.mark.mpi
 def test_one_engine_equals_a_sequential_fit(digits):
     X, y, Xt, yt = digits
     with start_cluster(1) as cl:
@@ -247,8 +217,8 @@ def test_one_engine_equals_a_sequential_fit(digits):
     np.testing.assert_array_equal(res.model.predict(Xt), model.predict(Xt))
 
 
-@mpi
-def test_seven_engines_use_every_row_once():
+@pytest.mark.mpi
+def test_seven_engines_use_every_row_once(synthetic_digits):
     X, y = synthetic_digits(600, seed=2)
     Xt, yt = synthetic_digits(200, seed=3)
     bounds = ex.shard_bounds(600, 7)
@@ -265,7 +235,7 @@ def test_seven_engines_use_every_row_once():
     assert res.accuracy_pct > 30.0  # seven small shards, averaged: still far above chance (10 %)
 
 
-@mpi
+@pytest.mark.mpi
 def test_timeouts_and_dead_engines_raise_instead_of_hanging(digits):
     X, y, Xt, yt = digits
     with start_cluster(2) as cl:

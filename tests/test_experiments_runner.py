@@ -267,7 +267,7 @@ def test_a_second_run_into_the_same_results_is_refused_naming_the_holder(tmp_pat
 
     script = tmp_path / "run.py"
     script.write_text(_SLOW_RUN)
-    first = subprocess.Popen([sys.executable, str(script), str(tmp_path), "first", "1.0"],
+    first = subprocess.Popen([sys.executable, str(script), str(tmp_path), "first", "5.0"],
                              stdout=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 30
     while not (tmp_path / "demo.lock").exists() or not (tmp_path / "demo.lock").read_text():

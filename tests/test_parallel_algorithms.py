@@ -56,7 +56,7 @@ def test_parallel_tree_is_the_forest_of_the_shards_trees(cluster2, digits):
 
 
 @pytest.mark.mpi
-@pytest.mark.parametrize("algorithm", al.ALGORITHMS)
+@pytest.mark.parametrize("algorithm", statistics.ALGORITHMS)
 def test_run_algorithm_rows(cluster2, synthetic_digits, algorithm):
     X, y = synthetic_digits(300, seed=0)
     Xt, yt = synthetic_digits(200, seed=1)

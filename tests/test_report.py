@@ -1,7 +1,7 @@
 """The notebooks run under papermill, and the book builds with offline plotly figures."""
 
 import json
-from pathlib import Path
+
 
 import nbformat
 import pandas as pd
@@ -46,11 +46,20 @@ def test_sweep_notebook_runs_under_papermill(tmp_path, monkeypatch, mnist_small)
     assert "Plotly.newPlot" in html and "cdn.plot.ly" not in html
 
 
-def test_failed_notebook_leaves_no_output(tmp_path, monkeypatch):
+def test_a_bad_parameter_is_refused_before_a_kernel_starts(tmp_path, monkeypatch):
     monkeypatch.setenv("EXEMPLAR_RESULTS", str(tmp_path / "results"))
-    with pytest.raises(report.RunError, match="failed"):
+    with pytest.raises(ValueError, match="parameter repeats must be an integer of at least 1; got 0"):
         report.execute("02-sequential-sweep", {"repeats": 0}, out_dir=tmp_path, plan=False)
-    assert not list((tmp_path).glob("02-*__repeats_0.ipynb"))
+    assert not list(tmp_path.glob("*.ipynb")) and not (tmp_path / "results").exists()
+
+
+def test_failed_notebook_leaves_no_output(tmp_path, monkeypatch):
+    """A notebook that fails while it runs (here: no data) leaves NAME.failed.ipynb, no page and no results."""
+    monkeypatch.setenv("EXEMPLAR_RESULTS", str(tmp_path / "results"))
+    monkeypatch.setenv("EXEMPLAR_DATA", str(tmp_path / "no-data"))
+    with pytest.raises(report.RunError, match="failed"):
+        report.execute("02-sequential-sweep", {"repeats": 1}, out_dir=tmp_path, plan=False)
+    assert not list((tmp_path).glob("02-*__repeats_1.ipynb"))
     assert list(tmp_path.glob("*.failed.ipynb"))
     assert not (tmp_path / "results" / "sequential_sweep.csv").exists()
 

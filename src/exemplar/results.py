@@ -97,8 +97,26 @@ def mpi_version() -> str | None:
         return None
 
 
+def load_average() -> list[float] | None:
+    """The machine's load average over the last 1, 5 and 15 minutes (``os.getloadavg``), rounded;
+    ``None`` where the OS has none.
+
+    The load average counts the processes running or waiting for a core; above the usable cores,
+    processes take turns on them, and wall times grow while CPU times barely move.
+    """
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except (AttributeError, OSError):
+        return None
+
+
 def provenance(params: Mapping[str, Any], **extra) -> dict[str, Any]:
-    """What produced a result: parameters, machine, versions and commit, as a JSON-ready dict."""
+    """What produced a result: parameters, machine, versions and commit, as a JSON-ready dict.
+
+    ``load`` holds the machine's load average (:func:`load_average`) when the chapter starts
+    (``start``); :func:`write_results` adds ``end``, the load average when the file was last written
+    (after a chapter's last row, its end).
+    """
     return {
         "parameters": dict(params),
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
@@ -115,17 +133,33 @@ def provenance(params: Mapping[str, Any], **extra) -> dict[str, Any]:
         "blas": blas_info(),
         "mpi": mpi_version(),
         "git_commit": git_commit(),
+        "load": {"start": load_average()},
         **extra,
     }
 
 
+def with_end_load(prov: Mapping[str, Any]) -> dict[str, Any]:
+    """``prov`` with ``load.end`` set to the load average now (a copy; ``prov`` is not changed).
+
+    Only provenance records that carry a ``load`` record (those of :func:`provenance`) get one.
+    """
+    prov = dict(prov)
+    if isinstance(prov.get("load"), Mapping):
+        prov["load"] = {**prov["load"], "end": load_average()}
+    return prov
+
+
 def write_results(name: str, rows: pd.DataFrame | Iterable[Mapping[str, Any]], prov: Mapping[str, Any],
                   directory: Path | None = None) -> Path:
-    """Write ``NAME.csv`` and ``NAME.json`` into the results folder, atomically. Returns the CSV's path."""
+    """Write ``NAME.csv`` and ``NAME.json`` into the results folder, atomically. Returns the CSV's path.
+
+    The JSON is ``prov`` with the load average at this write as ``load.end`` (:func:`with_end_load`):
+    a chapter that saves each row as it finishes leaves its end load in the file.
+    """
     directory = Path(directory) if directory is not None else config.results_dir()
     df = rows if isinstance(rows, pd.DataFrame) else pd.DataFrame(list(rows))
     csv_path = directory / f"{name}.csv"
-    atomic_write_text(directory / f"{name}.json", json.dumps(prov, indent=2, default=str) + "\n")
+    atomic_write_text(directory / f"{name}.json", json.dumps(with_end_load(prov), indent=2, default=str) + "\n")
     atomic_write_text(csv_path, df.to_csv(index=False, lineterminator="\n"))
     return csv_path
 

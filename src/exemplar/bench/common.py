@@ -1,7 +1,8 @@
 """What every benchmark shares: where its results go, their provenance, and its command line.
 
-Each benchmark is a script ``benchmarks/NAME.py`` with a ``run(quick: bool) -> pandas.DataFrame``
-function and a ``main()``; ``benchmarks/run_all.py`` (``make bench``) runs them in turn. Results go
+Each benchmark is a module ``exemplar.bench.NAME`` with ``params(quick) -> dict``, ``run(**params) ->
+pandas.DataFrame`` and a ``main()`` (``python -m exemplar.bench.NAME [--quick] [--output-dir DIR]``);
+``python -m exemplar.bench.run_all`` (``make bench``, ``exemplar bench``) runs them in turn. Results go
 to ``results/bench/NAME.csv`` with ``NAME.json`` beside it (parameters, machine, versions, commit),
 written atomically; ``--quick`` (tiny sizes, for tests) writes to ``results/quick/bench/`` instead.
 Every figure is a ratio measured in the same run (against a peak, a memcpy, another method).
@@ -37,6 +38,7 @@ def write(name: str, rows: pd.DataFrame, params: Mapping[str, Any], quick: bool 
 
 
 def parser(description: str) -> argparse.ArgumentParser:
+    """The command line every benchmark shares: ``--quick`` and ``--output-dir``."""
     p = argparse.ArgumentParser(description=description)
     p.add_argument("--quick", action="store_true", help="tiny sizes (seconds), results in results/quick/bench")
     p.add_argument("--output-dir", default=None, help="write the CSV and JSON here instead")

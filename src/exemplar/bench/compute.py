@@ -7,12 +7,14 @@ the epochs actually run — and divides them by the fit's time. The peak is nump
 rate of one mini-batch GEMM (200×784 by 784×h), the largest GEMM a fit does. Measured for:
 
 * ``sequential``: ``MLPClassifier.fit`` in this process, BLAS on one thread, on raw and on
-  scaled pixels, in float64 and float32 (the ``dtype`` option of :func:`exemplar.exemplar.run_exemplar`);
+  scaled pixels, in float64 and float32 (the ``dtype`` option of :func:`exemplar.parallel.train.run_exemplar`);
 * ``exemplar``: each engine's own fit in a 2-engine one-shot run (the report's default
   configuration, and float32), each engine one core;
 
 and, when py-spy is installed (the ``[bench]`` extra), a sampling profile of one sequential float64
 fit that says where the time that is not GEMM goes (``compute_profile.csv``).
+
+Run ``python -m exemplar.bench.compute [--quick] [--output-dir DIR]`` (``make bench`` runs every benchmark).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from exemplar.parallel import cluster
 from exemplar.models import sklearn_mlp as mlp
 from exemplar.experiments import sweep
 from exemplar import parallel as ex
+from exemplar.validation import check_positive_int
 
 N_CLASSES = 10
 
@@ -79,6 +82,7 @@ def subnormal_share(model, X) -> float:
 
 
 def sequential_rows(X, y, Xt, yt, hidden, epochs, repeats, peaks):
+    """``MLPClassifier.fit`` in this process (one BLAS thread): float64 and float32, raw and scaled pixels."""
     rows = []
     for dtype in ("float64", "float32"):
         for scaled in (False, True):
@@ -98,6 +102,7 @@ def sequential_rows(X, y, Xt, yt, hidden, epochs, repeats, peaks):
 
 
 def exemplar_rows(n_train, Xt, yt, hidden, epochs, repeats, peaks, n_engines=2):
+    """Each engine's own fit in one-shot runs on an ``n_engines`` MPI cluster, float64 and float32: one row per rank."""
     rows = []
     source = ex.csv_source(config.data_dir() / config.MNIST_TRAIN_CSV, n_train)
     with cluster.start_cluster(n_engines) as cl:
@@ -176,6 +181,7 @@ def profile_rows(n_train, hidden, epochs, dtype="float64", rate=250):
 
 
 def params(quick: bool) -> dict:
+    """The report's default classifier on 6,000 images, or tiny sizes for ``--quick`` (no profile)."""
     hidden, epochs, _ = sweep.chosen_model()
     if quick:
         return {"n_train": 600, "n_test": 1000, "hidden": 20, "epochs": 5, "repeats": 1, "profile": False}
@@ -184,9 +190,23 @@ def params(quick: bool) -> dict:
 
 
 def run(n_train, n_test, hidden, epochs, repeats, profile, output_dir=None, quick=False) -> pd.DataFrame:
+    """GEMM peaks, then the sequential and per-engine fits; with ``profile``, also ``compute_profile.csv``.
+
+    Returns
+    -------
+    DataFrame
+        One row per fit (per rank for the exemplar runs): ``kind, dtype, inputs, n_engines, rank, repeat,
+        n_rows, hidden, epochs_max, n_iter, fit_seconds, seconds_per_epoch, gflop, gflops, peak_gflops,
+        accuracy_pct, subnormal_share, fraction_of_peak, batch_gemm_gflops``.
+
+    Raises
+    ------
+    ValueError
+        A size that is not a positive integer, named.
+    """
     for name, value in (("n_train", n_train), ("n_test", n_test), ("hidden", hidden), ("epochs", epochs),
                         ("repeats", repeats)):
-        mlp.check_positive_int(name, value)
+        check_positive_int(name, value)
     X, y = data.load_mnist("train", n_rows=n_train)
     Xt, yt = data.load_mnist("test", n_rows=n_test)
     peaks = {dt: gemm_rate(dt, 1024, 1024, 1024) for dt in ("float64", "float32")}

@@ -5,7 +5,7 @@ the MPI methods, ipyparallel's blocking wait for its scatter), for ``n_train`` i
 ``n_engines`` MPI engines of one ipyparallel cluster:
 
 ``scatterv-uint8``
-    Our path: :func:`exemplar.exemplar._engine_distribute` itself (header ``Bcast``, ``Scatterv``
+    Our path: :func:`exemplar.parallel.engine.distribute_shards` itself (header ``Bcast``, ``Scatterv``
     of the uint8 pixels and of the int64 labels, ``Barrier``), with the arrays already in rank 0's
     memory (an ``("arrays", X, y)`` source resolved on rank 0, so no read is timed). The time is
     its ``distribute_seconds`` on rank 0.
@@ -19,8 +19,10 @@ the MPI methods, ipyparallel's blocking wait for its scatter), for ``n_train`` i
     controller, blocking (as an ipyparallel program would); timed in the client.
 
 Every method's shards are checked on the engines (shape, dtype and
-:func:`exemplar.exemplar.shard_checksum` against the client's slice from
-:func:`exemplar.exemplar.shard_bounds`); a mismatch raises :class:`common.BenchError`.
+:func:`exemplar.parallel.shards.shard_checksum` against the client's slice from
+:func:`exemplar.parallel.shards.shard_bounds`: :func:`expected_shards`, :func:`verify_shards`); a
+mismatch raises :class:`~exemplar.bench.common.BenchError`. The functions the engines run are in
+:mod:`exemplar.bench.distribution_engines`.
 
 Reference: ``memcpy``, ``np.copyto`` of the same number of bytes in the client process (best of
 several), so every bandwidth is also a fraction of what one process's memory copy reaches.
@@ -35,7 +37,8 @@ One cluster per engine count, reused for all sizes and methods; per size, one un
 round, then ``repeats`` rounds of all methods in turn (rows per repeat; :func:`summarize` takes
 medians). Engine counts above the usable cores are marked ``oversubscribed``.
 
-Run: ``python benchmarks/distribution.py [--quick] [--output-dir DIR]``.
+Run: ``python -m exemplar.bench.distribution [--quick] [--output-dir DIR]`` (or all benchmarks:
+``python -m exemplar.bench.run_all``, which ``make bench`` calls).
 """
 
 from __future__ import annotations
@@ -48,8 +51,9 @@ import numpy as np
 import pandas as pd
 
 from exemplar.bench import common
+from exemplar.bench import distribution_engines as on_engines
 from exemplar.bench.common import BenchError
-from exemplar.parallel import engine
+from exemplar.parallel import ExemplarError, cluster, remote
 
 #: The methods, in the order they are run and reported.
 METHODS = ("scatterv-uint8", "scatterv-float64", "comm.scatter-pickle", "ipyparallel-scatter")
@@ -130,106 +134,12 @@ def check_params(n_trains, engine_counts, methods, repeats, warmup, memcpy_repea
             "warmup": int(warmup), "memcpy_repeats": memcpy_repeats, "timeout": float(timeout)}
 
 
-# --------------------------------------------------------------------------------------------
-# What runs on the engines. Each imports what it needs itself and uses no module globals: run as
-# a script, ipyparallel sends these functions by value and they execute in the engine's namespace.
-# --------------------------------------------------------------------------------------------
-
-
-def _engine_ours(X, y, n_train: int) -> dict:
-    """Rank 0 holds ``X`` (uint8) and ``y``; the others ``None``. Our path, as ``run_exemplar`` runs it."""
-    import uuid
-
-    from mpi4py import MPI
-
-    from exemplar import parallel as ex
-
-    comm = MPI.COMM_WORLD
-    rank = comm.Get_rank()
-    source = ("arrays", X[:n_train], y[:n_train]) if rank == 0 else None
-    token = uuid.uuid4().hex  # rank-local: _engine_distribute only uses it as its own state key
-    out = ex._engine_distribute(token, source)
-    shard_dtype = str(engine._STATE[token]["X"].dtype)  # the shard it keeps for the fit
-    ex._engine_forget()
-    return {"rank": rank, "seconds": out["distribute_seconds"], "n_rows": out["n_rows"],
-            "start": out["start"], "dtype": shard_dtype, "checksum": out["checksum"]}
-
-
-def _engine_scatterv(X, y, n_train: int) -> dict:
-    """``Bcast`` header, ``Scatterv`` of ``X`` in its own dtype and of ``y`` (int64), ``Barrier``."""
-    import time
-
-    import numpy as np
-    from mpi4py import MPI
-
-    from exemplar.parallel.shards import shard_bounds, shard_checksum
-
-    comm = MPI.COMM_WORLD
-    rank, size = comm.Get_rank(), comm.Get_size()
-    header = np.zeros(3, dtype=np.int64)  # rows, columns, dtype code (0 uint8, 1 float64)
-    if rank == 0:
-        X, y = X[:n_train], np.ascontiguousarray(y[:n_train], dtype=np.int64)
-        header[:] = (X.shape[0], X.shape[1], 0 if X.dtype == np.uint8 else 1)
-    comm.Barrier()
-    t0 = time.perf_counter()
-    comm.Bcast(header, root=0)
-    n_rows, n_cols, code = (int(v) for v in header)
-    dtype, mpi_type = (np.uint8, MPI.UINT8_T) if code == 0 else (np.float64, MPI.DOUBLE)
-    bounds = shard_bounds(n_rows, size)
-    counts = np.array([b - a for a, b in bounds], dtype=np.int64)
-    displs = np.array([a for a, _ in bounds], dtype=np.int64)
-    mine = int(counts[rank])
-    X_shard = np.empty((mine, n_cols), dtype=dtype)
-    y_shard = np.empty(mine, dtype=np.int64)
-    send_X = [X, (counts * n_cols, displs * n_cols), mpi_type] if rank == 0 else None
-    send_y = [y, (counts, displs), MPI.INT64_T] if rank == 0 else None
-    comm.Scatterv(send_X, [X_shard, mpi_type], root=0)
-    comm.Scatterv(send_y, [y_shard, MPI.INT64_T], root=0)
-    comm.Barrier()
-    seconds = time.perf_counter() - t0
-    return {"rank": rank, "seconds": seconds, "n_rows": mine, "start": int(displs[rank]),
-            "dtype": str(X_shard.dtype), "checksum": shard_checksum(X_shard, y_shard)}
-
-
-def _engine_pickle_scatter(X, y, n_train: int) -> dict:
-    """Lower-case ``comm.scatter`` of a list of per-rank ``(X, y)`` shards (pickled), then ``Barrier``."""
-    import time
-
-    from mpi4py import MPI
-
-    from exemplar.parallel.shards import shard_bounds, shard_checksum
-
-    comm = MPI.COMM_WORLD
-    rank, size = comm.Get_rank(), comm.Get_size()
-    comm.Barrier()
-    t0 = time.perf_counter()
-    if rank == 0:
-        Xn, yn = X[:n_train], y[:n_train]
-        parts = [(Xn[a:b], yn[a:b]) for a, b in shard_bounds(n_train, size)]
-    else:
-        parts = None
-    X_shard, y_shard = comm.scatter(parts, root=0)
-    comm.Barrier()
-    seconds = time.perf_counter() - t0
-    start = shard_bounds(n_train, size)[rank][0]
-    return {"rank": rank, "seconds": seconds, "n_rows": int(X_shard.shape[0]), "start": start,
-            "dtype": str(X_shard.dtype), "checksum": shard_checksum(X_shard, y_shard)}
-
-
-def _engine_check(X, y) -> dict:
-    """What an engine holds after ``view.scatter``: its rank, rows, dtype and checksum."""
-    from mpi4py import MPI
-
-    from exemplar.parallel.shards import shard_checksum
-
-    return {"rank": MPI.COMM_WORLD.Get_rank(), "n_rows": int(X.shape[0]), "dtype": str(X.dtype),
-            "checksum": shard_checksum(X, y)}
-
-
-_ENGINE_FUNCS = {
-    "scatterv-uint8": (_engine_ours, _X),
-    "scatterv-float64": (_engine_scatterv, _XF),
-    "comm.scatter-pickle": (_engine_pickle_scatter, _XF),
+#: Per MPI method: the function each rank runs (:mod:`exemplar.bench.distribution_engines`) and the
+#: engine variable holding the pixels it sends.
+ENGINE_FUNCS = {
+    "scatterv-uint8": (on_engines.ours, _X),
+    "scatterv-float64": (on_engines.scatterv, _XF),
+    "comm.scatter-pickle": (on_engines.pickle_scatter, _XF),
 }
 
 
@@ -281,14 +191,35 @@ def fit_reference(path: Path | None = None) -> dict[int, float]:
     return {int(n): float(v) for n, v in means.items()}
 
 
-def _expected(X: np.ndarray, y: np.ndarray, n_train: int, n_engines: int) -> list[tuple[int, int, int]]:
-    """Per rank: ``(start, rows, checksum)`` of the shard it must hold."""
+def expected_shards(X: np.ndarray, y: np.ndarray, n_train: int, n_engines: int) -> list[tuple[int, int, int]]:
+    """Per rank: ``(start, rows, checksum)`` of the shard it must hold when the first ``n_train`` rows of
+    ``X``, ``y`` are shared out over ``n_engines`` (:func:`exemplar.parallel.shards.shard_bounds`)."""
     from exemplar.parallel.shards import shard_bounds, shard_checksum
 
     return [(a, b - a, shard_checksum(X[a:b], y[a:b])) for a, b in shard_bounds(n_train, n_engines)]
 
 
-def _verify(method: str, got: list[dict], expected, dtype: str, n_train: int, n_engines: int) -> None:
+def verify_shards(method: str, got: list[dict], expected, dtype: str, n_train: int, n_engines: int) -> None:
+    """Check what every rank received against :func:`expected_shards`.
+
+    Parameters
+    ----------
+    method : str
+        The method's name, for the message.
+    got : list of dict
+        Per rank, in rank order: ``rank``, ``n_rows``, ``dtype``, ``checksum`` and (optionally) ``start``.
+    expected : list of tuple
+        :func:`expected_shards`.
+    dtype : str
+        The pixel dtype the method sends.
+    n_train, n_engines : int
+        The size and engine count, for the message.
+
+    Raises
+    ------
+    BenchError
+        Naming every rank whose shard is wrong (rank, rows, dtype or checksum) or a missing reply.
+    """
     problems = []
     for rank, ((start, rows, crc), g) in enumerate(zip(expected, got)):
         if g["rank"] != rank:
@@ -310,11 +241,9 @@ def _engine_call(cl, func, arg_names: tuple[str, ...], extra: tuple, step: str, 
     """``func(*[engine variables], *extra)`` on every rank; results in rank order."""
     import ipyparallel as ipp
 
-    from exemplar import parallel as ex
-
     refs = tuple(ipp.Reference(name) for name in arg_names)
-    ars = ex._submit(cl, func, lambda rank: (*refs, *extra))
-    return ex._wait(cl, ars, step, timeout)
+    ars = remote.submit(cl, func, lambda rank: (*refs, *extra))
+    return remote.wait(cl, ars, step, timeout)
 
 
 def _one(cl, method: str, n_train: int, data: dict, expected, timeout: float) -> float:
@@ -327,15 +256,15 @@ def _one(cl, method: str, n_train: int, data: dict, expected, timeout: float) ->
         cl.view.scatter(_SX, Xf, block=True)
         cl.view.scatter(_SY, y, block=True)
         seconds = time.perf_counter() - t0
-        got = _engine_call(cl, _engine_check, (_SX, _SY), (), f"checking {step}", timeout)
+        got = _engine_call(cl, on_engines.held_shard, (_SX, _SY), (), f"checking {step}", timeout)
         for rank, g in enumerate(got):
             g["start"] = expected[rank][0]  # the check cannot see the offset; rows and checksum pin it
         cl.view.execute(f"del {_SX}, {_SY}", block=True)
     else:
-        func, x_name = _ENGINE_FUNCS[method]
+        func, x_name = ENGINE_FUNCS[method]
         got = _engine_call(cl, func, (x_name, _Y), (n_train,), step, timeout)
         seconds = float(got[0]["seconds"])  # rank 0's, as run_exemplar reports distribute_seconds
-    _verify(method, got, expected, dtype, n_train, cl.n)
+    verify_shards(method, got, expected, dtype, n_train, cl.n)
     return seconds
 
 
@@ -347,40 +276,46 @@ def _place_source(cl, X: np.ndarray, y: np.ndarray) -> None:
     root.execute(f"{_XF} = {_X}.astype('float64')", block=True)
 
 
-def _cluster_rows(n_engines: int, p: dict, data: dict, fit_ref: dict, cores: int) -> list[dict]:
-    from exemplar.parallel.cluster import ClusterError, start_cluster
-    from exemplar.parallel.cluster import ExemplarError
+def _size_rows(cl, n_train: int, p: dict, data: dict, fit_ref: dict, cores: int) -> list[dict]:
+    """One size on a running cluster: the untimed warm-up rounds, the memcpy reference, the timed rounds."""
+    n_engines = cl.n
+    expected = expected_shards(data["X"], data["y"], n_train, n_engines)
+    for _ in range(p["warmup"]):
+        for method in p["methods"]:
+            _one(cl, method, n_train, data, expected, p["timeout"])
+    memcpy = {dt: memcpy_seconds(bytes_moved(n_train, dt), p["memcpy_repeats"])
+              for dt in sorted({METHOD_DTYPE[m] for m in p["methods"]})}
+    rows = []
+    for repeat in range(p["repeats"]):
+        for method in p["methods"]:
+            seconds = _one(cl, method, n_train, data, expected, p["timeout"])
+            dtype = METHOD_DTYPE[method]
+            moved = bytes_moved(n_train, dtype)
+            ref = fit_ref.get(n_engines, np.nan) if n_train == FIT_REFERENCE_N_TRAIN else np.nan
+            bw = moved / seconds / 1e9
+            mc_gbs = moved / memcpy[dtype] / 1e9
+            rows.append({
+                "method": method, "n_train": n_train, "n_engines": n_engines, "repeat": repeat,
+                "dtype": dtype, "seconds": seconds, "bytes_moved": moved, "bandwidth_gbs": bw,
+                "memcpy_seconds": memcpy[dtype], "memcpy_gbs": mc_gbs,
+                "fraction_of_memcpy": bw / mc_gbs,
+                "read_seconds": data["read_seconds"][n_train],
+                "fit_reference_seconds": ref, "fraction_of_fit": seconds / ref,
+                "verified": True, "oversubscribed": n_engines > cores, "usable_cores": cores,
+                "cluster_start_seconds": cl.start_seconds,
+            })
+    return rows
 
+
+def _cluster_rows(n_engines: int, p: dict, data: dict, fit_ref: dict, cores: int) -> list[dict]:
+    """Every size on one ``n_engines`` cluster (started and stopped here)."""
     rows = []
     try:
-        with start_cluster(n_engines) as cl:
+        with cluster.start_cluster(n_engines) as cl:
             _place_source(cl, data["X"], data["y"])
             for n_train in p["n_trains"]:
-                expected = _expected(data["X"], data["y"], n_train, n_engines)
-                for _ in range(p["warmup"]):
-                    for method in p["methods"]:
-                        _one(cl, method, n_train, data, expected, p["timeout"])
-                memcpy = {dt: memcpy_seconds(bytes_moved(n_train, dt), p["memcpy_repeats"])
-                          for dt in sorted({METHOD_DTYPE[m] for m in p["methods"]})}
-                for repeat in range(p["repeats"]):
-                    for method in p["methods"]:
-                        seconds = _one(cl, method, n_train, data, expected, p["timeout"])
-                        dtype = METHOD_DTYPE[method]
-                        moved = bytes_moved(n_train, dtype)
-                        ref = fit_ref.get(n_engines, np.nan) if n_train == FIT_REFERENCE_N_TRAIN else np.nan
-                        bw = moved / seconds / 1e9
-                        mc_gbs = moved / memcpy[dtype] / 1e9
-                        rows.append({
-                            "method": method, "n_train": n_train, "n_engines": n_engines, "repeat": repeat,
-                            "dtype": dtype, "seconds": seconds, "bytes_moved": moved, "bandwidth_gbs": bw,
-                            "memcpy_seconds": memcpy[dtype], "memcpy_gbs": mc_gbs,
-                            "fraction_of_memcpy": bw / mc_gbs,
-                            "read_seconds": data["read_seconds"][n_train],
-                            "fit_reference_seconds": ref, "fraction_of_fit": seconds / ref,
-                            "verified": True, "oversubscribed": n_engines > cores, "usable_cores": cores,
-                            "cluster_start_seconds": cl.start_seconds,
-                        })
-    except (ClusterError, ExemplarError) as exc:
+                rows += _size_rows(cl, n_train, p, data, fit_ref, cores)
+    except (cluster.ClusterError, ExemplarError) as exc:
         raise BenchError(f"with {n_engines} engines: {exc}") from exc
     return rows
 
@@ -439,11 +374,9 @@ def run(n_trains=(6000, 60000), engine_counts=(2, 4, 6), methods=METHODS, repeat
     BenchError
         A bad parameter (named), missing data or MPI, a failed engine step or a wrong shard.
     """
-    from exemplar.parallel.cluster import mpiexec_path
-
     p = check_params(n_trains, engine_counts, methods, repeats, warmup, memcpy_repeats, timeout)
-    if not mpiexec_path().exists():
-        raise BenchError(f"no mpiexec at {mpiexec_path()}: install the project's environment (pip install mpich)")
+    if not cluster.mpiexec_path().exists():
+        raise BenchError(f"no mpiexec at {cluster.mpiexec_path()}: install the project's environment (pip install mpich)")
     data = _load(p["n_trains"])
     fit_ref = fit_reference()
     from exemplar.results import usable_cores

@@ -14,13 +14,14 @@ Two measurements, both as ratios taken in one run:
 
 The report's own stage times are recorded by ``exemplar run`` and ``exemplar book`` themselves
 (``results/report_stages.csv``), not here.
+
+Run ``python -m exemplar.bench.report [--quick] [--output-dir DIR]`` (``make bench`` runs every benchmark).
 """
 
 from __future__ import annotations
 
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -33,9 +34,11 @@ from exemplar.parallel import cluster
 from exemplar.models import sklearn_mlp as mlp
 from exemplar.experiments import sweep
 from exemplar import parallel as ex
+from exemplar.validation import check_positive_int
 
 
 def scaling_rows(sizes, engine_counts, hidden, epochs, n_test, seed=0):
+    """One sequential fit per size, then one one-shot run per size on each engine count; ratios to the smallest size."""
     Xt, yt = data.load_mnist("test", n_rows=n_test)
     rows = []
     for n in sizes:
@@ -66,6 +69,7 @@ def scaling_rows(sizes, engine_counts, hidden, epochs, n_test, seed=0):
 
 
 def sweep_rows(hidden_sizes, epochs, repeats, n_train, n_test, engines=2):
+    """The same sweep grid one fit at a time in this process and two at a time on ``engines`` engines."""
     X, y = data.load_mnist("train", n_rows=n_train)
     Xt, yt = data.load_mnist("test", n_rows=n_test)
     grid = dict(hidden_sizes=hidden_sizes, epochs=epochs, repeats=repeats, seed=0, progress=False)
@@ -90,6 +94,7 @@ def sweep_rows(hidden_sizes, epochs, repeats, n_train, n_test, engines=2):
 
 
 def params(quick: bool) -> dict:
+    """The full sizes (6,000 to 60,000 images, 2 to 6 engines), or tiny ones for ``--quick``."""
     hidden, epochs, _ = sweep.chosen_model()
     if quick:
         return {"sizes": [300, 600], "engine_counts": [2], "hidden": 20, "epochs": 5, "n_test": 500,
@@ -101,9 +106,16 @@ def params(quick: bool) -> dict:
 
 def run(sizes, engine_counts, hidden, epochs, n_test, sweep_hidden, sweep_epochs, sweep_repeats, sweep_n_train,
         output_dir=None, quick=False) -> pd.DataFrame:
-    sizes = sorted(mlp.check_positive_int(f"sizes[{i}]", n, maximum=config.N_TRAIN_TOTAL)
+    """Write ``sweep_engines.csv``; return the rows of ``report_scaling.csv``.
+
+    Raises
+    ------
+    ValueError
+        A size or engine count that is not a positive integer (or a size above the training set), named.
+    """
+    sizes = sorted(check_positive_int(f"sizes[{i}]", n, maximum=config.N_TRAIN_TOTAL)
                    for i, n in enumerate(sizes))
-    engine_counts = [mlp.check_positive_int(f"engine_counts[{i}]", k) for i, k in enumerate(engine_counts)]
+    engine_counts = [check_positive_int(f"engine_counts[{i}]", k) for i, k in enumerate(engine_counts)]
     sw = sweep_rows(sweep_hidden, sweep_epochs, sweep_repeats, sweep_n_train, n_test)
     common.write("sweep_engines", sw, {"hidden_sizes": sweep_hidden, "epochs": sweep_epochs,
                                         "repeats": sweep_repeats, "n_train": sweep_n_train, "n_test": n_test},

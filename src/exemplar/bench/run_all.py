@@ -3,6 +3,9 @@
 The benchmarks share the machine's cores with nothing else of ours: they run one after another,
 and each measures its ratios within its own run. A benchmark that fails is reported and the others
 still run; the exit status is then 1.
+
+Run ``python -m exemplar.bench.run_all [NAME ...] [--quick] [--output-dir DIR]`` (``make bench``,
+``exemplar bench``); one benchmark alone: ``python -m exemplar.bench.NAME``.
 """
 
 from __future__ import annotations
@@ -10,7 +13,6 @@ from __future__ import annotations
 import importlib
 import sys
 import time
-from pathlib import Path
 
 
 #: In the order they run: the cheap ones first.
@@ -18,6 +20,7 @@ BENCHMARKS = ["compute", "distribution", "ddp", "report"]
 
 
 def main(argv=None) -> int:
+    """Run the named benchmarks (default: all of :data:`BENCHMARKS`); 2 for an unknown name, 1 if any failed."""
     argv = list(sys.argv[1:] if argv is None else argv)
     only = [a for a in argv if not a.startswith("-")]
     flags = [a for a in argv if a.startswith("-")]

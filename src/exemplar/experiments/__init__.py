@@ -8,6 +8,7 @@ CHAPTERS = {
     "02-sequential-sweep": "sweep",
     "03-exemplar-parallel": "exemplar_parallel",
     "04-communication": "communication",
+    "04b-combining": "combining",
     "05-algorithms": "algorithms",
     "06-performance": "performance",
     "99-status": "status",

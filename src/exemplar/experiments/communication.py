@@ -3,22 +3,25 @@
 The notebook ``04-communication`` declares the parameters of :data:`SPEC`, checks them with
 :func:`parameters`, runs every configuration with :func:`run` (rows saved as they finish, resumable,
 retried on a dead engine: :mod:`exemplar.experiments.runner`), reads them with :func:`summarize` and
-:func:`speed_at_same_accuracy`, and shows the tables and sentences built here.
+:func:`speed_at_same_accuracy`, and shows the tables and sentences built here. The answer to the
+title question lives in :mod:`exemplar.experiments.communication_answer` (its names are imported
+here); above the machine's cores it uses the estimate with a core per engine
+(:mod:`exemplar.parallel.dedicated`).
 """
 
 from __future__ import annotations
 
 import time
-from typing import Any, Callable, Iterable, Mapping, NamedTuple
+from typing import Any, Callable, Mapping, NamedTuple
 
 import numpy as np
 
 from exemplar import config
+from exemplar.experiments.communication_answer import (  # noqa: F401 (the chapter's answer, reachable from here)
+    SCALE_NAME, answer_paragraph, answer_table, details, engines_list, speed_at_same_accuracy, summary_bullets,
+    timing_noise, verdict, verdict_sentence)
 from exemplar.experiments.params import Param, Parameters, ParamSpec
 from exemplar.parallel import STRATEGIES
-
-#: How the two input scalings are named in tables and prose.
-SCALE_NAME = {False: "raw pixels", True: "pixels / 255"}
 
 #: The results' first columns, in this order; the rest follow as the runs report them.
 FIRST_COLUMNS = ["n_engines", "repeat", "seed", "strategy", "fit_seconds_max", "distribute_seconds",
@@ -211,6 +214,10 @@ def _with_derived(runs):
     if "scale_inputs" not in runs.columns:
         runs["scale_inputs"] = False
     runs["training_seconds"] = runs["fit_seconds_max"] + runs["distribute_seconds"] + runs["combine_seconds"]
+    # the run with its training (measured wall) replaced by the estimate with a core per engine
+    dedicated = runs["dedicated_seconds"] if "dedicated_seconds" in runs.columns else np.nan
+    runs["estimated_wall"] = runs["wall_seconds"] - runs["fit_seconds_max"] + dedicated
+    runs["estimated_training"] = runs["training_seconds"] - runs["fit_seconds_max"] + dedicated
     return runs
 
 
@@ -228,20 +235,41 @@ def summarize_strategies(runs):
     DataFrame
         ``scale_inputs, variant, strategy, n_engines, runs``, the mean and sd of ``accuracy_pct``,
         ``wall_seconds`` and ``training_seconds`` (slowest engine's fit + distribution + combination),
-        and the means of ``fit_seconds_max``, ``comm_rounds``, ``comm_bytes``, ``comm_seconds``
-        (and ``n_iter_max`` when present).
+        of ``estimated_wall`` and ``estimated_training`` (the same with the training's wall time
+        replaced by ``dedicated_seconds``, the estimate with a core per engine; ``nan`` for runs
+        without it), and the means of ``fit_seconds_max``, ``comm_rounds``, ``comm_bytes``,
+        ``comm_seconds`` (and of ``n_iter_max``, ``fit_cpu_seconds_max``, ``dedicated_seconds``,
+        ``comm_model_seconds`` and ``allreduce_probe_seconds`` when present).
     """
     import pandas as pd
 
     runs = _with_derived(runs)
     keys = ["scale_inputs", "variant", "strategy", "n_engines"]
     g = runs.groupby(keys, sort=True)
-    out = g[["accuracy_pct", "wall_seconds", "training_seconds"]].agg(["mean", "std"])
+    out = g[["accuracy_pct", "wall_seconds", "training_seconds", "estimated_wall", "estimated_training"]].agg(
+        ["mean", "std"])
     out.columns = [f"{a}_{'mean' if b == 'mean' else 'sd'}" for a, b in out.columns]
-    extra = [c for c in ("fit_seconds_max", "comm_rounds", "comm_bytes", "comm_seconds", "n_iter_max")
+    extra = [c for c in ("fit_seconds_max", "comm_rounds", "comm_bytes", "comm_seconds", "n_iter_max",
+                         "fit_cpu_seconds_max", "dedicated_seconds", "comm_model_seconds", "allreduce_probe_seconds")
              if c in runs.columns]
     out = pd.concat([out, g[extra].mean(), g.size().rename("runs")], axis=1).reset_index()
     return out
+
+
+def validation_sentence(runs, cores: int) -> str:
+    """Where engines had a core each: the dedicated-core estimate over the measured training time, per strategy."""
+    from exemplar.parallel import dedicated
+
+    if "dedicated_seconds" not in runs.columns:
+        return "These runs predate the dedicated-core estimate (no `dedicated_seconds` column)."
+    return dedicated.validation_sentence(dedicated.validation(_with_derived(runs), cores, by=("variant",)))
+
+
+def accuracy_figure(summary):
+    """Accuracy against engine count per strategy (:func:`exemplar.reporting.strategy_figures.accuracy_by_engines`)."""
+    from exemplar.reporting import strategy_figures
+
+    return strategy_figures.accuracy_by_engines(summary)
 
 
 def summarize(runs):
@@ -249,144 +277,9 @@ def summarize(runs):
     return summarize_strategies(runs)
 
 
-def speed_at_same_accuracy(summary, tolerance_pp: float = 0.5, reference: str = "one-shot"):
-    """The title question, per input scaling and engine count (more than one).
-
-    The reference is the 1-engine run of ``reference`` (one-shot with one engine is a plain
-    sequential ``fit``). A variant reaches "the same accuracy" when its mean accuracy is at least
-    the reference's minus ``tolerance_pp`` percentage points (being more accurate counts).
-
-    Parameters
-    ----------
-    summary : DataFrame
-        :func:`summarize_strategies`' table.
-
-    Returns
-    -------
-    DataFrame
-        Per ``scale_inputs`` and ``n_engines``: ``sequential_accuracy``, ``sequential_wall``,
-        ``reached`` (some variant within the tolerance), ``fastest`` (the one with the smallest mean
-        wall time among those, else ``None``) with its ``accuracy_pct``, ``gap_pp`` (its accuracy minus
-        the reference's), ``wall_seconds``, ``speedup`` (reference wall time / its wall time),
-        ``speedup_training`` (the same for training time) and ``faster`` (reached *and* speedup > 1);
-        and the ``most_accurate`` variant with its ``most_accurate_gap_pp``.
-    """
-    import pandas as pd
-
-    if not (isinstance(tolerance_pp, (int, float)) and tolerance_pp >= 0):
-        raise ValueError(f"tolerance_pp must be a non-negative number; got {tolerance_pp!r}")
-    rows = []
-    for scale, part in summary.groupby("scale_inputs", sort=True):
-        ref = part[(part.variant == reference) & (part.n_engines == 1)]
-        if ref.empty:
-            raise ValueError(f"no 1-engine {reference!r} runs (scale_inputs={scale}) to compare with")
-        ref = ref.iloc[0]
-        for n, at_n in part[part.n_engines > 1].groupby("n_engines", sort=True):
-            ok = at_n[at_n.accuracy_pct_mean >= ref.accuracy_pct_mean - tolerance_pp]
-            best = at_n.loc[at_n.accuracy_pct_mean.idxmax()]
-            row = {"scale_inputs": bool(scale), "n_engines": int(n),
-                   "sequential_accuracy": ref.accuracy_pct_mean, "sequential_wall": ref.wall_seconds_mean,
-                   "reached": not ok.empty}
-            if ok.empty:
-                row.update(fastest=None, accuracy_pct=np.nan, gap_pp=np.nan, wall_seconds=np.nan, speedup=np.nan,
-                           speedup_training=np.nan, faster=False)
-            else:
-                f = ok.loc[ok.wall_seconds_mean.idxmin()]
-                speedup = ref.wall_seconds_mean / f.wall_seconds_mean
-                row.update(fastest=f.variant, accuracy_pct=f.accuracy_pct_mean,
-                           gap_pp=f.accuracy_pct_mean - ref.accuracy_pct_mean, wall_seconds=f.wall_seconds_mean,
-                           speedup=speedup, speedup_training=ref.training_seconds_mean / f.training_seconds_mean,
-                           faster=bool(speedup > 1))
-            row.update(most_accurate=best.variant, most_accurate_gap_pp=best.accuracy_pct_mean - ref.accuracy_pct_mean)
-            rows.append(row)
-    return pd.DataFrame(rows)
-
-
-# ---------------------------------------------------------------------------------------------- the answer
-def engines_list(ns: Iterable) -> str:
-    """Engine counts in words: ``"2"``, ``"2 and 4"``, ``"2, 4 and 6"``."""
-    ns = [str(int(n)) for n in ns]
-    return ns[0] if len(ns) == 1 else ", ".join(ns[:-1]) + " and " + ns[-1]
-
-
-def verdict(t, tolerance_pp: float) -> str:
-    """The answer for one input scaling (rows of :func:`speed_at_same_accuracy`): yes, where, or no."""
-    fast = t[t.faster].n_engines.tolist()
-    slow = t[t.reached & ~t.faster].n_engines.tolist()
-    rest = [n for n in t.n_engines if n not in fast]
-    if fast and not rest:
-        return "yes, on every engine count measured"
-    if fast:
-        return f"yes on {engines_list(fast)} engines, not on {engines_list(rest)}"
-    if slow:
-        return f"only without a speedup (within {tolerance_pp:g} pp on {engines_list(slow)} engines, but slower)"
-    return "no, on no engine count"
-
-
-def _by_scale(answer) -> dict:
-    return {bool(s): t for s, t in answer.groupby("scale_inputs")}
-
-
-def verdict_sentence(answer, tolerance_pp: float) -> str:
-    """The verdict per input scaling, in one sentence."""
-    verdicts = "; ".join(f"with {SCALE_NAME[s]}{', as in the paper' if not s else ''}, **{verdict(t, tolerance_pp)}**"
-                         for s, t in _by_scale(answer).items())
-    return (f"Counting as \"the same accuracy\" a mean test accuracy within {tolerance_pp:g} percentage "
-            f"points of the sequential run's: {verdicts}.")
-
-
-def details(t, cores: int) -> str:
-    """For one input scaling: the sequential run, then what each engine count reached, and how fast."""
-    ref = t.iloc[0]
-    bits = []
-    for _, r in t.iterrows():
-        shared = " (sharing cores)" if r.n_engines > cores else ""
-        if r.reached:
-            bits.append(f"on {r.n_engines} engines{shared} *{r.fastest}* reached {r.accuracy_pct:.2f} % "
-                        f"({r.gap_pp:+.2f} pp) at **{r.speedup:.2f}×** the sequential speed")
-        else:
-            bits.append(f"on {r.n_engines} engines{shared} no strategy did; the closest, *{r.most_accurate}*, "
-                        f"was {-r.most_accurate_gap_pp:.2f} pp short")
-    return (f"With {SCALE_NAME[bool(ref.scale_inputs)]} the sequential run reaches {ref.sequential_accuracy:.2f} % "
-            f"in {ref.sequential_wall:.2f} s; " + "; ".join(bits) + ".")
-
-
-def answer_paragraph(answer, tolerance_pp: float, cores: int, repeats: int) -> str:
-    """The chapter's answer to its title question (glued under the title as ``answer``)."""
-    return (f"**The answer, as measured in this chapter.** {verdict_sentence(answer, tolerance_pp)} "
-            + " ".join(details(t, cores) for t in _by_scale(answer).values())
-            + f" (Speedups compare wall times, including reading and distributing the data, on this "
-            f"{cores}-core machine; {'means of ' + str(repeats) + ' repeats' if repeats > 1 else 'one run each'}.)")
-
-
-def timing_noise(summary) -> str:
-    """How far apart one-shot and ensemble (the same fit) are in wall time on one engine; ``""`` without ensemble."""
-    if "ensemble" not in set(summary.variant):
-        return ""
-    one = summary[summary.n_engines == 1].set_index(["scale_inputs", "variant"]).wall_seconds_mean
-    gaps = [abs(one[(s, "ensemble")] / one[(s, "one-shot")] - 1) * 100 for s in sorted(set(summary.scale_inputs))]
-    return (f" How precise are the speedups? On one engine, one-shot and ensemble run the very same fit "
-            f"(bit-identical models); their mean wall times differ by {max(gaps):.0f} % here, which is "
-            "the timing noise of this machine to keep in mind when reading the speedup columns.")
-
-
-def answer_table(answer, tolerance_pp: float):
-    """:func:`speed_at_same_accuracy`'s table with readable columns."""
-    t = answer.copy()
-    t["inputs"] = t.scale_inputs.map(SCALE_NAME)
-    t["reached"] = t.reached.map({True: "yes", False: "no"})
-    t["fastest"] = t.fastest.fillna("–")
-    t = t[["inputs", "n_engines", "sequential_accuracy", "reached", "fastest", "accuracy_pct", "gap_pp",
-           "wall_seconds", "speedup", "speedup_training", "most_accurate", "most_accurate_gap_pp"]]
-    t.columns = ["inputs", "engines", "sequential accuracy (%)", f"within {tolerance_pp:g} pp?",
-                 "fastest such strategy", "its accuracy (%)", "gap (pp)", "its wall time (s)", "speedup (wall)",
-                 "speedup (training)", "most accurate strategy", "its gap (pp)"]
-    return t
-
-
 def show_frontiers(summary, tolerance_pp: float, cores: int) -> None:
-    """Show :func:`exemplar.reporting.figures.frontier` for each input scaling, raw pixels first."""
-    from exemplar.reporting import figures
+    """Show :func:`exemplar.reporting.strategy_figures.frontier` for each input scaling, raw pixels first."""
+    from exemplar.reporting import strategy_figures as figures
 
     for scale in sorted(set(summary.scale_inputs)):
         part = summary[summary.scale_inputs == scale]
@@ -493,20 +386,3 @@ def recovery_sentence(summary) -> str:
         share = f", {100 * (1 - lost / one):.0f} % of one-shot's loss recovered" if one > 0 else ""
         lines.append(f"*{v}*: {lost:.2f} pp below{share}.")
     return " ".join(lines)
-
-
-def summary_bullets(answer, tolerance_pp: float, run_seconds: float, cores: int) -> str:
-    """The chapter's summary, as a markdown list: the verdict, the best speedup per scaling, the machine."""
-    bullets = [f"- {verdict_sentence(answer, tolerance_pp)}"]
-    for s, t in _by_scale(answer).items():
-        reached = t[t.reached]
-        if len(reached):
-            top = reached.loc[reached.speedup.idxmax()]
-            bullets.append(f"- With {SCALE_NAME[s]}, the best speedup at the sequential accuracy was "
-                           f"**{top.speedup:.2f}×**, by *{top.fastest}* on {top.n_engines} engines.")
-        else:
-            bullets.append(f"- With {SCALE_NAME[s]}, no parallel strategy came within {tolerance_pp:g} pp of "
-                           "the sequential accuracy.")
-    bullets.append(f"- The runs took {run_seconds / 60:.1f} minutes on {cores} cores; engine counts above "
-                   f"{cores} time-share the cores, so their speed says little about a machine with a core per engine.")
-    return "\n".join(bullets)

@@ -1,35 +1,23 @@
 """Combining one-hidden-layer networks trained apart: better than a plain mean (issue 14).
 
-Every function here is pure numpy/scipy maths on weight lists in
-:func:`exemplar.models.sklearn_mlp.get_weights` order, ``[W1 (d, h), W2 (h, c), b1 (h,), b2 (c,)]``,
-for the network ``softmax(relu(X @ W1 + b1) @ W2 + b2)`` (scikit-learn's ``MLPClassifier`` with
-one hidden layer, ``activation="relu"`` and more than two classes). Nothing here knows about a
-cluster: the engines compute what is local to their shard (Fishers, Grams, distillation), the
-collectives move it, and these functions combine it.
+Pure numpy/scipy maths on weight lists in :func:`exemplar.models.sklearn_mlp.get_weights` order,
+``[W1 (d, h), W2 (h, c), b1 (h,), b2 (c,)]``, for ``softmax(relu(X @ W1 + b1) @ W2 + b2)``
+(``MLPClassifier`` with one ReLU hidden layer and more than two classes). Nothing here knows about
+a cluster: :mod:`exemplar.parallel.combine` computes what is local to each shard on the engines
+(Fishers, Grams, distillation), moves it with collectives, and combines it with these functions.
 
-Methods (each takes one weight list per network and the networks' shard sizes, and returns one
-weight list in the networks' dtype):
+Methods (one weight list per network and the shard sizes in; one weight list, in the networks'
+dtype, out; a single network comes back unchanged, as copies):
 
-``mean``
-    The paper's: the mean weighted by shard size (:func:`exemplar.models.sklearn_mlp.combine`).
-``matched``
-    Weight matching (Ainsworth et al. 2022, "Git Re-Basin"): every network's hidden units are
-    permuted to best match the first network's (one linear assignment per network on the units'
-    incoming weights, bias and outgoing weights), then the weighted mean.
-``fisher``
-    Fisher-weighted averaging (Matena & Raffel 2022, "Merging models with Fisher-weighted
-    averaging"): each parameter is the mean of the networks' values weighted by shard size times
-    that network's diagonal Fisher information for it.
-``regmean``
-    RegMean (Jin et al. 2023, "Dataless knowledge fusion by merging weights of language models"):
-    per linear layer, the weights that best reproduce every network's layer outputs on its own
-    inputs, in closed form from the Gram matrices of those inputs.
-``distilled``
-    One more round: every network's shard is labelled with the ensemble's mean probabilities, the
-    mean network is trained toward them on every shard for a few epochs, and the results are
-    averaged again (a distillation of the ensemble into one network).
-
-A single network is returned unchanged (as copies) by every method.
+* ``mean``: the paper's, weighted by shard size (:func:`exemplar.models.sklearn_mlp.combine`);
+* ``matched``: hidden units permuted to best match the first network's (one linear assignment per
+  network; weight matching, Ainsworth et al. 2022, "Git Re-Basin"), then the mean;
+* ``fisher``: each parameter weighted by shard size times its diagonal Fisher information
+  (Matena & Raffel 2022, "Merging models with Fisher-weighted averaging");
+* ``regmean``: per layer, the weights that best reproduce every network's outputs on its own
+  inputs, in closed form from Gram matrices (Jin et al. 2023, RegMean);
+* ``distilled``: one more round, the mean network trained for a few epochs on every shard toward
+  the ensemble's probabilities (optionally mixed with the true labels), averaged again.
 """
 
 from __future__ import annotations
@@ -44,8 +32,9 @@ from exemplar.models import sklearn_mlp
 #: The combination methods, in the order a report lists them.
 METHODS = ("mean", "matched", "fisher", "regmean", "distilled")
 
-#: What ``exchange_cost`` also accepts: the ensemble is the reference, not one network.
-COST_METHODS = METHODS + ("ensemble",)
+#: What ``exchange_cost`` also accepts: ``retrained`` (the distillation round on the true labels) and the
+#: ensemble, the reference (not one network).
+COST_METHODS = METHODS + ("retrained", "ensemble")
 
 
 # ----------------------------------------------------------------------------- checks
@@ -323,29 +312,43 @@ def layer_grams(weights, X: np.ndarray, batch_rows: int = 2000) -> list[np.ndarr
     return [G1 / X.shape[0], G2 / X.shape[0]]
 
 
-def _regmean_layer(Ws, Gs, p, alpha: float, ridge: float) -> np.ndarray:
-    """``(sum_i p_i G~_i + lam I)^-1 (sum_i p_i G~_i W_i + lam W_mean)`` for one augmented layer."""
-    Gt = [alpha * G + (1 - alpha) * np.diag(np.diag(G)) for G in Gs]
-    G = sum(pi * g for pi, g in zip(p, Gt))
-    W_mean = sum(pi * W for pi, W in zip(p, Ws))
-    lam = ridge * max(float(np.mean(np.diag(G))), np.finfo(float).tiny)
-    rhs = sum(pi * g @ W for pi, g, W in zip(p, Gt, Ws)) + lam * W_mean
-    return np.linalg.solve(G + lam * np.eye(len(G)), rhs)
+def regmean_terms(weights, grams, alpha: float = 0.9) -> list[np.ndarray]:
+    """One network's share of RegMean's sums, float64: ``[G~1, G~2, G~1 W~1, G~2 W~2, W~1, W~2]``.
+
+    ``W~j`` is layer ``j``'s weights with its bias as the last row, ``G~j = alpha Gj + (1 - alpha)
+    diag(Gj)`` its Gram (:func:`layer_grams`) with the off-diagonal entries shrunk. RegMean needs only
+    the sums of these over the networks, weighted by shard size (:func:`regmean_solve`), so a
+    cluster adds them with one ``Allreduce``.
+    """
+    Gt = [alpha * G + (1 - alpha) * np.diag(np.diag(G)) for G in grams]
+    Ws = [np.vstack([weights[j], np.asarray(weights[j + 2])[None, :]]).astype(np.float64) for j in (0, 1)]
+    return [Gt[0], Gt[1], Gt[0] @ Ws[0], Gt[1] @ Ws[1], Ws[0], Ws[1]]
+
+
+def regmean_solve(sums, dtype, ridge: float = 1e-6) -> list[np.ndarray]:
+    """RegMean's weights, in ``dtype``, from the size-weighted sums of :func:`regmean_terms`.
+
+    Per layer ``(G + lam I)^-1 (GW + lam W_mean)``, ``lam = ridge x mean(diag(G))``.
+    """
+    layers = []
+    for j in (0, 1):
+        G, GW, W_mean = sums[j], sums[2 + j], sums[4 + j]
+        lam = ridge * max(float(np.mean(np.diag(G))), np.finfo(float).tiny)
+        layers.append(np.linalg.solve(G + lam * np.eye(len(G)), GW + lam * W_mean))
+    return [layers[0][:-1].astype(dtype), layers[1][:-1].astype(dtype),
+            layers[0][-1].astype(dtype), layers[1][-1].astype(dtype)]
 
 
 def regmean(weight_sets, grams, sizes=None, alpha: float = 0.9, ridge: float = 1e-6) -> list[np.ndarray]:
     """RegMean: per layer, the weights that best reproduce every network's outputs on its own inputs.
 
-    For each layer, with the bias as the last row of the augmented weights ``W~ = [W; b]``,
-    ``W* = (sum_i s_i G~_i + lam I)^-1 (sum_i s_i G~_i W~_i + lam W_mean)``, where ``G_i`` is network
-    ``i``'s mean Gram of that layer's augmented inputs on its shard (:func:`layer_grams`),
-    ``s_i`` the normalised ``sizes`` (so ``s_i G_i`` is the sum Gram of the paper up to one factor),
-    and ``G~ = alpha G + (1 - alpha) diag(G)`` the paper's shrinking of the off-diagonal entries
-    (``alpha = 1``: the exact least-squares merge; RegMean tunes ``alpha`` on held-out data).
-    ``lam = ridge x mean(diag(sum_i s_i G~_i))`` is a small ridge towards the weighted mean: inputs
-    that never vary (blank pixels, dead units) leave their rows undetermined, and those get the mean.
-    Identical Grams give the weighted mean. Layer 2's Gram is computed with each network's own
-    hidden units: networks with different starts should be matched first.
+    Per layer, with the bias as the last row of ``W~ = [W; b]``: ``W* = (sum_i s_i G~_i + lam I)^-1
+    (sum_i s_i G~_i W~_i + lam W_mean)``; ``G_i`` is network ``i``'s mean Gram of the layer's augmented
+    inputs on its shard (:func:`layer_grams`), ``s_i`` the normalised ``sizes``, ``G~ = alpha G +
+    (1 - alpha) diag(G)`` (``alpha = 1``: the exact least-squares merge), and ``lam = ridge x
+    mean(diag(sum_i s_i G~_i))`` a small ridge toward the weighted mean for inputs that never vary.
+    Identical Grams give the weighted mean. Networks with different starts should be matched
+    first. Computed as :func:`regmean_solve` of the weighted sums of :func:`regmean_terms`.
     """
     p = check_sets(weight_sets, sizes)
     d, h, _ = check_network(weight_sets[0])
@@ -359,13 +362,9 @@ def regmean(weight_sets, grams, sizes=None, alpha: float = 0.9, ridge: float = 1
         raise ValueError(f"alpha must be in [0, 1] and ridge > 0; got alpha={alpha!r}, ridge={ridge!r}")
     if len(weight_sets) == 1:
         return _copies(weight_sets[0])
-    dtype = weight_sets[0][0].dtype
-    layers = []
-    for j in (0, 1):
-        Ws = [np.vstack([ws[j], ws[j + 2][None, :]]).astype(np.float64) for ws in weight_sets]
-        layers.append(_regmean_layer(Ws, [gs[j] for gs in grams], p, alpha, ridge))
-    return [layers[0][:-1].astype(dtype), layers[1][:-1].astype(dtype),
-            layers[0][-1].astype(dtype), layers[1][-1].astype(dtype)]
+    terms = [regmean_terms(ws, gs, alpha) for ws, gs in zip(weight_sets, grams)]
+    sums = [sum(pi * t[j] for pi, t in zip(p, terms)) for j in range(6)]
+    return regmean_solve(sums, weight_sets[0][0].dtype, ridge)
 
 
 # ----------------------------------------------------------------------------- distillation
@@ -423,22 +422,50 @@ def distill(weights, X: np.ndarray, targets: np.ndarray, epochs: int = 3, seed: 
     return [p.astype(w.dtype) for p, w in zip(params, weights)]
 
 
-def distilled(weight_sets, sizes, shards, epochs: int = 3, seed: int = 0, **params) -> list[np.ndarray]:
+def mixed_targets(probs: np.ndarray, y: np.ndarray, classes=sklearn_mlp.CLASSES, true_share: float = 0.0) -> np.ndarray:
+    """``(1 - true_share) probs + true_share onehot(y)``: soft targets mixed with the true labels.
+
+    Hinton et al. (2015) train the student on a weighted mix of the teacher's soft targets and the
+    true labels; ``true_share`` 0 is pure distillation, 1 plain training on the labels.
+    """
+    probs = np.asarray(probs, dtype=np.float64)
+    if not 0 <= true_share <= 1:
+        raise ValueError(f"true_share must be in [0, 1]; got {true_share!r}")
+    if true_share == 0:
+        return probs
+    classes, y = np.asarray(classes), np.asarray(y)
+    if probs.shape != (len(y), len(classes)) or not np.all(np.isin(y, classes)):
+        raise ValueError(f"expected probs of shape ({len(y)}, {len(classes)}) and y among {classes.tolist()}; "
+                         f"got {probs.shape}")
+    onehot = (y[:, None] == classes[None, :]).astype(np.float64)
+    return (1 - true_share) * probs + true_share * onehot
+
+
+def distilled(weight_sets, sizes, shards, epochs: int = 3, seed: int = 0, labels=None, true_share: float = 0.0,
+              match: bool = False, **params) -> list[np.ndarray]:
     """The distilled combination, as the engines would run it after an all-gather of the networks.
 
     Each network ``i`` labels its shard ``shards[i]`` with the ensemble's probabilities
-    (:func:`distillation_targets`), trains the mean network toward them (:func:`distill`, seed
-    ``seed + i``), and the results are averaged by ``sizes`` (the second exchange).
-    ``params`` go to :func:`distill`.
+    (:func:`distillation_targets`), mixed with its true ``labels[i]`` by ``true_share``
+    (:func:`mixed_targets`; 0 by default), trains the start network toward them (:func:`distill`,
+    seed ``seed + i``), and the results are averaged by ``sizes`` (the second exchange). The start
+    is the mean network, or with ``match`` the matched mean (:func:`matched`). ``params`` go to
+    :func:`distill`.
     """
     check_sets(weight_sets, sizes)
-    if len(shards) != len(weight_sets):
-        raise ValueError(f"shards: expected one per network ({len(weight_sets)}); got {len(shards)}")
+    if len(shards) != len(weight_sets) or (labels is not None and len(labels) != len(shards)):
+        raise ValueError(f"shards (and labels): expected one per network ({len(weight_sets)}); got {len(shards)}")
+    if true_share and labels is None:
+        raise ValueError("true_share > 0 needs the shards' labels")
     if len(weight_sets) == 1:
         return _copies(weight_sets[0])
-    start = mean(weight_sets, sizes)
-    students = [distill(start, X, distillation_targets(weight_sets, sizes, X), epochs, seed + i, **params)
-                for i, X in enumerate(shards)]
+    start = (matched if match else mean)(weight_sets, sizes)
+    students = []
+    for i, X in enumerate(shards):
+        T = distillation_targets(weight_sets, sizes, X) if true_share < 1 else np.zeros((len(X), start[3].size))
+        if true_share:
+            T = mixed_targets(T, labels[i], true_share=true_share)
+        students.append(distill(start, X, T, epochs, seed + i, **params))
     return mean(students, sizes)
 
 
@@ -449,20 +476,21 @@ def network_bytes(weights) -> int:
     return int(sum(np.asarray(w).nbytes for w in weights))
 
 
-def exchange_cost(method: str, weight_sets) -> tuple[int, int]:
-    """``(extra_rounds, extra_bytes_per_rank)`` a method adds to one-shot's single gather.
+def exchange_cost(method: str, weight_sets, collectives: bool = False) -> tuple[int, int]:
+    """``(extra_rounds, extra_bytes_per_rank)`` a method adds to one-shot's single gather of ``P`` bytes per rank.
 
-    A round is one collective exchange of models after training; bytes per rank are what one
-    worker rank sends or receives beyond its own network's ``P`` bytes in that gather.
+    A round is one collective exchange of models after training; bytes per rank are what one rank
+    sends or receives beyond its own network's ``P`` bytes. ``mean``, ``matched`` and ``ensemble``:
+    ``(0, 0)`` (the gather brings every network to one place). ``fisher``: ``(0, P)`` (each Fisher
+    travels with its network). ``regmean``: ``(0, 8 ((d + 1)^2 + (h + 1)^2))`` (the two float64 Grams,
+    ones column included). ``distilled`` and ``retrained`` (the same round on the true labels):
+    ``(1, K P)``: an all-gather (``(K - 1) P`` received) and one more averaging round (``P``).
+    One network: ``(0, 0)``.
 
-    * ``mean``, ``ensemble``: ``(0, 0)``; the gather brings every network to the master.
-    * ``matched``: ``(0, 0)``; the master holds every network after the gather and matches there.
-    * ``fisher``: ``(0, P)``; each rank sends its Fisher (shaped like its weights) with its network.
-    * ``regmean``: ``(0, 8 ((d + 1)^2 + (h + 1)^2))``; each rank sends its two float64 Grams
-      (:func:`layer_grams`, ones column included; symmetric, so half would do) with its network.
-    * ``distilled``: ``(1, K P)``; the gather becomes an all-gather (each rank receives the other
-      ``K - 1`` networks, ``(K - 1) P``), and one more averaging round sends each rank's distilled
-      network (``P``).
+    With ``collectives=True``, the cost of :mod:`exemplar.parallel.combine`, which sums with
+    ``Allreduce``: the same, except ``regmean``, whose ``Allreduce`` adds float64 Grams,
+    Gram-times-weights and weights (``E`` numbers each, the network's size):
+    ``(0, 8 ((d + 1)^2 + (h + 1)^2 + 2 E) - P)``.
     """
     if method not in COST_METHODS:
         raise ValueError(f"method must be one of {list(COST_METHODS)}; got {method!r}")
@@ -472,11 +500,9 @@ def exchange_cost(method: str, weight_sets) -> tuple[int, int]:
     d, h, _ = check_network(weight_sets[0])
     if k == 1:  # one engine: nothing to exchange, no method has anything to add
         return 0, 0
-    return {
-        "mean": (0, 0),
-        "ensemble": (0, 0),
-        "matched": (0, 0),
-        "fisher": (0, P),
-        "regmean": (0, 8 * ((d + 1) ** 2 + (h + 1) ** 2)),
-        "distilled": (1, k * P),
-    }[method]
+    grams = 8 * ((d + 1) ** 2 + (h + 1) ** 2)
+    if collectives and method == "regmean":
+        elements = sum(np.asarray(w).size for w in weight_sets[0])
+        return 0, grams + 16 * elements - P
+    return {"mean": (0, 0), "ensemble": (0, 0), "matched": (0, 0), "fisher": (0, P), "regmean": (0, grams),
+            "distilled": (1, k * P), "retrained": (1, k * P)}[method]

@@ -14,7 +14,7 @@ configuration the report trains (``solver="adam"``, ``activation="relu"``, softm
   (``learning_rate_init`` 1e-3, ``beta_1`` 0.9, ``beta_2`` 0.999, ``epsilon`` 1e-8, ``alpha`` 1e-4,
   batches of ``min(200, rows)``);
 * an epoch's loss, and the stopping rule (training loss not better by ``tol`` for more than
-  ``n_iter_no_change`` epochs), are scikit-learn's.
+  ``n_iter_no_change`` epochs: :class:`exemplar.models.stopping.StoppingRule`), are scikit-learn's.
 
 On one process :func:`train` therefore reproduces ``MLPClassifier.fit`` (the tests check it to
 rounding error). With an MPI communicator every rank computes the *sum* of its mini-batch's
@@ -24,7 +24,7 @@ union of the ranks' mini-batches: a global batch of ``n_ranks x batch_size`` row
 ranks' *mean* gradients would count the L2 penalty once per rank; adding sums does not.)
 
 The weights live in one flat vector (``coefs`` and ``intercepts`` are views into it, in
-:func:`exemplar.mlp.get_weights` order), so a step is one buffer collective and one vector update.
+:func:`exemplar.models.sklearn_mlp.get_weights` order), so a step is one buffer collective and one vector update.
 Its dtype is the features' (float64, or float32 as scikit-learn keeps float32 inputs): float32
 training halves the bytes of every ``Allreduce``.
 """
@@ -33,11 +33,14 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 from sklearn.utils import check_random_state, gen_batches
 from sklearn.utils import shuffle as _shuffle
+
+from exemplar.models.stopping import StoppingRule
+from exemplar.models.timing import RoundTimer
 
 #: ``MLPClassifier`` parameters :func:`train` understands, with scikit-learn's defaults.
 DEFAULTS = {
@@ -154,7 +157,7 @@ class NumpyMLP:
         """Sum over the rows of ``(X, Y)`` of the data loss and of its gradient (no L2 term, no division).
 
         ``Y`` is one-hot (rows × classes). The gradient goes into ``out`` (a flat vector of
-        ``n_params``, default: an internal buffer) in :func:`exemplar.mlp.get_weights` order. An
+        ``n_params``, default: an internal buffer) in :func:`exemplar.models.sklearn_mlp.get_weights` order. An
         empty batch gives zero loss and a zero gradient.
         """
         grad = self._grad if out is None else out
@@ -205,7 +208,7 @@ class NumpyMLP:
         return loss
 
     def weights(self) -> list[np.ndarray]:
-        """Copies of the weights, coefficients then intercepts (:func:`exemplar.mlp.get_weights` order)."""
+        """Copies of the weights, coefficients then intercepts (:func:`exemplar.models.sklearn_mlp.get_weights` order)."""
         return [np.array(w, copy=True) for w in (*self.coefs, *self.intercepts)]
 
 
@@ -216,7 +219,9 @@ class TrainResult:
     ``comm_rounds`` counts the gradient ``Allreduce`` calls (one per step), ``comm_bytes`` is the
     bytes of the buffer each rank contributes per call times the calls, ``comm_seconds`` the
     wall time this rank spent inside them (waiting for slower ranks included). All zero without
-    a communicator.
+    a communicator. ``cpu_seconds`` is this thread's CPU time computing (the ``Allreduce`` calls
+    excluded); with a communicator, ``round_cpu_seconds`` and ``round_comm_seconds`` split it and
+    the time inside the calls by round (:class:`exemplar.models.timing.RoundTimer`).
     """
 
     net: NumpyMLP
@@ -229,6 +234,9 @@ class TrainResult:
     comm_bytes: int = 0
     comm_seconds: float = 0.0
     extra: dict = field(default_factory=dict)
+    cpu_seconds: float = float("nan")
+    round_cpu_seconds: list = field(default_factory=list)
+    round_comm_seconds: list = field(default_factory=list)
 
 
 def one_hot(y: np.ndarray, classes: np.ndarray, dtype=np.float64) -> np.ndarray:
@@ -243,7 +251,7 @@ def one_hot(y: np.ndarray, classes: np.ndarray, dtype=np.float64) -> np.ndarray:
 
 
 def train(X: np.ndarray, y: np.ndarray, hidden: int | Sequence[int], epochs: int, random_state,
-          classes: np.ndarray | None = None, comm=None, **params) -> TrainResult:
+          classes: np.ndarray | None = None, comm=None, on_epoch: Callable | None = None, **params) -> TrainResult:
     """Train by mini-batch Adam; with ``comm``, synchronously data-parallel over its ranks.
 
     Parameters
@@ -264,6 +272,11 @@ def train(X: np.ndarray, y: np.ndarray, hidden: int | Sequence[int], epochs: int
     comm : mpi4py communicator, optional
         ``None``: one process (reproduces ``MLPClassifier.fit``). Otherwise every rank of ``comm``
         must call this together.
+    on_epoch : callable, optional
+        Called after every epoch as ``on_epoch(epoch, net, loss)``: the epoch's number (1 for the
+        first), the :class:`NumpyMLP` as that epoch left it, and the epoch's training loss (the
+        global one, with ``comm``). To follow training (e.g. the test accuracy per epoch) without
+        replaying it; it must not modify ``net``. Its return value is ignored.
     **params
         ``MLPClassifier`` parameters of :data:`DEFAULTS`. ``batch_size`` is **per rank**;
         ``"auto"`` means ``min(200, largest rank's rows)``. Each epoch has as many steps as the
@@ -274,6 +287,8 @@ def train(X: np.ndarray, y: np.ndarray, hidden: int | Sequence[int], epochs: int
     TrainResult
     """
     p = check_params(params)
+    if on_epoch is not None and not callable(on_epoch):
+        raise ValueError(f"on_epoch must be a callable on_epoch(epoch, net, loss) or None; got {on_epoch!r}")
     X = np.asarray(X)
     if X.dtype not in (np.float64, np.float32):
         X = X.astype(np.float64)
@@ -284,8 +299,39 @@ def train(X: np.ndarray, y: np.ndarray, hidden: int | Sequence[int], epochs: int
     net = NumpyMLP([X.shape[1], *hidden, len(classes)], random_state, alpha=p["alpha"],
                    learning_rate_init=p["learning_rate_init"], beta_1=p["beta_1"], beta_2=p["beta_2"],
                    epsilon=p["epsilon"], dtype=X.dtype)
-    n_local = X.shape[0]
     t_start = time.perf_counter()
+    plan = _plan(X.shape[0], p["batch_size"], comm)
+    # buffer: summed gradient, summed loss, rows in the batch
+    buf = np.empty(net.n_params + 2, dtype=X.dtype)
+    counters = {"rounds": 0, "comm_seconds": 0.0, "timer": RoundTimer()}
+    loss_curve: list[float] = []
+    rule = StoppingRule(p["tol"], p["n_iter_no_change"])
+    sample_idx = np.arange(X.shape[0])
+    n_iter = 0
+    for _ in range(int(epochs)):
+        if p["shuffle"]:
+            sample_idx = _shuffle(sample_idx, random_state=net.random_state_)
+        loss = _epoch(net, X, Y, sample_idx, plan, buf, comm, counters)
+        n_iter += 1
+        loss_curve.append(loss)
+        if on_epoch is not None:
+            on_epoch(n_iter, net, loss)
+        # scikit-learn's rule on the training loss (identical on every rank: it is a global number)
+        if rule.update(loss):
+            break
+    seconds = time.perf_counter() - t_start
+    timer = counters["timer"]
+    timer.finish()
+    return TrainResult(net=net, n_iter=n_iter, loss_curve=loss_curve, seconds=seconds,
+                       steps=n_iter * plan["steps_per_epoch"], global_batch=plan["batch"] * plan["n_ranks"],
+                       comm_rounds=counters["rounds"], comm_bytes=counters["rounds"] * buf.nbytes,
+                       comm_seconds=counters["comm_seconds"],
+                       extra={"batch_size": plan["batch"], "steps_per_epoch": plan["steps_per_epoch"]},
+                       cpu_seconds=timer.total, round_cpu_seconds=timer.cpu, round_comm_seconds=timer.comm)
+
+
+def _plan(n_local: int, batch_size, comm) -> dict:
+    """Rows of the largest rank and of all ranks, ranks, rows per batch and steps per epoch."""
     if comm is not None:
         from mpi4py import MPI
 
@@ -297,53 +343,40 @@ def train(X: np.ndarray, y: np.ndarray, hidden: int | Sequence[int], epochs: int
         n_ranks = 1
     if n_max < 1:
         raise ValueError("no training rows")
-    batch = min(200, n_max) if p["batch_size"] == "auto" else int(np.clip(p["batch_size"], 1, n_max))
-    steps_per_epoch = -(-n_max // batch)
-    # buffer: summed gradient, summed loss, rows in the batch
-    buf = np.empty(net.n_params + 2, dtype=X.dtype)
-    rounds, comm_seconds = 0, 0.0
-    loss_curve: list[float] = []
-    best_loss, no_improvement = np.inf, 0
-    sample_idx = np.arange(n_local)
-    n_iter = 0
-    for _ in range(int(epochs)):
-        if p["shuffle"]:
-            sample_idx = _shuffle(sample_idx, random_state=net.random_state_)
-        batches = list(gen_batches(n_local, batch)) if n_local else []
-        accumulated = 0.0
-        for s in range(steps_per_epoch):
-            if s < len(batches):
-                idx = sample_idx[batches[s]]
-                loss_sum, _ = net.loss_grad_sum(X[idx], Y[idx], out=buf)
-                rows = len(idx)
-            else:
-                buf[: net.n_params] = 0.0
-                loss_sum, rows = 0.0, 0
-            buf[net.n_params] = loss_sum
-            buf[net.n_params + 1] = rows
-            if comm is not None:
-                t0 = time.perf_counter()
-                comm.Allreduce(MPI.IN_PLACE, buf, op=MPI.SUM)
-                comm_seconds += time.perf_counter() - t0
-                rounds += 1
-            n_rows = buf[net.n_params + 1]
-            if n_rows == 0:
-                continue
-            batch_loss = net.apply(buf, buf[net.n_params], n_rows)
-            accumulated += batch_loss * n_rows
-        n_iter += 1
-        loss = accumulated / n_total
-        loss_curve.append(loss)
-        # scikit-learn's rule on the training loss (identical on every rank: it is a global number)
-        if loss > best_loss - p["tol"]:
-            no_improvement += 1
+    batch = min(200, n_max) if batch_size == "auto" else int(np.clip(batch_size, 1, n_max))
+    return {"n_local": n_local, "n_max": n_max, "n_total": n_total, "n_ranks": n_ranks, "batch": batch,
+            "steps_per_epoch": -(-n_max // batch)}
+
+
+def _epoch(net: NumpyMLP, X: np.ndarray, Y: np.ndarray, sample_idx: np.ndarray, plan: dict, buf: np.ndarray,
+           comm, counters: dict) -> float:
+    """One epoch of steps over the rows in ``sample_idx`` order; returns the epoch's (global) training loss."""
+    if comm is not None:
+        from mpi4py import MPI
+    n_local = plan["n_local"]
+    batches = list(gen_batches(n_local, plan["batch"])) if n_local else []
+    accumulated = 0.0
+    for s in range(plan["steps_per_epoch"]):
+        if s < len(batches):
+            idx = sample_idx[batches[s]]
+            loss_sum, _ = net.loss_grad_sum(X[idx], Y[idx], out=buf)
+            rows = len(idx)
         else:
-            no_improvement = 0
-        if loss < best_loss:
-            best_loss = loss
-        if no_improvement > p["n_iter_no_change"]:
-            break
-    return TrainResult(net=net, n_iter=n_iter, loss_curve=loss_curve, seconds=time.perf_counter() - t_start,
-                       steps=n_iter * steps_per_epoch, global_batch=batch * n_ranks, comm_rounds=rounds,
-                       comm_bytes=rounds * buf.nbytes, comm_seconds=comm_seconds,
-                       extra={"batch_size": batch, "steps_per_epoch": steps_per_epoch})
+            buf[: net.n_params] = 0.0
+            loss_sum, rows = 0.0, 0
+        buf[net.n_params] = loss_sum
+        buf[net.n_params + 1] = rows
+        if comm is not None:
+            counters["timer"].enter()
+            t0 = time.perf_counter()
+            comm.Allreduce(MPI.IN_PLACE, buf, op=MPI.SUM)
+            seconds = time.perf_counter() - t0
+            counters["timer"].leave(seconds)
+            counters["comm_seconds"] += seconds
+            counters["rounds"] += 1
+        n_rows = buf[net.n_params + 1]
+        if n_rows == 0:
+            continue
+        batch_loss = net.apply(buf, buf[net.n_params], n_rows)
+        accumulated += batch_loss * n_rows
+    return accumulated / plan["n_total"]

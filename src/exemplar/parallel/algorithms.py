@@ -2,9 +2,9 @@
 
 The paper ends by asking whether Naive Bayes, decision trees, LDA or QDA suit parallel execution
 better than a neural network. This module trains each of them the paper's way -- rank 0 reads the
-training set, ``MPI.Scatterv`` gives every engine a contiguous shard (:mod:`exemplar.exemplar`'s
-``_engine_distribute``, the very code the MLP uses), every engine fits its shard, the master (this
-process) combines -- and times the same steps as :func:`exemplar.exemplar.run_exemplar`.
+training set, ``MPI.Scatterv`` gives every engine a contiguous shard (:func:`exemplar.parallel.train.distribute`,
+the very step the MLP uses), every engine fits its shard, the master (this process) combines -- and
+times the same steps as :func:`exemplar.parallel.train.run_exemplar`.
 
 How each algorithm is combined (:data:`ALGORITHMS`)
 ----------------------------------------------------
@@ -51,9 +51,9 @@ How each algorithm is combined (:data:`ALGORITHMS`)
     ``predict_proba`` (each tree counts once). One engine is one tree on all rows.
 
 ``"mlp"``: the paper's network
-    :func:`exemplar.exemplar.run_exemplar` (one-shot weight averaging), for comparison.
+    :func:`exemplar.parallel.train.run_exemplar` (one-shot weight averaging), for comparison.
 
-Timings (the fields of :meth:`ExemplarResult.as_row <exemplar.exemplar.ExemplarResult.as_row>`)
+Timings (the fields of :meth:`ExemplarResult.as_row <exemplar.parallel.train.ExemplarResult.as_row>`)
 ---------------------------------------------------------------------------------------------------
 ``fit_seconds_max`` the slowest engine's fit (statistics: converting its pixels and summing;
 trees: ``fit``); ``read_seconds`` rank 0 reading the source; ``distribute_seconds`` the scatter;
@@ -70,7 +70,6 @@ from __future__ import annotations
 
 import pickle
 import time
-import uuid
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
@@ -78,11 +77,11 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from exemplar.models.sklearn_mlp import accuracy_pct
-from exemplar.models.statistics import (ALGORITHMS, STATISTICS_ALGORITHMS, check_algorithm, build_tree, check_params, combine_statistics,
-                                        model_from_statistics)
+from exemplar.models.statistics import (STATISTICS_ALGORITHMS, build_tree, check_algorithm, check_params,
+                                        combine_statistics, model_from_statistics)
 from exemplar.models.wrappers import ForestVote
 from exemplar.parallel import engine, train
-from exemplar.parallel.cluster import submit, wait
+from exemplar.parallel.remote import submit, wait
 from exemplar.parallel.shards import check_arrays, check_source
 from exemplar.validation import check_mpi_cluster, check_positive_int, check_timeout
 
@@ -99,8 +98,6 @@ def _nbytes(part) -> int:
 
 
 @dataclass
-
-
 class ParallelFit:
     """A model trained by exemplar parallelism and what each step cost (seconds, wall clock).
 
@@ -149,15 +146,15 @@ def fit_parallel(cl, algorithm: str, source, seed: int = 0, params: Mapping[str,
         Started with ``launcher="mpi"``; every engine (MPI rank) gets one shard.
     algorithm : {"gaussian-nb", "lda", "qda", "tree"}
     source : tuple
-        Where rank 0 reads the training data: :func:`exemplar.exemplar.csv_source` or
-        :func:`exemplar.exemplar.array_source`.
+        Where rank 0 reads the training data: :func:`exemplar.parallel.shards.csv_source` or
+        :func:`exemplar.parallel.shards.array_source`.
     seed : int
         ``random_state`` of every engine's tree (the statistics use none).
     params : dict, optional
         ``var_smoothing`` (Naive Bayes), ``shrinkage`` (LDA, QDA; default :data:`SHRINKAGE`),
         ``tol`` (QDA), or ``DecisionTreeClassifier`` parameters (tree).
     timeout : float or None
-        Seconds each step may take on the engines before :class:`~exemplar.exemplar.ExemplarError`.
+        Seconds each step may take on the engines before :class:`~exemplar.parallel.remote.ExemplarError`.
     n_features : int, optional
         The columns the training data must have (the test set's); checked after distribution.
 
@@ -185,27 +182,8 @@ def fit_parallel(cl, algorithm: str, source, seed: int = 0, params: Mapping[str,
         except (TypeError, ValueError) as exc:
             raise ValueError(f"params for 'tree' must be DecisionTreeClassifier parameters: {exc}") from None
     check_timeout(timeout)
-    n_known = check_source(source)
-    if n_known is not None and n_engines > n_known:
-        raise ValueError(f"n_engines must be at most the number of training rows ({n_known}); got {n_engines}")
-
-    token = uuid.uuid4().hex
-    try:
-        ars = submit(cl, engine.distribute_shards, lambda rank: (token, source if rank == 0 else None))
-        dist = wait(cl, ars, "reading and distributing the data", timeout)
-        n_cols = dist[0]["n_cols"]
-        if n_features is not None and n_features != n_cols:
-            raise ValueError(f"X_test must have {n_cols} columns, as the training data; got {n_features}")
-        engine_params = {} if algorithm in STATISTICS_ALGORITHMS else params
-        ars = submit(cl, engine.fit_algorithm_shard, lambda rank: (token, algorithm, seed, engine_params))
-        fits = wait(cl, ars, f"fitting ({algorithm})", timeout)
-        t0 = time.perf_counter()
-        ars = submit(cl, engine.take_algorithm_result, lambda rank: (token,))
-        parts = wait(cl, ars, "gathering the results", timeout)
-        gather_seconds = time.perf_counter() - t0
-    except BaseException:
-        train.forget_run(cl)
-        raise
+    check_source(source, n_engines)
+    dist, fits, parts, gather_seconds, t0 = _fit_on_engines(cl, algorithm, source, seed, params, timeout, n_features)
     gathered = sum(_nbytes(p) for p in parts)
     with threadpool_limits(limits=1):  # the master is one process on one core, like each engine
         if algorithm == "tree":
@@ -214,11 +192,35 @@ def fit_parallel(cl, algorithm: str, source, seed: int = 0, params: Mapping[str,
             model = model_from_statistics(algorithm, combine_statistics(parts), params)
     combine_seconds = time.perf_counter() - t0
     return ParallelFit(
-        algorithm=algorithm, model=model, n_engines=n_engines, n_train=int(sum(d["n_rows"] for d in dist)),
-        shard_sizes=[d["n_rows"] for d in dist], fit_seconds=[f["fit_seconds"] for f in fits],
-        read_seconds=dist[0]["read_seconds"], distribute_seconds=dist[0]["distribute_seconds"],
+        algorithm=algorithm, model=model, n_engines=n_engines, n_train=int(sum(dist.sizes)),
+        shard_sizes=dist.sizes, fit_seconds=[f["fit_seconds"] for f in fits],
+        read_seconds=dist.read_seconds, distribute_seconds=dist.distribute_seconds,
         gather_seconds=gather_seconds, combine_seconds=combine_seconds, gathered_bytes=int(gathered),
     )
+
+
+def _fit_on_engines(cl, algorithm: str, source, seed: int, params: dict, timeout: float | None,
+                    n_features: int | None):
+    """Distribute (as :func:`exemplar.parallel.train.distribute`), fit every shard, gather the parts.
+
+    Returns the distribution, each rank's fit report, each rank's part (statistics or a pickled
+    tree), the gather's seconds, and when the gather began. The engines forget the run on any failure.
+    """
+    try:
+        dist = train.distribute(cl, source, timeout)
+        if n_features is not None and n_features != dist.n_cols:
+            raise ValueError(f"X_test must have {dist.n_cols} columns, as the training data; got {n_features}")
+        engine_params = {} if algorithm in STATISTICS_ALGORITHMS else params
+        ars = submit(cl, engine.fit_algorithm_shard, lambda rank: (dist.token, algorithm, seed, engine_params))
+        fits = wait(cl, ars, f"fitting ({algorithm})", timeout)
+        t0 = time.perf_counter()
+        ars = submit(cl, engine.take_algorithm_result, lambda rank: (dist.token,))
+        parts = wait(cl, ars, "gathering the results", timeout)
+        gather_seconds = time.perf_counter() - t0
+    except BaseException:
+        train.forget_run(cl)
+        raise
+    return dist, fits, parts, gather_seconds, t0
 
 
 def run_algorithm(cl, algorithm: str, source, X_test: np.ndarray, y_test: np.ndarray, seed: int = 0, *,
@@ -233,7 +235,7 @@ def run_algorithm(cl, algorithm: str, source, X_test: np.ndarray, y_test: np.nda
     algorithm : {"mlp", "gaussian-nb", "lda", "qda", "tree"}
         See the module's documentation for how each is combined.
     source : tuple
-        :func:`exemplar.exemplar.csv_source` (rank 0 reads the CSV) or ``array_source``.
+        :func:`exemplar.parallel.shards.csv_source` (rank 0 reads the CSV) or ``array_source``.
     X_test, y_test : ndarray
         The test set, in this (the master) process.
     seed : int

@@ -15,8 +15,10 @@ What it does, in order:
    On one host (no host file, no ``-hosts``, controller on loopback) MPI's transports are kept
    on the loopback interface too (:data:`LOOPBACK_MPI_ENV`, ``mpiexec -iface lo``); only Hydra's
    PMI control port, which ``mpiexec`` always opens on all interfaces, is not.
-2. Sets ``OMP_NUM_THREADS=1`` and friends in the engines' environment before they start, and
-   puts this package's ``src`` folder on their ``PYTHONPATH`` (so a notebook needs no setup).
+2. Sets ``OMP_NUM_THREADS=1`` and friends in the engines' environment before they start (the
+   engines run this Python environment, where the package is installed: they import it as is).
+   With more engines than this machine's cores, it also makes MPI ranks that wait in a
+   collective sleep between polls instead of spinning (:data:`YIELD_MPI_ENV`, ``yield_waiting``).
 3. Waits for all engines to register (``timeout`` seconds, then a clear error with the
    launcher's output), applies ``threadpoolctl.threadpool_limits(1)`` on each engine and maps
    engine id to MPI rank (``COMM_WORLD`` rank; with ``launcher="local"`` there is no MPI and
@@ -25,6 +27,9 @@ What it does, in order:
    client, stops controller and engines, then kills any process of this cluster still running
    (found by the ``IPP_CLUSTER_ID`` every process of the cluster inherits), so no ``mpiexec``,
    ``hydra_pmi_proxy``, ``ipengine`` or ``ipcontroller`` is left behind.
+5. And if this process dies without leaving the block (``SIGKILL``, a killed kernel), the
+   cluster's watchdog (:mod:`exemplar.parallel.watchdog`, a process of its own started with the
+   cluster) sees its owner gone and ends every process of the cluster within seconds.
 """
 
 from __future__ import annotations
@@ -40,7 +45,9 @@ from typing import Any, Iterator
 
 import psutil
 
-from exemplar.validation import check_positive_int
+from exemplar.parallel.watchdog import alive, cluster_processes, start_watchdog, stop_watchdog
+from exemplar.results import usable_cores
+from exemplar.validation import check_bool, check_positive_int
 
 
 #: Launchers :func:`start_cluster` accepts.
@@ -65,8 +72,16 @@ LOOPBACK_MPI_ENV = {"FI_TCP_IFACE": "lo", "FI_SOCKETS_IFACE": "lo", "UCX_NET_DEV
 LOOPBACK_MPI_ARGS = ["-iface", "lo"]
 
 
-#: The package's ``src`` folder (the parent of the ``exemplar`` package), put on the engines' path.
-SRC_DIR = Path(__file__).resolve().parent.parent
+#: MPICH (the ``mpich`` wheel: device ch4, network modules UCX and OFI, shared memory between the
+#: ranks of one host) waits in a collective by polling its progress engine in a loop, calling
+#: ``sched_yield`` now and then. The waiting rank stays runnable, so on an oversubscribed host it
+#: takes as large a share of a core as the rank that computes, and its CPU time counts the
+#: spinning. ``MPIR_CVAR_ENABLE_HEAVY_YIELD=1`` turns that yield into a ``nanosleep``: a waiting
+#: rank leaves the core to the ranks that compute. (``MPIR_CVAR_CH4_PROGRESS_THROTTLE`` and
+#: ``MPIR_CVAR_POLLS_BEFORE_YIELD`` were tried too: neither sleeps on this device's path.)
+#: Each wait then costs a timer tick more, so it is set only where engines share cores.
+YIELD_MPI_ENV = {"MPIR_CVAR_ENABLE_HEAVY_YIELD": "1"}
+
 
 log = logging.getLogger(__name__)
 
@@ -76,13 +91,16 @@ def mpiexec_path() -> Path:
     return Path(sys.executable).parent / "mpiexec"
 
 
+def have_mpiexec() -> bool:
+    """Whether this Python environment has its own ``mpiexec`` (:func:`mpiexec_path`): ``launcher="mpi"`` needs it."""
+    return mpiexec_path().exists()
+
+
 class ClusterError(RuntimeError):
     """The cluster could not be started, or its engines do not form the expected MPI world."""
 
 
 @dataclass
-
-
 class RunningCluster:
     """A started cluster: what :func:`start_cluster` yields.
 
@@ -106,8 +124,11 @@ class RunningCluster:
     cluster : ipyparallel.Cluster
         The underlying cluster object.
     engine_info : list of dict
-        Per rank: ``pid``, ``host``, ``rank``, ``size`` (MPI world size) and the
-        ``threadpoolctl`` report after pinning (``threadpools``).
+        Per rank: ``pid``, ``host``, ``rank``, ``size`` (MPI world size), the
+        ``threadpoolctl`` report after pinning (``threadpools``) and the thread caps and
+        :data:`YIELD_MPI_ENV` variables as the engine sees them (``env``).
+    mpi_yield : bool
+        Whether waiting MPI ranks sleep instead of spinning (:data:`YIELD_MPI_ENV` was set).
     """
 
     rc: object
@@ -119,6 +140,7 @@ class RunningCluster:
     start_seconds: float
     cluster: object
     engine_info: list[dict] = field(default_factory=list)
+    mpi_yield: bool = False
 
     @property
     def cluster_id(self) -> str:
@@ -126,9 +148,26 @@ class RunningCluster:
 
     def processes(self) -> list[psutil.Process]:
         """The running processes of this cluster (controller, mpiexec, proxies, engines, nannies)."""
-        return _cluster_processes(self.cluster_id, self._pids())
+        return cluster_processes(self.cluster_id, self.known_pids())
 
-    def _pids(self) -> set[int]:
+    @property
+    def controller_pid(self) -> int | None:
+        """The pid of the controller this process started (``None`` if it did not start one)."""
+        pid = getattr(self.cluster.controller, "pid", -1) if self.cluster.controller is not None else -1
+        return pid if pid and pid > 0 else None
+
+    def controller_alive(self) -> bool:
+        """Whether the controller's process still runs (``True`` when this process did not start it: cannot tell)."""
+        pid = self.controller_pid
+        if pid is None:
+            return True
+        try:
+            return alive(psutil.Process(pid))
+        except psutil.Error:
+            return False
+
+    def known_pids(self) -> set[int]:
+        """The pids this cluster knows of: the engines', the controller's and the engine launcher's."""
         pids = {info["pid"] for info in self.engine_info}
         launchers = [self.cluster.controller, *self.cluster.engines.values()]
         for launcher in launchers:
@@ -144,14 +183,15 @@ def engines_alive(cl: RunningCluster) -> dict[int, bool]:
     return {rank: cl.engine_of[rank] in registered for rank in range(cl.n)}
 
 
-def _engine_setup(src_dir: str, use_mpi: bool) -> dict:
-    """Run on each engine: put ``src_dir`` on the path, pin thread pools to 1, report the MPI rank."""
+#: The environment variables each engine reports in ``RunningCluster.engine_info[rank]["env"]``.
+ENGINE_ENV_REPORTED = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", *YIELD_MPI_ENV)
+
+
+def _engine_setup(use_mpi: bool) -> dict:
+    """Run on each engine: pin thread pools to 1, report the MPI rank."""
     import os
     import socket
-    import sys
 
-    if src_dir not in sys.path:
-        sys.path.insert(0, src_dir)
     from threadpoolctl import threadpool_info, threadpool_limits
 
     # Called (not used as a context manager), the limits stay in force for the engine's lifetime.
@@ -170,43 +210,8 @@ def _engine_setup(src_dir: str, use_mpi: bool) -> dict:
         "threadpools": [
             {k: p.get(k) for k in ("internal_api", "num_threads", "filepath")} for p in threadpool_info()
         ],
-        "env": {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")},
+        "env": {k: os.environ.get(k) for k in ENGINE_ENV_REPORTED},
     }
-
-
-def _cluster_processes(cluster_id: str, pids: set[int] = frozenset()) -> list[psutil.Process]:
-    """Processes that carry ``IPP_CLUSTER_ID=cluster_id`` in their environment, plus ``pids``
-    and all their descendants."""
-    found: dict[int, psutil.Process] = {}
-    me = os.getpid()
-    for proc in psutil.process_iter():
-        if proc.pid == me:
-            continue
-        try:
-            if proc.environ().get("IPP_CLUSTER_ID") == cluster_id:
-                found[proc.pid] = proc
-        except (psutil.Error, OSError):
-            continue
-    for pid in pids:
-        try:
-            proc = psutil.Process(pid)
-            found.setdefault(pid, proc)
-        except psutil.Error:
-            continue
-    for proc in list(found.values()):
-        try:
-            for child in proc.children(recursive=True):
-                found.setdefault(child.pid, child)
-        except psutil.Error:
-            continue
-    alive = []
-    for proc in found.values():
-        try:
-            if proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE:
-                alive.append(proc)
-        except psutil.Error:
-            continue
-    return alive
 
 
 def _kill_stragglers(cluster_id: str, pids: set[int], grace: float = 3.0) -> list[str]:
@@ -215,10 +220,10 @@ def _kill_stragglers(cluster_id: str, pids: set[int], grace: float = 3.0) -> lis
     Returns a description of each process that had to be killed.
     """
     deadline = time.monotonic() + grace
-    procs = _cluster_processes(cluster_id, pids)
+    procs = cluster_processes(cluster_id, pids)
     while procs and time.monotonic() < deadline:
         time.sleep(0.1)
-        procs = [p for p in procs if _running(p)]
+        procs = [p for p in procs if alive(p)]
     killed = []
     for proc in procs:
         try:
@@ -231,27 +236,13 @@ def _kill_stragglers(cluster_id: str, pids: set[int], grace: float = 3.0) -> lis
     return killed
 
 
-def _running(proc: psutil.Process) -> bool:
-    try:
-        return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
-    except psutil.Error:
-        return False
-
-
 def _engine_env(extra: dict | None) -> dict[str, str]:
     env = {name: "1" for name in THREAD_ENV_VARS}
-    path = os.environ.get("PYTHONPATH", "")
-    parts = [p for p in path.split(os.pathsep) if p]
-    if str(SRC_DIR) not in parts:
-        parts.insert(0, str(SRC_DIR))
-    env["PYTHONPATH"] = os.pathsep.join(parts)
     env.update(extra or {})
     return env
 
 
 @contextmanager
-
-
 def start_cluster(
     n_engines: int,
     launcher: str = "mpi",
@@ -263,6 +254,7 @@ def start_cluster(
     controller_args: list[str] | None = None,
     engine_args: list[str] | None = None,
     environment: dict[str, str] | None = None,
+    yield_waiting: bool | None = None,
     heartbeat_ms: int = 500,
     config=None,
     **cluster_kwargs,
@@ -275,7 +267,7 @@ def start_cluster(
         Number of engines (MPI processes), at least 1.
     launcher : {"mpi", "local"}
         ``"mpi"``: one ``mpiexec -n n_engines`` runs all engines, which share an MPI
-        ``COMM_WORLD`` (needed by :func:`exemplar.exemplar.run_exemplar`). ``"local"``: engines
+        ``COMM_WORLD`` (needed by :func:`exemplar.parallel.train.run_exemplar`). ``"local"``: engines
         are independent local processes without MPI; ranks are the engine order.
     timeout : float
         Seconds to wait for all engines to register before raising :class:`ClusterError`.
@@ -289,7 +281,14 @@ def start_cluster(
     controller_args, engine_args : list of str, optional
         Extra command-line arguments for ``ipcontroller`` / ``ipengine``.
     environment : dict, optional
-        Extra environment variables for the engines (added to the thread caps and ``PYTHONPATH``).
+        Extra environment variables for the engines (added to the thread caps).
+    yield_waiting : bool, optional
+        Make MPI ranks that wait in a collective sleep instead of spinning (:data:`YIELD_MPI_ENV`).
+        ``None`` (default): only where the engines share cores, that is with ``launcher="mpi"``
+        on this host alone (no ``hostfile``, no ``-hosts``) and ``n_engines`` above
+        :func:`exemplar.results.usable_cores`. On several hosts their cores are not known here:
+        pass ``True`` when they are oversubscribed. ``environment`` overrides it variable by variable;
+        ``launcher="local"`` has no MPI and ignores it.
     heartbeat_ms : int
         Controller heartbeat period in milliseconds. Registering an engine takes about two
         periods, so ipyparallel's default (3000) costs ~6 s at every start; 500 costs ~1 s.
@@ -320,8 +319,55 @@ def start_cluster(
     if not (isinstance(timeout, (int, float)) and timeout > 0):
         raise ValueError(f"timeout must be a positive number of seconds; got {timeout!r}")
     check_positive_int("heartbeat_ms", heartbeat_ms, minimum=10)
+    mpi_yield = _yield_waiting(yield_waiting, n, launcher, hostfile, mpi_args)
 
     import ipyparallel as ipp
+
+    environment = {**(YIELD_MPI_ENV if mpi_yield else {}), **(environment or {})}
+    mpi_yield = launcher == "mpi" and all(environment.get(k) == v for k, v in YIELD_MPI_ENV.items())
+    cfg, mpi_cmd = _configure(launcher, config, mpi_args, hostfile, controller_ip, engine_args, environment)
+    # ipyparallel logs every engine's whole output at WARNING when the engines are stopped by a
+    # signal (exit code != 0), which is how every cluster ends; in a notebook that floods the page.
+    # Real failures are raised by this module with the launcher's output attached.
+    cluster_kwargs.setdefault("log_level", logging.ERROR)
+    cluster_kwargs.setdefault("delay", 0)  # engines wait for the controller's connection info anyway
+    cluster = ipp.Cluster(
+        n=n,
+        engines=launcher,
+        controller_ip=controller_ip,
+        controller_args=[
+            f"--HeartMonitor.period={int(heartbeat_ms)}",
+            "--HeartMonitor.max_heartmonitor_misses=20",
+            *(controller_args or []),
+        ],
+        engine_timeout=int(max(1, timeout)),
+        config=cfg,
+        **cluster_kwargs,
+    )
+    started: dict[str, Any] = {"rc": None, "pids": set()}
+    # ends the cluster (and removes its connection files) if this process dies, whatever kills it
+    watchdog = start_watchdog(cluster.cluster_id, security_dir=os.path.dirname(cluster.cluster_file))
+    try:
+        running = _start(cluster, n, launcher, timeout, mpi_cmd, started)
+        running.mpi_yield = mpi_yield
+        yield running
+    finally:
+        try:
+            _stop(cluster, started["rc"], started["pids"])
+        finally:
+            stop_watchdog(watchdog)
+
+
+def _yield_waiting(yield_waiting: bool | None, n: int, launcher: str, hostfile, mpi_args) -> bool:
+    """Whether the engines get :data:`YIELD_MPI_ENV` (see ``start_cluster``'s ``yield_waiting``)."""
+    if yield_waiting is not None:
+        return check_bool("yield_waiting", yield_waiting) and launcher == "mpi"
+    one_host = hostfile is None and not any(a in ("-hosts", "-f", "-hostfile") for a in list(mpi_args or []))
+    return launcher == "mpi" and one_host and n > usable_cores()
+
+
+def _configure(launcher: str, config, mpi_args, hostfile, controller_ip: str, engine_args, environment):
+    """ipyparallel's configuration for :func:`start_cluster`, and the ``mpiexec`` command it uses."""
     from traitlets.config import Config
 
     cfg = Config()
@@ -349,75 +395,51 @@ def start_cluster(
         raise ValueError("mpi_args and hostfile apply only to launcher='mpi'")
     if engine_args:
         cfg[engine_launcher].engine_args = list(engine_args)
+    return cfg, mpi_cmd
 
-    # ipyparallel logs every engine's whole output at WARNING when the engines are stopped by a
-    # signal (exit code != 0), which is how every cluster ends; in a notebook that floods the page.
-    # Real failures are raised by this module with the launcher's output attached.
-    cluster_kwargs.setdefault("log_level", logging.ERROR)
-    cluster_kwargs.setdefault("delay", 0)  # engines wait for the controller's connection info anyway
-    cluster = ipp.Cluster(
-        n=n,
-        engines=launcher,
-        controller_ip=controller_ip,
-        controller_args=[
-            f"--HeartMonitor.period={int(heartbeat_ms)}",
-            "--HeartMonitor.max_heartmonitor_misses=20",
-            *(controller_args or []),
-        ],
-        engine_timeout=int(max(1, timeout)),
-        config=cfg,
-        **cluster_kwargs,
-    )
-    rc = None
-    known_pids: set[int] = set()
+
+def _start(cluster, n: int, launcher: str, timeout: float, mpi_cmd: list[str], started: dict) -> RunningCluster:
+    """Start controller and engines, set the engines up and map them by rank.
+
+    ``started`` collects the client (``"rc"``) and the pids (``"pids"``) as they appear, so that
+    :func:`_stop` can end whatever had started when a step fails.
+    """
     t0 = time.perf_counter()
-    try:
-        cluster.start_controller_sync()
-        if cluster.controller is not None and cluster.controller.pid > 0:
-            known_pids.add(cluster.controller.pid)
-        cluster.start_engines_sync(n)
-        engine_set = cluster.engine_set
-        if engine_set is not None and getattr(engine_set, "pid", -1) > 0:
-            known_pids.add(engine_set.pid)
-        rc = cluster.connect_client_sync()
-        _wait_for_engines(rc, cluster, n, timeout)
-        ids = sorted(rc.ids)[:n]
-        infos = rc[ids].apply_sync(_engine_setup, str(SRC_DIR), launcher == "mpi")
-        known_pids.update(info["pid"] for info in infos)
-        if launcher == "mpi":
-            ranks = [info["rank"] for info in infos]
-            sizes = {info["size"] for info in infos}
-            if sizes != {n} or sorted(ranks) != list(range(n)):
-                raise ClusterError(
-                    f"the {n} engines do not form one MPI world of {n} ranks (ranks {ranks}, world sizes "
-                    f"{sorted(sizes)}); is {mpi_cmd[0]} the MPI that mpi4py was built against?"
-                )
-        else:
-            ranks = list(range(n))
-        rank_of = dict(zip(ids, ranks))
-        engine_of = {r: e for e, r in rank_of.items()}
-        order = [engine_of[r] for r in range(n)]
-        view = rc[order]
-        view.block = True
-        by_rank = sorted(zip(ranks, infos))
-        for rank, info in by_rank:
-            info["rank"] = rank
-            info["engine_id"] = engine_of[rank]
-        running = RunningCluster(
-            rc=rc,
-            view=view,
-            rank_of=rank_of,
-            engine_of=engine_of,
-            n=n,
-            launcher=launcher,
-            start_seconds=time.perf_counter() - t0,
-            cluster=cluster,
-            engine_info=[info for _, info in by_rank],
-        )
-        known_pids |= running._pids()
-        yield running
-    finally:
-        _stop(cluster, rc, known_pids)
+    cluster.start_controller_sync()
+    if cluster.controller is not None and cluster.controller.pid > 0:
+        started["pids"].add(cluster.controller.pid)
+    cluster.start_engines_sync(n)
+    engine_set = cluster.engine_set
+    if engine_set is not None and getattr(engine_set, "pid", -1) > 0:
+        started["pids"].add(engine_set.pid)
+    rc = started["rc"] = cluster.connect_client_sync()
+    _wait_for_engines(rc, cluster, n, timeout)
+    ids = sorted(rc.ids)[:n]
+    infos = rc[ids].apply_sync(_engine_setup, launcher == "mpi")
+    started["pids"].update(info["pid"] for info in infos)
+    if launcher == "mpi":
+        ranks = [info["rank"] for info in infos]
+        sizes = {info["size"] for info in infos}
+        if sizes != {n} or sorted(ranks) != list(range(n)):
+            raise ClusterError(
+                f"the {n} engines do not form one MPI world of {n} ranks (ranks {ranks}, world sizes "
+                f"{sorted(sizes)}); is {mpi_cmd[0]} the MPI that mpi4py was built against?"
+            )
+    else:
+        ranks = list(range(n))
+    rank_of = dict(zip(ids, ranks))
+    engine_of = {r: e for e, r in rank_of.items()}
+    view = rc[[engine_of[r] for r in range(n)]]
+    view.block = True
+    by_rank = sorted(zip(ranks, infos))
+    for rank, info in by_rank:
+        info["rank"] = rank
+        info["engine_id"] = engine_of[rank]
+    running = RunningCluster(rc=rc, view=view, rank_of=rank_of, engine_of=engine_of, n=n, launcher=launcher,
+                             start_seconds=time.perf_counter() - t0, cluster=cluster,
+                             engine_info=[info for _, info in by_rank])
+    started["pids"] |= running.known_pids()
+    return running
 
 
 def _wait_for_engines(rc, cluster, n: int, timeout: float) -> None:
@@ -456,7 +478,7 @@ def _stop(cluster, rc, known_pids: set[int]) -> None:
     cluster_id = cluster.cluster_id
     # Snapshot the process tree first: once mpiexec dies, its orphans are no longer its children.
     try:
-        known_pids = known_pids | {p.pid for p in _cluster_processes(cluster_id, known_pids)}
+        known_pids = known_pids | {p.pid for p in cluster_processes(cluster_id, known_pids)}
     except Exception:  # pragma: no cover - psutil trouble must not block the stop
         pass
     if rc is not None:
@@ -479,94 +501,3 @@ def _stop(cluster, rc, known_pids: set[int]) -> None:
         log.warning("killed leftover cluster processes: %s", ", ".join(killed))
     if interrupted is not None:
         raise interrupted
-
-
-class ExemplarError(RuntimeError):
-    """A step failed or timed out on an engine. The message names the rank and the engine."""
-
-
-def submit(cl, func, args_of_rank) -> dict[int, Any]:
-    """Submit ``func(*args_of_rank(rank))`` to every rank's engine; refuse if an engine is gone."""
-    registered = set(cl.rc.ids)
-    gone = [r for r in range(cl.n) if cl.engine_of[r] not in registered]
-    if gone:
-        who = ", ".join(f"rank {r} (engine {cl.engine_of[r]})" for r in gone)
-        raise ExemplarError(
-            f"{who} no longer registered with the controller (dead?); "
-            "stop the cluster (leave its `with` block) and start a new one"
-        )
-    ars = {}
-    for rank in range(cl.n):
-        try:
-            ars[rank] = cl.rc[cl.engine_of[rank]].apply_async(func, *args_of_rank(rank))
-        except Exception as exc:
-            raise ExemplarError(
-                f"could not submit {func.__name__} to rank {rank} (engine {cl.engine_of[rank]}): {exc}"
-            ) from exc
-    return ars
-
-
-def wait(cl, ars: dict[int, Any], step: str, timeout: float | None) -> list:
-    """Results of one async call per rank, in rank order.
-
-    Raises :class:`ExemplarError` naming the rank(s) and engine(s) as soon as any rank fails
-    (after a short grace for the other ranks' errors, so the first cause is reported too), or
-    naming the ranks still running once ``timeout`` seconds have passed.
-    """
-    deadline = None if timeout is None else time.monotonic() + timeout
-    while True:
-        pending = [rank for rank, ar in ars.items() if not ar.ready()]
-        if any(ars[r].ready() and not ars[r].successful() for r in ars):
-            grace = time.monotonic() + 1.0
-            while pending and time.monotonic() < grace:
-                ars[pending[0]].wait(0.05)
-                pending = [rank for rank, ar in ars.items() if not ar.ready()]
-            _raise_failures(cl, ars, step)
-        if not pending:
-            return [ars[rank].get() for rank in sorted(ars)]
-        if deadline is not None and time.monotonic() > deadline:
-            alive = set(cl.rc.ids)
-            who = ", ".join(
-                f"rank {r} (engine {cl.engine_of[r]}{'' if cl.engine_of[r] in alive else ', no longer registered'})"
-                for r in pending
-            )
-            raise ExemplarError(
-                f"{step} did not finish within {timeout:g} s on {who}; "
-                "stop the cluster (leave its `with` block) and start a new one"
-            )
-        wait = 0.2 if deadline is None else max(0.0, min(0.2, deadline - time.monotonic()))
-        ars[pending[0]].wait(wait)
-
-
-def _raise_failures(cl, ars: dict[int, Any], step: str) -> None:
-    failures = []
-    for rank in sorted(ars):
-        ar = ars[rank]
-        if ar.ready() and not ar.successful():
-            try:
-                ar.get()
-            except Exception as exc:
-                failures.append((rank, exc))
-    first_exc = failures[0][1]
-    detail = "; ".join(f"rank {r} (engine {cl.engine_of[r]}): {_describe(e)}" for r, e in failures)
-    hint = ""
-    died = [r for r, e in failures if "EngineError" in (type(e).__name__, getattr(e, "ename", ""))]
-    if died:
-        hint = (
-            "; an engine died (MPI then ends the whole job): stop the cluster "
-            "(leave its `with` block) and start a new one"
-        )
-    elif len(failures) < len(ars):
-        hint = (
-            "; the other ranks may be blocked in an MPI collective: stop the cluster "
-            "(leave its `with` block) and start a new one"
-        )
-    raise ExemplarError(f"{step} failed on {detail}{hint}") from first_exc
-
-
-def _describe(exc: BaseException) -> str:
-    ename = getattr(exc, "ename", None)
-    evalue = getattr(exc, "evalue", None)
-    if ename:
-        return f"{ename}: {evalue}"
-    return f"{type(exc).__name__}: {exc}"

@@ -1,7 +1,7 @@
 """Everything that runs on the engines: the only module of this package the engines call into.
 
 Each function here is submitted to every rank by :mod:`exemplar.parallel.train` (or
-:mod:`exemplar.parallel.algorithms`) through :func:`exemplar.parallel.cluster.submit`. Between
+:mod:`exemplar.parallel.algorithms`) through :func:`exemplar.parallel.remote.submit`. Between
 steps an engine keeps its run's state (its shard, then its fitted weights or statistics) in a
 per-process table keyed by the run's token; :func:`state` reads it, :func:`forget` drops it.
 """
@@ -16,11 +16,11 @@ from typing import Any
 
 import numpy as np
 
+from exemplar.models.periodic import periodic_fit
 from exemplar.models.sklearn_mlp import build_mlp, fit_timed, get_weights
 from exemplar.models.statistics import STATISTICS_ALGORITHMS, build_tree, shard_statistics
-from exemplar.parallel.cluster import ExemplarError
+from exemplar.parallel.remote import ExemplarError
 from exemplar.parallel.shards import checksum, features, read_source, shard_bounds
-from exemplar.validation import check_positive_int
 
 
 #: Training strategies :func:`train_shard` implements (see :mod:`exemplar.parallel.train`).
@@ -118,6 +118,7 @@ def fit_shard(token: str, hidden: int, epochs: int, seed: int, mlp_params: dict,
     return {
         "rank": MPI.COMM_WORLD.Get_rank(),
         "fit_seconds": result.seconds,
+        "fit_cpu_seconds": result.cpu_seconds,
         "n_iter": result.n_iter,
     }
 
@@ -129,105 +130,15 @@ def _flat_crc(weights) -> int:
     return crc
 
 
-def periodic_fit(X: np.ndarray, y: np.ndarray, hidden: int, epochs: int, seed: int, mlp_params: dict,
-                 sync_every: int, classes: np.ndarray, comm) -> dict:
-    """Local training with weight averaging every ``sync_every`` epochs (the ``"periodic"`` strategy).
-
-    Every rank of ``comm`` calls this together with its own rows. See the module's documentation
-    for how epochs, Adam's state and early stopping are handled.
-
-    Returns
-    -------
-    dict
-        ``model`` (the averaged ``MLPClassifier``, identical on every rank), ``seconds``,
-        ``n_iter`` (epochs run), ``loss_curve`` (global training loss per epoch),
-        ``comm_rounds``, ``comm_bytes``, ``comm_seconds``.
-    """
-    import warnings
-
-    from mpi4py import MPI
-    from sklearn.exceptions import ConvergenceWarning
-    from sklearn.utils import shuffle as sk_shuffle
-
-    sync_every = check_positive_int("sync_every", sync_every)
-    n_local = X.shape[0]
-    n_total = comm.allreduce(n_local, op=MPI.SUM)  # set-up, not counted as a round
-    frac = n_local / n_total
-    model = build_mlp(hidden, epochs, seed, **mlp_params)
-    tol, patience, shuffle = model.tol, model.n_iter_no_change, model.shuffle
-    # The epochs' shuffles are drawn here, exactly as fit draws them: one RandomState(seed) stream,
-    # first the initial weights (drawn by the first partial_fit; replayed here to advance the
-    # stream past them), then one shuffle of the previous epoch's order per epoch. partial_fit
-    # itself would restart from arange every call; it gets the rows already in order instead.
-    model.set_params(shuffle=False)
-    rng = np.random.RandomState(seed)
-    units = [X.shape[1], *model.hidden_layer_sizes, len(classes) if len(classes) > 2 else 1]
-    for a, b in zip(units[:-1], units[1:]):
-        rng.uniform(-1.0, 1.0, (a, b))
-        rng.uniform(-1.0, 1.0, b)
-    order = np.arange(n_local)
-    buf = None
-    done = rounds = 0
-    comm_seconds = 0.0
-    best, no_improvement, stop = np.inf, 0, False
-    loss_curve: list[float] = []
-    t_start = time.perf_counter()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        while done < epochs and not stop:
-            e = min(sync_every, epochs - done)
-            losses = []
-            for _ in range(e):
-                if shuffle:
-                    order = sk_shuffle(order, random_state=rng)
-                    model.partial_fit(X[order], y[order], classes=classes)
-                else:
-                    model.partial_fit(X, y, classes=classes)
-                losses.append(model.loss_)
-            done += e
-            params = [*model.coefs_, *model.intercepts_]
-            n_params = sum(p.size for p in params)
-            if buf is None:  # weights, then up to sync_every epoch losses, in the weights' dtype
-                buf = np.empty(n_params + sync_every, dtype=params[0].dtype)
-            offset = 0
-            for p in params:
-                np.multiply(p.ravel(), frac, out=buf[offset:offset + p.size])
-                offset += p.size
-            buf[n_params:] = 0.0
-            buf[n_params:n_params + e] = np.asarray(losses) * frac
-            t0 = time.perf_counter()
-            comm.Allreduce(MPI.IN_PLACE, buf, op=MPI.SUM)
-            comm_seconds += time.perf_counter() - t0
-            rounds += 1
-            offset = 0
-            for p in params:  # in place: the arrays Adam updates stay the model's own
-                p[...] = buf[offset:offset + p.size].reshape(p.shape)
-                offset += p.size
-            for loss in buf[n_params:n_params + e]:
-                loss = float(loss)
-                loss_curve.append(loss)
-                if loss > best - tol:
-                    no_improvement += 1
-                else:
-                    no_improvement = 0
-                if loss < best:
-                    best = loss
-                if no_improvement > patience:
-                    stop = True  # takes effect at the end of this round
-    return {
-        "model": model,
-        "seconds": time.perf_counter() - t_start,
-        "n_iter": done,
-        "loss_curve": loss_curve,
-        "comm_rounds": rounds,
-        "comm_bytes": rounds * (buf.nbytes if buf is not None else 0),
-        "comm_seconds": comm_seconds,
-    }
-
-
 def train_shard(token: str, strategy: str, hidden: int, epochs: int, seed: int, mlp_params: dict,
                   sync_every: int, scale_inputs: bool, classes: list, dtype: str = "float64") -> dict:
-    """Train this rank's shard with ``strategy``; keep the weights (and a checksum of them)."""
+    """Train this rank's shard with ``strategy``; keep the weights (and a checksum of them).
+
+    Besides the fit's wall time (``fit_seconds``) every rank reports its compute's CPU time
+    (``fit_cpu_seconds``, MPI calls excluded). The ``Allreduce`` strategies add it per round
+    (``round_cpu_seconds``, ``round_comm_seconds``) and, on rank 0 of two or more,
+    ``allreduce_probe_seconds``: :func:`allreduce_probe` at the rounds' message size.
+    """
     from mpi4py import MPI
 
     if strategy in ("one-shot", "ensemble"):
@@ -245,8 +156,9 @@ def train_shard(token: str, strategy: str, hidden: int, epochs: int, seed: int, 
     if strategy == "periodic":
         res = periodic_fit(X, y, hidden, epochs, seed, mlp_params, sync_every, classes, comm)
         weights = get_weights(res["model"])
-        out = {k: res[k] for k in ("n_iter", "comm_rounds", "comm_bytes", "comm_seconds")}
-        out["fit_seconds"] = res["seconds"]
+        keys = ("n_iter", "comm_rounds", "comm_bytes", "comm_seconds", "round_cpu_seconds", "round_comm_seconds")
+        out = {k: res[k] for k in keys}
+        out.update(fit_seconds=res["seconds"], fit_cpu_seconds=res["cpu_seconds"])
     elif strategy == "gradient-allreduce":
         from exemplar.models.numpy_mlp import train
 
@@ -254,14 +166,50 @@ def train_shard(token: str, strategy: str, hidden: int, epochs: int, seed: int, 
         weights = res.net.weights()
         out = {"n_iter": res.n_iter, "comm_rounds": res.comm_rounds, "comm_bytes": res.comm_bytes,
                "comm_seconds": res.comm_seconds, "fit_seconds": res.seconds,
-               "global_batch": res.global_batch}
+               "global_batch": res.global_batch, "fit_cpu_seconds": res.cpu_seconds,
+               "round_cpu_seconds": res.round_cpu_seconds, "round_comm_seconds": res.round_comm_seconds}
     else:
         raise ValueError(f"strategy must be one of {STRATEGIES}; got {strategy!r}")
     state["weights"] = weights
     del state["X"], state["y"], X
+    n_values = out["comm_bytes"] // max(out["comm_rounds"], 1) // np.dtype(dtype).itemsize
+    out["allreduce_probe_seconds"] = allreduce_probe(comm, n_values, dtype)
     out["rank"] = comm.Get_rank()
     out["weights_crc"] = _flat_crc(weights)
     return out
+
+
+def allreduce_probe(comm, n_values: int, dtype: str = "float64", repeats: int = 21, warmup: int = 3) -> float:
+    """The wall time of one ``Allreduce`` of ``n_values`` numbers between two ranks with a core each.
+
+    Collective over ``comm``: ranks 0 and 1 time ``repeats`` sum-``Allreduce`` calls of a buffer of
+    ``n_values`` numbers of ``dtype`` on a communicator of their own (after ``warmup`` untimed
+    calls, each call after a ``Barrier`` so that neither waits for the other) while every other
+    rank waits in a non-blocking barrier polled with short sleeps, leaving the cores to the pair.
+    This is the collective's cost on dedicated cores at the message size of the training's rounds,
+    whatever the engine count. Returns the median on rank 0, ``nan`` elsewhere and with fewer
+    than two ranks.
+    """
+    from mpi4py import MPI
+
+    rank = comm.Get_rank()
+    if comm.Get_size() < 2:
+        return float("nan")
+    pair = comm.Split(0 if rank < 2 else MPI.UNDEFINED, rank)
+    times = []
+    if pair != MPI.COMM_NULL:
+        buf = np.ones(max(int(n_values), 1), dtype=dtype)
+        for i in range(warmup + repeats):
+            pair.Barrier()
+            t0 = time.perf_counter()
+            pair.Allreduce(MPI.IN_PLACE, buf, op=MPI.SUM)
+            if i >= warmup:
+                times.append(time.perf_counter() - t0)
+        pair.Free()
+    done = comm.Ibarrier()
+    while not done.Test():
+        time.sleep(0.0005)
+    return float(np.median(times)) if rank == 0 else float("nan")
 
 
 def take_root_weights(token: str):

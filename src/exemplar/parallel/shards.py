@@ -72,8 +72,19 @@ def array_source(X: np.ndarray, y: np.ndarray) -> tuple:
     return ("arrays", X, y)
 
 
-def check_source(source) -> int | None:
-    """Validate a source spec in the master; return its row count when known without reading."""
+def check_source(source, n_engines: int | None = None) -> int | None:
+    """Validate a source spec in the master; return its row count when known without reading.
+
+    With ``n_engines``, also refuse a source known to hold fewer rows than engines (every rank
+    needs at least one row).
+    """
+    n_rows = _source_rows(source)
+    if n_engines is not None and n_rows is not None and n_engines > n_rows:
+        raise ValueError(f"n_engines must be at most the number of training rows ({n_rows}); got {n_engines}")
+    return n_rows
+
+
+def _source_rows(source) -> int | None:
     if not isinstance(source, tuple) or not source or source[0] not in SOURCE_KINDS:
         raise ValueError(
             f"source must be a tuple whose first item is one of {SOURCE_KINDS} "

@@ -6,6 +6,14 @@ master (this process: the notebook or script that holds the client) combines the
 by their mean weighted by shard size -- the paper's plain average when shards are equal -- and
 evaluates the combined model on the test set.
 
+The driver's steps
+------------------
+:func:`run_exemplar` is check -> distribute -> train -> collect -> evaluate: every argument is
+checked in the master first; :func:`distribute` (also the first step of :func:`distribute_only`
+and of :func:`exemplar.parallel.algorithms.fit_parallel`) leaves a shard on every rank; each
+rank trains (:func:`exemplar.parallel.engine.train_shard`); the model is collected and combined
+in the master, and evaluated there.
+
 How the data move
 -----------------
 * Rank 0 (an engine) reads the training data once, from a *source* it resolves itself:
@@ -22,7 +30,7 @@ How the data move
 * ``read_seconds`` is rank 0's read; ``distribute_seconds`` runs from the end of the read to
   every rank holding its shard (a ``Barrier`` after the scatter), both measured on rank 0.
 * The fitted weights come back to the master through ipyparallel (one reply per engine, mapped
-  by MPI rank, not engine id). ``combine_seconds`` is that gather plus :func:`exemplar.mlp.combine`.
+  by MPI rank, not engine id). ``combine_seconds`` is that gather plus :func:`exemplar.models.sklearn_mlp.combine`.
 
 MPI distribution needs a cluster started with ``launcher="mpi"``; with ``launcher="local"``
 :func:`run_exemplar` refuses with a ``ValueError`` (the engines share no ``COMM_WORLD``).
@@ -45,39 +53,20 @@ cluster, the same shards and the same seed on every engine (:data:`STRATEGIES`):
     training loss stalls); the master gathers the weights once and averages them, weighted by
     shard size.
 ``"periodic"`` (local SGD, federated averaging)
-    Every ``sync_every`` epochs the engines average their weights among themselves with one
-    ``MPI.Allreduce`` (weighted by shard size; the controller is not involved) and all continue
-    from the average, for ``epochs`` epochs in all (the last round is shorter when ``sync_every``
-    does not divide ``epochs``). An epoch is one ``MLPClassifier.partial_fit`` call, on the
-    shard's rows already in the order ``fit`` would shuffle them into that epoch (``partial_fit``'s
-    own shuffle restarts from the original order at every call, so it is switched off and done
-    outside, from the same ``RandomState(seed)`` stream). **Optimizer state:** each engine keeps its own Adam moments and step
-    count across rounds; only the weights are averaged (averaging the moments too would triple
-    the bytes, and the moments describe each engine's own gradient noise). **Stopping:**
-    scikit-learn's rule (training loss not better by ``tol`` for more than ``n_iter_no_change``
-    epochs) is applied to the *global* training loss, the shard-size-weighted mean of the
-    engines' epoch losses, which travel in the same ``Allreduce`` as the weights. The engines
-    learn it only when they communicate, so a stop takes effect at the end of the round in which
-    the rule fires: up to ``sync_every - 1`` epochs late (on time for ``sync_every=1``). With one
-    engine and ``sync_every=1`` this is ``MLPClassifier.fit``, bit for bit.
+    Every ``sync_every`` epochs the engines average their weights with one ``MPI.Allreduce``
+    (weighted by shard size) and all continue from the average (:mod:`exemplar.models.periodic`).
 ``"gradient-allreduce"`` (synchronous data-parallel SGD)
     Every step, every engine computes the summed gradient of its mini-batch, one ``Allreduce``
     adds them, and all apply the same Adam update: the sequential run with a global batch of
     ``n_engines x batch_size`` rows. scikit-learn has no hook between gradient and update, so this
-    uses :mod:`exemplar.numpy_mlp`, a numpy re-implementation of ``MLPClassifier``'s network,
+    uses :mod:`exemplar.models.numpy_mlp`, a numpy re-implementation of ``MLPClassifier``'s network,
     initialisation, loss, Adam and stopping rule (which reproduces ``fit`` on one process).
 ``"ensemble"``
     Every engine fits its shard as for one-shot; nothing is averaged. The master predicts with
     the mean of the engines' ``predict_proba`` (weighted by shard size): a reference for what
     combining the engines' models can reach.
 
-``scale_inputs=True`` trains on pixels / 255 (the paper used raw 0-255 pixels); the returned
-model then takes raw pixels and scales them itself (:class:`PixelScaledModel`).
-
-``dtype="float32"`` trains in single precision end to end: the engines' features, the weights
-(scikit-learn keeps float32 inputs in float32), the ``Allreduce`` buffers of the periodic and
-gradient strategies and the weights gathered to the master, which are half the bytes. The
-shards stay uint8 on the wire in both cases (a quarter of float32's bytes).
+``scale_inputs`` and ``dtype`` are described with :func:`run_exemplar`'s parameters.
 
 Communication counters
 ----------------------
@@ -92,6 +81,10 @@ inside ``Allreduce`` (which includes waiting for slower ranks), for one-shot and
 gather measured in the master. With one engine the counters still count the (trivial) calls.
 Fetching the final, already combined model from rank 0 to the master is in ``combine_seconds``,
 not in the counters; so are the set-up collectives (each rank's row count).
+
+Every run also records each rank's compute CPU time apart from its time inside MPI calls, and
+from them ``dedicated_seconds``, the training time with a core per engine
+(:mod:`exemplar.parallel.dedicated`).
 """
 
 
@@ -107,7 +100,8 @@ import numpy as np
 from exemplar.models.sklearn_mlp import accuracy_pct, build_mlp, combine, model_from_weights
 from exemplar.models.wrappers import EnsembleModel, PixelScaledModel
 from exemplar.parallel import engine
-from exemplar.parallel.cluster import ExemplarError, submit, wait
+from exemplar.parallel.remote import ExemplarError, submit, wait
+from exemplar.parallel.dedicated import estimate
 from exemplar.parallel.engine import STRATEGIES
 from exemplar.parallel.shards import check_arrays, check_source
 from exemplar.validation import check_bool, check_choice, check_dtype, check_mpi_cluster, check_positive_int, check_timeout
@@ -118,8 +112,6 @@ _RESERVED_PARAMS = ("hidden_layer_sizes", "max_iter", "random_state")
 
 
 @dataclass
-
-
 class ExemplarResult:
     """What one exemplar-parallel run produced and what each step cost (seconds, wall clock).
 
@@ -165,6 +157,11 @@ class ExemplarResult:
         weights (checksums compared); ``None`` for the strategies that do not replicate the model.
     dtype : str
         The floating-point type the engines trained in (``"float64"`` or ``"float32"``).
+    fit_cpu_seconds, fit_cpu_seconds_max : list of float, float
+        Each rank's CPU time computing (MPI calls excluded), and the largest.
+    compute_cpu_seconds, allreduce_probe_seconds, comm_model_seconds, dedicated_seconds : float
+        The estimated training time with a core per engine (``dedicated_seconds``) and its parts
+        (:func:`exemplar.parallel.dedicated.estimate`).
     """
 
     n_engines: int
@@ -192,6 +189,12 @@ class ExemplarResult:
     comm_seconds: float = 0.0
     replicas_identical: bool | None = None
     dtype: str = "float64"
+    fit_cpu_seconds: list[float] = field(default_factory=list)
+    fit_cpu_seconds_max: float = float("nan")
+    compute_cpu_seconds: float = float("nan")
+    allreduce_probe_seconds: float = float("nan")
+    comm_model_seconds: float = float("nan")
+    dedicated_seconds: float = float("nan")
 
     def as_row(self) -> dict:
         """The scalar fields as a dict (one tidy row): no lists, no model."""
@@ -244,15 +247,16 @@ def run_exemplar(
     strategy : {"one-shot", "periodic", "gradient-allreduce", "ensemble"}
         How the engines' work is combined (see the module's documentation). ``"one-shot"`` is
         the paper's method. ``"gradient-allreduce"`` accepts only the ``mlp_params`` that
-        :mod:`exemplar.numpy_mlp` implements (``batch_size`` is then per engine).
+        :mod:`exemplar.models.numpy_mlp` implements (``batch_size`` is then per engine).
     sync_every : int
         Epochs between weight averages, for ``"periodic"`` (1: every epoch). Ignored otherwise.
     scale_inputs : bool
-        Train on pixels / 255 instead of the raw 0-255 pixels. The returned model takes raw
-        pixels either way.
+        Train on pixels / 255 instead of the raw 0-255 pixels (the paper's). The returned model takes
+        raw pixels either way (:class:`PixelScaledModel` scales them).
     dtype : {"float64", "float32"}
-        Floating-point type of the training: features, weights, ``Allreduce`` buffers and the
-        gathered weights (see the module's documentation). The shards travel as uint8 either way.
+        Floating-point type of the training, end to end: features, weights (scikit-learn keeps
+        float32 inputs in float32), ``Allreduce`` buffers and the gathered weights (half the bytes
+        in float32). The shards travel as uint8 either way.
 
     Returns
     -------
@@ -269,49 +273,157 @@ def run_exemplar(
         When a step fails or times out on an engine.
     """
     t_start = time.perf_counter()
+    run = _check(cl, source, hidden, epochs, seed, mlp_params, timeout, strategy, sync_every, scale_inputs, dtype)
+    X_test, y_test = check_arrays(X_test, y_test, "X_test", "y_test")
+    dist = distribute(cl, source, timeout)
+    classes = _check_shards(cl, dist, X_test)
+    fits = _train(cl, dist, run, classes)
+    t0 = time.perf_counter()
+    model, comm = _collect(cl, dist, run, fits, classes)
+    combine_seconds = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    acc = accuracy_pct(model, X_test, y_test)
+    eval_seconds = time.perf_counter() - t0
+    fit_seconds = [f["fit_seconds"] for f in fits]
+    return ExemplarResult(
+        n_engines=run.n_engines, hidden=run.hidden, epochs=run.epochs, seed=run.seed, n_train=int(sum(dist.sizes)),
+        shard_sizes=dist.sizes, fit_seconds=fit_seconds, fit_seconds_max=max(fit_seconds),
+        n_iter=[f["n_iter"] for f in fits], read_seconds=dist.read_seconds,
+        distribute_seconds=dist.distribute_seconds, combine_seconds=combine_seconds, eval_seconds=eval_seconds,
+        wall_seconds=time.perf_counter() - t_start, accuracy_pct=acc, model=model, shard_checksums=dist.checksums,
+        strategy=run.strategy, sync_every=run.sync_every if run.strategy == "periodic" else None,
+        scale_inputs=run.scale_inputs, dtype=run.dtype, **comm, **estimate(run.strategy, fits, run.n_engines),
+    )
+
+
+@dataclass(frozen=True)
+class _Run:
+    """:func:`run_exemplar`'s settings, checked."""
+
+    n_engines: int
+    hidden: int
+    epochs: int
+    seed: int
+    timeout: float | None
+    mlp_params: dict
+    strategy: str
+    sync_every: int
+    scale_inputs: bool
+    dtype: str
+
+
+def _check(cl, source, hidden, epochs, seed, mlp_params, timeout, strategy, sync_every, scale_inputs,
+           dtype) -> _Run:
+    """Step 1: every argument checked in the master, before anything runs on the engines."""
     n_engines = check_mpi_cluster(cl, "run_exemplar")
-    hidden = check_positive_int("hidden", hidden)
-    epochs = check_positive_int("epochs", epochs)
-    seed = check_positive_int("seed", seed, minimum=0)
-    check_timeout(timeout)
+    run = _Run(n_engines=n_engines, hidden=check_positive_int("hidden", hidden),
+               epochs=check_positive_int("epochs", epochs), seed=check_positive_int("seed", seed, minimum=0),
+               timeout=check_timeout(timeout), mlp_params=_check_mlp_params(mlp_params),
+               strategy=check_choice("strategy", strategy, STRATEGIES),
+               sync_every=check_positive_int("sync_every", sync_every),
+               scale_inputs=check_bool("scale_inputs", scale_inputs), dtype=check_dtype(dtype))
+    _check_strategy(run)
+    check_source(source, n_engines)
+    return run
+
+
+def _check_mlp_params(mlp_params: dict | None) -> dict:
     mlp_params = dict(mlp_params or {})
     bad = sorted(set(mlp_params) & set(_RESERVED_PARAMS))
     if bad:
         raise ValueError(
             f"mlp_params must not set {', '.join(bad)}: use the hidden, epochs and seed arguments"
         )
-    check_choice("strategy", strategy, STRATEGIES)
-    sync_every = check_positive_int("sync_every", sync_every)
-    scale_inputs = check_bool("scale_inputs", scale_inputs)
-    dtype = check_dtype(dtype)
-    probe = build_mlp(hidden, epochs, seed, **mlp_params)  # unknown parameters fail here, not on the engines
-    if strategy == "periodic":
+    return mlp_params
+
+
+def _check_strategy(run: _Run) -> None:
+    """What the strategy needs of the MLP's parameters (unknown parameters fail here, not on the engines)."""
+    probe = build_mlp(run.hidden, run.epochs, run.seed, **run.mlp_params)
+    if run.strategy == "periodic":
         if probe.solver not in ("adam", "sgd"):
             raise ValueError(f"strategy='periodic' trains with partial_fit, which needs solver 'adam' or 'sgd'; "
                              f"got solver={probe.solver!r}")
         if probe.early_stopping:
             raise ValueError("strategy='periodic' cannot use early_stopping=True (partial_fit does not support it); "
                              "it stops on the global training loss instead")
-    elif strategy == "gradient-allreduce":
+    elif run.strategy == "gradient-allreduce":
         from exemplar.models.numpy_mlp import check_params
 
-        check_params(mlp_params)
-    n_known = check_source(source)
-    if n_known is not None and n_engines > n_known:
-        raise ValueError(f"n_engines must be at most the number of training rows ({n_known}); got {n_engines}")
-    X_test, y_test = check_arrays(X_test, y_test, "X_test", "y_test")
+        check_params(run.mlp_params)
 
+
+@dataclass(frozen=True)
+class Distribution:
+    """Where one run's shards went: what :func:`distribute` returns.
+
+    Attributes
+    ----------
+    token : str
+        The run's key on the engines (:func:`exemplar.parallel.engine.state`).
+    ranks : list of dict
+        Per rank, in rank order, what :func:`exemplar.parallel.engine.distribute_shards` returned:
+        ``rank``, ``pid``, ``n_rows_total``, ``n_cols``, ``start``, ``n_rows``, ``labels``,
+        ``checksum``, ``read_seconds`` (rank 0's read; 0 elsewhere), ``distribute_seconds``.
+    n_cols, sizes, classes, checksums, read_seconds, distribute_seconds
+        Read from ``ranks``: the training data's columns; rows per rank; every label of some
+        shard, sorted; each rank's :func:`~exemplar.parallel.shards.shard_checksum`; rank 0's
+        read and scatter times.
+    """
+
+    token: str
+    ranks: list[dict]
+
+    @property
+    def n_cols(self) -> int:
+        return self.ranks[0]["n_cols"]
+
+    @property
+    def sizes(self) -> list[int]:
+        return [d["n_rows"] for d in self.ranks]
+
+    @property
+    def classes(self) -> list:
+        return sorted(set().union(*(d["labels"] for d in self.ranks)))
+
+    @property
+    def checksums(self) -> list[int]:
+        return [d["checksum"] for d in self.ranks]
+
+    @property
+    def read_seconds(self) -> float:
+        return self.ranks[0]["read_seconds"]
+
+    @property
+    def distribute_seconds(self) -> float:
+        return self.ranks[0]["distribute_seconds"]
+
+
+def distribute(cl, source, timeout: float | None) -> Distribution:
+    """Step 2: rank 0 reads ``source`` and scatters one shard to every rank (all ranks join the collectives).
+
+    The shards stay on the engines under a new run token, for the steps that follow; drop them
+    with :func:`forget_run`. ``cl`` and ``source`` must have been checked (:func:`check_mpi_cluster
+    <exemplar.validation.check_mpi_cluster>`, :func:`check_source <exemplar.parallel.shards.check_source>`).
+
+    Raises
+    ------
+    ExemplarError
+        When rank 0 cannot read the source, or a rank fails or times out.
+    """
     token = uuid.uuid4().hex
-    # --- distribute: rank 0 gets the source; every rank joins the collectives
     ars = submit(cl, engine.distribute_shards, lambda rank: (token, source if rank == 0 else None))
-    dist = wait(cl, ars, "reading and distributing the data", timeout)
-    n_cols = dist[0]["n_cols"]
-    if X_test.shape[1] != n_cols:
+    return Distribution(token, wait(cl, ars, "reading and distributing the data", timeout))
+
+
+def _check_shards(cl, dist: Distribution, X_test: np.ndarray) -> list:
+    """The classes of the run, once the shards agree with the test set and each other."""
+    if X_test.shape[1] != dist.n_cols:
         forget_run(cl)
-        raise ValueError(f"X_test must have {n_cols} columns, as the training data; got {X_test.shape[1]}")
-    sizes = [d["n_rows"] for d in dist]
-    classes = sorted(set().union(*(d["labels"] for d in dist)))
-    lacking = {d["rank"]: sorted(set(classes) - set(d["labels"])) for d in dist if len(d["labels"]) < len(classes)}
+        raise ValueError(f"X_test must have {dist.n_cols} columns, as the training data; got {X_test.shape[1]}")
+    classes = dist.classes
+    lacking = {d["rank"]: sorted(set(classes) - set(d["labels"])) for d in dist.ranks
+               if len(d["labels"]) < len(classes)}
     if lacking:
         forget_run(cl)
         detail = "; ".join(f"rank {r} lacks {m}" for r, m in lacking.items())
@@ -320,75 +432,54 @@ def run_exemplar(
             f"weights of different output sizes cannot be averaged): {detail}. Use fewer engines, "
             "or shuffle the training rows"
         )
+    return classes
 
-    # --- train: same seed everywhere, each rank its own shard
-    ars = submit(cl, engine.train_shard, lambda rank: (token, strategy, hidden, epochs, seed, mlp_params, sync_every,
-                                                   scale_inputs, classes, dtype))
-    fits = wait(cl, ars, "fitting", timeout)
 
-    # --- bring the result to the master
-    t0 = time.perf_counter()
-    build = dict(classes=np.asarray(classes), max_iter=epochs, random_state=seed, **mlp_params)
-    replicas_identical = None
-    if strategy in ("one-shot", "ensemble"):
-        # gather every engine's weights; one-shot averages them (weighted by shard size)
-        ars = submit(cl, engine.take_weights, lambda rank: (token,))
-        weight_sets = wait(cl, ars, "gathering the weights", timeout)
-        comm_seconds = time.perf_counter() - t0
-        comm_rounds = 1
-        comm_bytes = int(sum(w.nbytes for w in weight_sets[0]))
-        if strategy == "one-shot":
-            model = model_from_weights(combine(weight_sets, sizes), **build)
-        else:
-            model = EnsembleModel([model_from_weights(w, **build) for w in weight_sets], weights=sizes)
+def _train(cl, dist: Distribution, run: _Run, classes: list) -> list[dict]:
+    """Step 3: same seed everywhere, each rank its own shard; per rank, what it reports."""
+    args = (dist.token, run.strategy, run.hidden, run.epochs, run.seed, run.mlp_params, run.sync_every,
+            run.scale_inputs, classes, run.dtype)
+    ars = submit(cl, engine.train_shard, lambda rank: args)
+    return wait(cl, ars, "fitting", run.timeout)
+
+
+def _collect(cl, dist: Distribution, run: _Run, fits: list[dict], classes: list) -> tuple[Any, dict]:
+    """Step 4: the combined model in the master, and the communication counters."""
+    build = dict(classes=np.asarray(classes), max_iter=run.epochs, random_state=run.seed, **run.mlp_params)
+    if run.strategy in ("one-shot", "ensemble"):
+        model, comm = _gather_and_combine(cl, dist, run, build)
     else:
-        # every rank holds the same combined weights: fetch rank 0's
-        ars = submit(cl, engine.take_root_weights, lambda rank: (token,))
-        model = model_from_weights(wait(cl, ars, "gathering the weights", timeout)[0], **build)
-        rounds = {f["comm_rounds"] for f in fits}
-        if len(rounds) != 1:  # every rank joins every Allreduce, so this cannot differ
-            raise ExemplarError(f"ranks report different numbers of communication rounds: {sorted(rounds)}")
-        comm_rounds = rounds.pop()
-        comm_bytes = int(fits[0]["comm_bytes"])
-        comm_seconds = max(f["comm_seconds"] for f in fits)
-        replicas_identical = len({f["weights_crc"] for f in fits}) == 1
-    if scale_inputs:
+        model, comm = _fetch_replica(cl, dist, run, fits, build)
+    if run.scale_inputs:
         model = PixelScaledModel(model)
-    combine_seconds = time.perf_counter() - t0
+    return model, comm
 
-    # --- evaluate in the master
+
+def _gather_and_combine(cl, dist: Distribution, run: _Run, build: dict) -> tuple[Any, dict]:
+    """Gather every engine's weights; one-shot averages them (weighted by shard size), ensemble keeps them."""
     t0 = time.perf_counter()
-    acc = accuracy_pct(model, X_test, y_test)
-    eval_seconds = time.perf_counter() - t0
+    ars = submit(cl, engine.take_weights, lambda rank: (dist.token,))
+    weight_sets = wait(cl, ars, "gathering the weights", run.timeout)
+    comm = {"comm_seconds": float(time.perf_counter() - t0), "comm_rounds": 1,
+            "comm_bytes": int(sum(w.nbytes for w in weight_sets[0])), "replicas_identical": None}
+    if run.strategy == "one-shot":
+        model = model_from_weights(combine(weight_sets, dist.sizes), **build)
+    else:
+        model = EnsembleModel([model_from_weights(w, **build) for w in weight_sets], weights=dist.sizes)
+    return model, comm
 
-    fit_seconds = [f["fit_seconds"] for f in fits]
-    return ExemplarResult(
-        n_engines=n_engines,
-        hidden=hidden,
-        epochs=epochs,
-        seed=seed,
-        n_train=int(sum(sizes)),
-        shard_sizes=sizes,
-        fit_seconds=fit_seconds,
-        fit_seconds_max=max(fit_seconds),
-        n_iter=[f["n_iter"] for f in fits],
-        read_seconds=dist[0]["read_seconds"],
-        distribute_seconds=dist[0]["distribute_seconds"],
-        combine_seconds=combine_seconds,
-        eval_seconds=eval_seconds,
-        wall_seconds=time.perf_counter() - t_start,
-        accuracy_pct=acc,
-        model=model,
-        shard_checksums=[d["checksum"] for d in dist],
-        strategy=strategy,
-        sync_every=sync_every if strategy == "periodic" else None,
-        scale_inputs=scale_inputs,
-        comm_rounds=int(comm_rounds),
-        comm_bytes=int(comm_bytes),
-        comm_seconds=float(comm_seconds),
-        replicas_identical=replicas_identical,
-        dtype=dtype,
-    )
+
+def _fetch_replica(cl, dist: Distribution, run: _Run, fits: list[dict], build: dict) -> tuple[Any, dict]:
+    """Every rank holds the same combined weights: fetch rank 0's; the counters come from the fits."""
+    ars = submit(cl, engine.take_root_weights, lambda rank: (dist.token,))
+    model = model_from_weights(wait(cl, ars, "gathering the weights", run.timeout)[0], **build)
+    rounds = {f["comm_rounds"] for f in fits}
+    if len(rounds) != 1:  # every rank joins every Allreduce, so this cannot differ
+        raise ExemplarError(f"ranks report different numbers of communication rounds: {sorted(rounds)}")
+    comm = {"comm_rounds": int(rounds.pop()), "comm_bytes": int(fits[0]["comm_bytes"]),
+            "comm_seconds": float(max(f["comm_seconds"] for f in fits)),
+            "replicas_identical": len({f["weights_crc"] for f in fits}) == 1}
+    return model, comm
 
 
 def forget_run(cl) -> None:
@@ -400,16 +491,17 @@ def forget_run(cl) -> None:
 
 
 def distribute_only(cl, source, timeout: float | None = 600.0) -> list[dict]:
-    """Read and scatter ``source`` as :func:`run_exemplar` does, without fitting; per rank, in rank order:
-    ``rank``, ``start``, ``n_rows``, ``checksum`` (:func:`shard_checksum` of what it received),
-    ``read_seconds`` (rank 0), ``distribute_seconds``. For tests and for timing the scatter alone."""
-    check_mpi_cluster(cl, "distribute_only")
-    n_known = check_source(source)
-    if n_known is not None and cl.n > n_known:
-        raise ValueError(f"n_engines must be at most the number of training rows ({n_known}); got {cl.n}")
-    token = uuid.uuid4().hex
-    ars = submit(cl, engine.distribute_shards, lambda rank: (token, source if rank == 0 else None))
+    """Read and scatter ``source`` as :func:`run_exemplar` does (:func:`distribute`), without fitting.
+
+    Returns
+    -------
+    list of dict
+        Per rank, in rank order (:attr:`Distribution.ranks`): ``rank``, ``start``, ``n_rows``,
+        ``checksum`` (:func:`shard_checksum` of what it received), ``read_seconds`` (rank 0),
+        ``distribute_seconds``. For tests and for timing the scatter alone.
+    """
+    check_source(source, check_mpi_cluster(cl, "distribute_only"))
     try:
-        return wait(cl, ars, "reading and distributing the data", timeout)
+        return distribute(cl, source, timeout).ranks
     finally:
         forget_run(cl)

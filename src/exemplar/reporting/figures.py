@@ -22,6 +22,8 @@ from plotly.io._base_renderers import MimetypeRenderer
 OURS = "#1f77b4"
 PAPER = "#d95f02"
 REFERENCE = "#7f7f7f"
+#: The dedicated-core estimate (CPU time per engine), wherever it is drawn: dash-dot, this colour.
+ESTIMATE = "#2ca02c"
 CONFIG = {"displaylogo": False, "responsive": True}
 
 
@@ -127,7 +129,8 @@ def _mark_oversubscribed(fig: go.Figure, cores: int | None, n_max: float) -> Non
 def versus_processes(ours: pd.DataFrame, y: str, y_sd: str | None, title: str, y_title: str,
                      paper: pd.DataFrame | None = None, paper_y: str | None = None,
                      extra: dict[str, tuple[pd.DataFrame, str]] | None = None,
-                     cores: int | None = None, label: str = "this report") -> go.Figure:
+                     cores: int | None = None, label: str = "this report",
+                     estimates: dict[str, tuple[pd.DataFrame, str]] | None = None) -> go.Figure:
     """A measure against the number of processes (Figs 5, 7, 8), ours with ± sd, the paper's beside.
 
     Parameters
@@ -140,6 +143,8 @@ def versus_processes(ours: pd.DataFrame, y: str, y_sd: str | None, title: str, y
         More of our traces: name → (frame with ``n_engines``, column), drawn dashed.
     cores : int, optional
         The machine's core count; engine counts above it are shaded.
+    estimates : dict, optional
+        Estimates (name → (frame, column)), drawn dash-dot in :data:`ESTIMATE`'s colour; name them as estimates.
     """
     fig = go.Figure()
     err = dict(type="data", array=ours[y_sd], visible=True) if y_sd else None
@@ -148,6 +153,9 @@ def versus_processes(ours: pd.DataFrame, y: str, y_sd: str | None, title: str, y
     for name, (frame, col) in (extra or {}).items():
         fig.add_trace(go.Scatter(x=frame["n_engines"], y=frame[col], mode="lines+markers", name=name,
                                  line=dict(color=OURS, dash="dash"), marker=dict(symbol="square", size=8)))
+    for name, (frame, col) in (estimates or {}).items():
+        fig.add_trace(go.Scatter(x=frame["n_engines"], y=frame[col], mode="lines+markers", name=name,
+                                 line=dict(color=ESTIMATE, dash="dashdot"), marker=dict(symbol="circle-open", size=9)))
     if paper is not None:
         fig.add_trace(go.Scatter(x=paper["n_processes"], y=paper[paper_y or y], mode="lines+markers",
                                  name="paper", line=dict(color=PAPER), marker=dict(symbol="diamond", size=9)))
@@ -163,8 +171,13 @@ def versus_processes(ours: pd.DataFrame, y: str, y_sd: str | None, title: str, y
 def speedup_amdahl(n: np.ndarray, measured: np.ndarray, f_ours: float,
                    paper_n: np.ndarray | None = None, paper_speedup: np.ndarray | None = None,
                    f_paper: float | None = None, cores: int | None = None,
-                   extra: dict[str, tuple[np.ndarray, np.ndarray]] | None = None) -> go.Figure:
-    """Fig 6: measured speedup against the number of processes, with fitted Amdahl curves and the ideal."""
+                   extra: dict[str, tuple[np.ndarray, np.ndarray]] | None = None,
+                   estimate: tuple[np.ndarray, np.ndarray, float] | None = None) -> go.Figure:
+    """Fig 6: measured speedup against the number of processes, with fitted Amdahl curves and the ideal.
+
+    ``estimate`` (engine counts, estimated speedups with a core per engine, the serial fraction fitted
+    to them) adds the estimate (dash-dot, :data:`ESTIMATE`) and its Amdahl fit, both labelled as estimates.
+    """
     from exemplar.metrics import amdahl
 
     n_max = int(max(np.max(n), np.max(paper_n) if paper_n is not None else 0))
@@ -174,7 +187,14 @@ def speedup_amdahl(n: np.ndarray, measured: np.ndarray, f_ours: float,
                              line=dict(color=REFERENCE, dash="dot")))
     fig.add_trace(go.Scatter(x=n, y=measured, mode="markers", name="this report", marker=dict(color=OURS, size=10)))
     fig.add_trace(go.Scatter(x=grid, y=amdahl(grid, f_ours), mode="lines", line=dict(color=OURS),
-                             name=f"Amdahl fit, serial fraction {f_ours:.2f}"))
+                             name=f"Amdahl fit{' to the measurements' if estimate else ''}, serial fraction "
+                                  f"{f_ours:.2f}"))
+    if estimate is not None and np.isfinite(estimate[2]):
+        fig.add_trace(go.Scatter(x=estimate[0], y=estimate[1], mode="markers", name="estimate: a core per engine",
+                                 marker=dict(color=ESTIMATE, symbol="circle-open", size=11, line=dict(width=2))))
+        fig.add_trace(go.Scatter(x=grid, y=amdahl(grid, estimate[2]), mode="lines",
+                                 line=dict(color=ESTIMATE, dash="dashdot"),
+                                 name=f"Amdahl fit to the estimate, serial fraction {estimate[2]:.2f}"))
     for name, (xs, ys) in (extra or {}).items():
         fig.add_trace(go.Scatter(x=xs, y=ys, mode="markers", name=name,
                                  marker=dict(color=OURS, symbol="square-open", size=10)))
@@ -194,110 +214,6 @@ def speedup_amdahl(n: np.ndarray, measured: np.ndarray, f_ours: float,
 def table(df: pd.DataFrame, precision: int = 2):
     """A results table for the report: fixed decimals, "–" where the paper has no value, no index."""
     return df.style.format(precision=precision, na_rep="–").hide(axis="index")
-
-
-# ---------------------------------------------------------------------------------------------
-# Communication strategies (notebook 04)
-# ---------------------------------------------------------------------------------------------
-
-#: One colour per strategy variant, the same in every figure; the paper's one-shot method is :data:`OURS`.
-STRATEGY_COLOURS = {
-    "one-shot": OURS,
-    "periodic, every 1 epoch": "#2ca02c",
-    "periodic, every 5 epochs": "#8fbf3f",
-    "gradient-allreduce": "#9467bd",
-    "ensemble": "#8c564b",
-}
-_EXTRA_COLOURS = ["#17becf", "#bcbd22", "#e377c2", "#393b79", "#637939"]
-
-
-def strategy_colour(variant: str) -> str:
-    """The colour of a strategy variant (:data:`STRATEGY_COLOURS`, else a fixed spare colour)."""
-    if variant in STRATEGY_COLOURS:
-        return STRATEGY_COLOURS[variant]
-    return _EXTRA_COLOURS[sum(map(ord, variant)) % len(_EXTRA_COLOURS)]
-
-
-def _variants_in_order(summary: pd.DataFrame) -> list[str]:
-    known = [v for v in STRATEGY_COLOURS if v in set(summary["variant"])]
-    return known + sorted(set(summary["variant"]) - set(known))
-
-
-def frontier(summary: pd.DataFrame, title: str, tolerance_pp: float = 0.5, reference: str = "one-shot",
-             cores: int | None = None) -> go.Figure:
-    """Accuracy against wall time, one line per strategy through its engine counts (the frontier).
-
-    Parameters
-    ----------
-    summary : DataFrame
-        :func:`exemplar.experiments.communication.summarize_strategies` rows of *one* input scaling.
-    tolerance_pp : float
-        The shaded region is "at least as fast as sequential and within ``tolerance_pp`` of its accuracy".
-    reference : str
-        The variant whose 1-engine run is the sequential reference (drawn as a grey star).
-    cores : int, optional
-        Engine counts above it are marked "oversubscribed" in the hover text.
-    """
-    ref = summary[(summary.variant == reference) & (summary.n_engines == 1)].iloc[0]
-    fig = go.Figure()
-    x_max = float((summary.wall_seconds_mean + summary.wall_seconds_sd.fillna(0)).max()) * 1.05
-    fig.add_shape(type="rect", x0=0, x1=ref.wall_seconds_mean, y0=ref.accuracy_pct_mean - tolerance_pp,
-                  y1=float(summary.accuracy_pct_mean.max()) + 0.5, fillcolor=REFERENCE, opacity=0.12, line_width=0,
-                  layer="below")
-    fig.add_annotation(x=0, y=ref.accuracy_pct_mean - tolerance_pp, xanchor="left", yanchor="bottom",
-                       text=f"faster than sequential, within {tolerance_pp:g} pp of its accuracy",
-                       showarrow=False, font=dict(size=11, color=REFERENCE))
-    for variant in _variants_in_order(summary):
-        part = summary[summary.variant == variant].sort_values("n_engines")
-        over = [" (oversubscribed)" if cores and n > cores else "" for n in part.n_engines]
-        fig.add_trace(go.Scatter(
-            x=part.wall_seconds_mean, y=part.accuracy_pct_mean, mode="lines+markers+text", name=variant,
-            text=[str(int(n)) for n in part.n_engines], textposition="top center", textfont=dict(size=10),
-            error_x=dict(type="data", array=part.wall_seconds_sd, visible=True, thickness=1),
-            error_y=dict(type="data", array=part.accuracy_pct_sd, visible=True, thickness=1),
-            line=dict(color=strategy_colour(variant)), marker=dict(size=8),
-            customdata=np.column_stack([part.n_engines, over]),
-            hovertemplate="%{customdata[0]} engines%{customdata[1]}<br>wall %{x:.2f} s<br>accuracy %{y:.2f} %"
-                          f"<extra>{variant}</extra>"))
-    fig.add_trace(go.Scatter(x=[ref.wall_seconds_mean], y=[ref.accuracy_pct_mean], mode="markers",
-                             name="sequential (1 engine)", marker=dict(symbol="star", size=16, color=REFERENCE),
-                             hovertemplate="sequential<br>wall %{x:.2f} s<br>accuracy %{y:.2f} %<extra></extra>"))
-    fig.update_layout(title=title, xaxis_title="wall time per run (s)", yaxis_title="test accuracy (%)",
-                      height=480, legend=dict(orientation="h", y=-0.2), margin=dict(t=50),
-                      xaxis=dict(range=[0, x_max]))
-    return fig
-
-
-def accuracy_by_engines(summary: pd.DataFrame, reference: str = "one-shot") -> go.Figure:
-    """Accuracy against engine count per strategy, raw pixels and scaled pixels side by side (shared y axis).
-
-    The dotted line in each panel is that scaling's sequential accuracy (1-engine ``reference``).
-    """
-    from plotly.subplots import make_subplots
-
-    scales = sorted(summary.scale_inputs.unique())
-    names = {False: "raw pixels 0–255 (the paper)", True: "pixels / 255"}
-    fig = make_subplots(rows=1, cols=len(scales), shared_yaxes=True,
-                        subplot_titles=[names.get(bool(s), str(s)) for s in scales], horizontal_spacing=0.04)
-    for col, scale in enumerate(scales, start=1):
-        part = summary[summary.scale_inputs == scale]
-        for variant in _variants_in_order(part):
-            v = part[part.variant == variant].sort_values("n_engines")
-            fig.add_trace(go.Scatter(x=v.n_engines, y=v.accuracy_pct_mean, mode="lines+markers", name=variant,
-                                     legendgroup=variant, showlegend=col == 1,
-                                     error_y=dict(type="data", array=v.accuracy_pct_sd, visible=True, thickness=1),
-                                     line=dict(color=strategy_colour(variant)), marker=dict(size=8),
-                                     hovertemplate="%{x} engines<br>%{y:.2f} %" f"<extra>{variant}</extra>"),
-                          row=1, col=col)
-        ref = part[(part.variant == reference) & (part.n_engines == 1)]
-        if len(ref):
-            fig.add_hline(y=float(ref.accuracy_pct_mean.iloc[0]), line=dict(color=REFERENCE, dash="dot"),
-                          row=1, col=col)
-        fig.update_xaxes(title_text="engines", tickvals=sorted(part.n_engines.unique()), row=1, col=col)
-    fig.update_yaxes(title_text="test accuracy (%)", row=1, col=1)
-    fig.update_layout(height=440, legend=dict(orientation="h", y=-0.25), margin=dict(t=50),
-                      title="Accuracy by strategy and engine count; dotted: sequential")
-    return fig
 
 
 # ---------------------------------------------------------------------------------------------

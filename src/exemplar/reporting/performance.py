@@ -1,9 +1,11 @@
 """The benchmarks' results (``make bench``, ``results/bench/``) read back, summarized and held to their targets.
 
-The measurements themselves are the scripts in ``benchmarks/``; this module is what the
-performance chapter calls: one summary per benchmark and :func:`targets`, the table of each
-target with what was measured and whether it is met. Every number comes from the CSV files;
-a missing file gives a row that says which command produces it.
+The measurements themselves are the modules of :mod:`exemplar.bench` (``python -m exemplar.bench.run_all``);
+this module is what the performance chapter (:mod:`exemplar.experiments.performance`) calls: one
+summary per benchmark, :func:`targets` (the table of each target with what was measured and whether
+it is met), and each table as the chapter shows it (``*_table``: the columns it shows, named for the
+reader). Every number comes from the CSV files; a missing file gives a row that says which command
+produces it.
 """
 
 from __future__ import annotations
@@ -181,3 +183,72 @@ def targets(directory: str | Path | None = None, stages: pd.DataFrame | None = N
         met = (value >= threshold if direction == ">=" else value <= threshold) if np.isfinite(value) else None
         rows.append({"measure": what, "target": target, "measured": shown, "met": met, "value": value, "note": note})
     return pd.DataFrame(rows)
+
+
+# --------------------------------------------------------------------------- the chapter's tables
+def targets_table(goals: pd.DataFrame) -> pd.DataFrame:
+    """:func:`targets` as the chapter shows it: measure, target, measured, met ("yes", "**no**", "–"), note."""
+    shown = goals[["measure", "target", "measured", "met", "note"]].copy()
+    shown["met"] = shown.met.map({True: "yes", False: "**no**", None: "–"})
+    return shown
+
+
+def compute_table(summary: pd.DataFrame) -> pd.DataFrame:
+    """:func:`compute_summary` with shares in percent and the columns named for the reader."""
+    t = summary.copy()
+    t["share of peak (%)"] = 100 * t.fraction_of_peak
+    t["subnormal outputs (%)"] = 100 * t.subnormal_share
+    t = t[["kind", "n_engines", "dtype", "inputs", "fit_seconds", "n_iter", "ms_per_epoch", "gflops", "peak_gflops",
+           "share of peak (%)", "batch_gemm_gflops", "accuracy_pct", "subnormal outputs (%)"]]
+    t.columns = ["fit", "engines", "dtype", "inputs", "fit (s)", "epochs run", "ms per epoch", "GFLOP/s",
+                 "peak GFLOP/s", "share of peak (%)", "batch GEMM GFLOP/s", "accuracy (%)", "subnormal outputs (%)"]
+    return t
+
+
+def distribution_table(summary: pd.DataFrame) -> pd.DataFrame:
+    """:func:`distribution_summary` in MB, ms and percent, by size and engine count."""
+    t = summary.copy()
+    t["MB"] = t.bytes_moved / 1e6
+    t["share of memcpy (%)"] = 100 * t.fraction_of_memcpy
+    t["share of fit (%)"] = 100 * t.fraction_of_fit
+    t = t[["n_train", "n_engines", "method", "MB", "ms", "best_ms", "bandwidth_gbs", "memcpy_gbs",
+           "share of memcpy (%)", "times_ours", "share of fit (%)", "oversubscribed", "verified"]]
+    t.columns = ["images", "engines", "method", "MB moved", "median (ms)", "best (ms)", "GB/s", "memcpy GB/s",
+                 "share of memcpy (%)", "× ours", "share of fit (%)", "more engines than cores", "shards verified"]
+    return t.sort_values(["images", "engines"])
+
+
+def ddp_table(summary: pd.DataFrame) -> pd.DataFrame:
+    """:func:`ddp_summary` with the share of runs at the target in percent."""
+    t = summary.copy()
+    t["reached (%)"] = 100 * t.reached
+    t = t[["framework", "strategy", "n_procs", "accuracy_pct", "n_iter", "fit_seconds", "time_to_target", "kind",
+           "target_epoch", "setup_seconds", "reached (%)", "runs"]]
+    t.columns = ["framework", "strategy", "processes", "final accuracy (%)", "epochs run", "training (s)",
+                 "time to target (s)", "how the time to target was taken", "target epoch", "set-up (s)",
+                 "runs at target (%)", "runs"]
+    return t
+
+
+def stages_table(stages: pd.DataFrame) -> pd.DataFrame:
+    """The report's stages (:func:`latest_stages`) in seconds and minutes, with the run that recorded each."""
+    t = stages[["stage", "seconds", "run_id", "quick", "git_commit"]].copy()
+    t["minutes"] = t.seconds / 60
+    return t[["stage", "seconds", "minutes", "run_id", "quick", "git_commit"]]
+
+
+def scaling_table(scaling: pd.DataFrame) -> pd.DataFrame:
+    """``report_scaling.csv``: each size's fit, its ratio to the smallest size, and the run's other times."""
+    t = scaling[["kind", "n_engines", "n_train", "fit_seconds", "fit_ratio", "wall_seconds", "n_iter", "accuracy_pct",
+                 "start_seconds", "oversubscribed"]].copy()
+    t.columns = ["training", "engines", "images", "fit (s)", "fit ÷ fit at the smallest size", "wall (s)",
+                 "epochs run", "accuracy (%)", "cluster start (s)", "more engines than cores"]
+    return t
+
+
+def sweep_table(sweep: pd.DataFrame) -> pd.DataFrame:
+    """``sweep_engines.csv``: each grid point's fit time alone and beside another fit, and their ratio."""
+    t = sweep[["hidden", "epochs", "n_iter_sequential", "train_seconds_sequential", "train_seconds_engines",
+               "time_ratio"]].copy()
+    t.columns = ["hidden", "epochs", "epochs run", "one at a time (s)", "two at a time (s)", "ratio"]
+    return t

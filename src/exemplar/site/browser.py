@@ -236,7 +236,6 @@ def check_site(html_dir: Path, screenshots: Path | None = None, pages: list[str]
         raise BrowserUnavailable("no Chromium found (tried $EXEMPLAR_CHROMIUM and " + ", ".join(CHROMIUM_NAMES)
                                  + "); on Debian: apt-get install chromium")
     try:
-        from playwright.sync_api import Error as PlaywrightError
         from playwright.sync_api import sync_playwright
     except ImportError as exc:
         raise BrowserUnavailable(f"the playwright package is missing ({exc}); pip install -e '.[test]'") from exc
@@ -253,71 +252,89 @@ def check_site(html_dir: Path, screenshots: Path | None = None, pages: list[str]
             context = browser.new_context(viewport={"width": width, "height": height}, service_workers="block")
             context.set_default_timeout(timeout_s * 1000)
             for page_path in pages:
-                report = PageReport(page_path)
-                t0 = time.perf_counter()
-
-                def route(r, report=report):
-                    parts = urlsplit(r.request.url)
-                    if parts.scheme in ("http", "https", "ws", "wss") and parts.hostname != "127.0.0.1":
-                        report.external_requests.append(r.request.url)
-                        r.abort("blockedbyclient")
-                    else:
-                        r.continue_()
-
-                page = context.new_page()
-                page.route("**/*", route)
-                page.on("console", lambda m, report=report: m.type == "error" and report.console_errors.append(
-                    f"{m.text} ({m.location.get('url', '')})"))
-                page.on("pageerror", lambda e, report=report: report.console_errors.append(f"uncaught: {e}"))
-                page.on("requestfailed", lambda r, report=report: (
-                    urlsplit(r.url).hostname == "127.0.0.1" and report.failed_requests.append(f"{r.url} ({r.failure})")))
-                page.on("response", lambda r, report=report: r.status >= 400 and report.failed_requests.append(
-                    f"{r.url} (HTTP {r.status})"))
-                url = base + page_path
-                if page_path.endswith("search.html") and search_query:
-                    url += f"?q={search_query}"
-                    report.page = f"{page_path}?q={search_query}"
-                try:
-                    page.goto(url, wait_until="load")
-                    page.wait_for_function("() => [...document.querySelectorAll('.plotly-graph-div')]"
-                                           ".every(gd => gd._fullLayout && gd.querySelector('.plot-container'))")
-                    page.wait_for_load_state("networkidle")
-                    if "?q=" in url:
-                        with contextlib.suppress(PlaywrightError):
-                            page.wait_for_function("() => document.querySelectorAll('#search-results li').length > 0"
-                                                   " || /did not match|no results/i.test("
-                                                   "(document.querySelector('#search-results') || {}).innerText || '')",
-                                                   timeout=15_000)
-                        report.search_results = page.evaluate(
-                            "() => document.querySelectorAll('#search-results li').length")
-                    report.math = page.evaluate("() => document.querySelectorAll('.math').length")
-                    if report.math:
-                        page.wait_for_function("() => window.MathJax && MathJax.startup && MathJax.startup.promise")
-                        page.evaluate("() => MathJax.startup.promise")
-                        report.math_typeset = page.evaluate(
-                            "() => [...document.querySelectorAll('.math')].filter(m => m.querySelector('mjx-container')"
-                            " || m.tagName.toLowerCase() === 'mjx-container').length")
-                    page.wait_for_timeout(500)  # let WebGL scenes finish their first frame
-                    report.figures = page.evaluate(_FIGURES_JS)
-                    report.accessibility = axe_violations(page)
-                    report.downloads = page.evaluate("() => [...document.querySelectorAll('a.download')]"
-                                                     ".map(a => a.href)")
-                    for href in report.downloads:
-                        response = context.request.get(href)
-                        if not response.ok or not response.body():
-                            report.failed_requests.append(f"download {href} (HTTP {response.status})")
-                    if screenshots is not None:
-                        report.screenshot = Path(screenshots) / _screenshot_name(page_path)
-                        page.screenshot(path=str(report.screenshot), full_page=True)
-                except PlaywrightError as exc:
-                    report.console_errors.append(f"the page did not load and draw in {timeout_s:.0f} s: {exc}")
-                finally:
-                    page.close()
-                report.seconds = time.perf_counter() - t0
-                reports.append(report)
+                reports.append(_check_page(context, base, page_path, screenshots, search_query, timeout_s))
         finally:
             browser.close()
     return reports
+
+
+def _watch(page, report: PageReport) -> None:
+    """Block requests that leave 127.0.0.1 and record console errors and failed requests in ``report``."""
+
+    def route(r):
+        parts = urlsplit(r.request.url)
+        if parts.scheme in ("http", "https", "ws", "wss") and parts.hostname != "127.0.0.1":
+            report.external_requests.append(r.request.url)
+            r.abort("blockedbyclient")
+        else:
+            r.continue_()
+
+    page.route("**/*", route)
+    page.on("console", lambda m: m.type == "error" and report.console_errors.append(
+        f"{m.text} ({m.location.get('url', '')})"))
+    page.on("pageerror", lambda e: report.console_errors.append(f"uncaught: {e}"))
+    page.on("requestfailed", lambda r: (
+        urlsplit(r.url).hostname == "127.0.0.1" and report.failed_requests.append(f"{r.url} ({r.failure})")))
+    page.on("response", lambda r: r.status >= 400 and report.failed_requests.append(f"{r.url} (HTTP {r.status})"))
+
+
+def _search_and_math(page, report: PageReport, searching: bool) -> None:
+    """On the search page, wait for and count the results; on any page, wait for MathJax and count formulas."""
+    from playwright.sync_api import Error as PlaywrightError
+
+    if searching:
+        with contextlib.suppress(PlaywrightError):
+            page.wait_for_function("() => document.querySelectorAll('#search-results li').length > 0"
+                                   " || /did not match|no results/i.test("
+                                   "(document.querySelector('#search-results') || {}).innerText || '')",
+                                   timeout=15_000)
+        report.search_results = page.evaluate("() => document.querySelectorAll('#search-results li').length")
+    report.math = page.evaluate("() => document.querySelectorAll('.math').length")
+    if report.math:
+        page.wait_for_function("() => window.MathJax && MathJax.startup && MathJax.startup.promise")
+        page.evaluate("() => MathJax.startup.promise")
+        report.math_typeset = page.evaluate(
+            "() => [...document.querySelectorAll('.math')].filter(m => m.querySelector('mjx-container')"
+            " || m.tagName.toLowerCase() === 'mjx-container').length")
+
+
+def _check_page(context, base: str, page_path: str, screenshots: Path | None, search_query: str,
+                timeout_s: float) -> PageReport:
+    """Open one page in ``context`` and report what happened (see :func:`check_site`)."""
+    from playwright.sync_api import Error as PlaywrightError
+
+    report = PageReport(page_path)
+    t0 = time.perf_counter()
+    page = context.new_page()
+    _watch(page, report)
+    url = base + page_path
+    searching = page_path.endswith("search.html") and bool(search_query)
+    if searching:
+        url += f"?q={search_query}"
+        report.page = f"{page_path}?q={search_query}"
+    try:
+        page.goto(url, wait_until="load")
+        page.wait_for_function("() => [...document.querySelectorAll('.plotly-graph-div')]"
+                               ".every(gd => gd._fullLayout && gd.querySelector('.plot-container'))")
+        page.wait_for_load_state("networkidle")
+        _search_and_math(page, report, searching)
+        page.wait_for_timeout(500)  # let WebGL scenes finish their first frame
+        report.figures = page.evaluate(_FIGURES_JS)
+        report.accessibility = axe_violations(page)
+        report.downloads = page.evaluate("() => [...document.querySelectorAll('a.download')].map(a => a.href)")
+        for href in report.downloads:
+            response = context.request.get(href)
+            if not response.ok or not response.body():
+                report.failed_requests.append(f"download {href} (HTTP {response.status})")
+        if screenshots is not None:
+            report.screenshot = Path(screenshots) / _screenshot_name(page_path)
+            page.screenshot(path=str(report.screenshot), full_page=True)
+    except PlaywrightError as exc:
+        report.console_errors.append(f"the page did not load and draw in {timeout_s:.0f} s: {exc}")
+    finally:
+        page.close()
+    report.seconds = time.perf_counter() - t0
+    return report
 
 
 def figure_png(fig, path: Path, width: int = 900, height: int = 480, chromium: str | None = None,

@@ -23,6 +23,7 @@ PLAN: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "02-sequential-sweep": ({}, {"hidden_sizes": [50, 75], "epochs": [50, 75], "repeats": 1, "n_train": 1000}),
     "03-exemplar-parallel": ({}, {"engine_counts": [1, 2], "repeats": 1, "n_train": 1000}),
     "04-communication": ({}, {"engine_counts": [1, 2], "repeats": 1, "n_train": 1000, "sync_every": [5]}),
+    "04b-combining": ({}, {"engine_counts": [1, 2], "repeats": 1, "n_train": 1000, "datasets": ["mnist"]}),
     "05-algorithms": ({}, {"engine_counts": [1, 2], "n_train": [1000], "repeats": 1, "repeats_full_set": 1,
                                        "n_test": 2000}),
     # Reads results/bench (written by `make bench`, not by this plan) and the stage times recorded so far.
@@ -81,7 +82,8 @@ def check_parameters(stem: str, parameters: Mapping[str, Any] | None) -> None:
     module = importlib.import_module(f"exemplar.experiments.{CHAPTERS[stem]}")
     spec = getattr(module, "SPEC", None)
     if spec is not None:
-        spec.check(dict(parameters or {}))
+        spec.check(dict(parameters or {}))  # unknown names too
+        module.parameters({**spec.defaults(), **dict(parameters or {})})  # and the chapter's cross-checks
 
 
 def execute(stem: str, parameters: Mapping[str, Any] | None = None, out_dir: Path | None = None,
@@ -142,8 +144,8 @@ def ipc_kernel_manager():
             self.transport = "ipc"
             self.ip = os.path.join(self._ipc_dir, "kernel")
 
-        def cleanup_resources(self, restart: bool = False) -> None:
-            super().cleanup_resources(restart=restart)
+        async def _async_cleanup_resources(self, restart: bool = False) -> None:
+            await super()._async_cleanup_resources(restart=restart)
             if not restart:
                 shutil.rmtree(self._ipc_dir, ignore_errors=True)
 
@@ -241,6 +243,12 @@ def build_book(root: Path | None = None, strict: bool = True, record: bool = Tru
     missing = [stem for stem in PLAN if not (root / "book" / "_run" / f"{stem}.ipynb").is_file()]
     if missing:
         raise RunError(f"executed notebooks missing in book/_run: {missing}; run `exemplar run` first")
+    # The first page opens with the report's answer, computed from the results these pages show.
+    from exemplar.reporting.answer import render_intro
+
+    quick = _is_quick_run(root)
+    results_dir = None if os.environ.get("EXEMPLAR_RESULTS") else root / "results" / ("quick" if quick else "")
+    render_intro(root / "book" / "intro.md", root / "book" / "_run" / "intro.md", results_dir)
     jb = Path(sys.executable).parent / "jupyter-book"
     cmd = [str(jb) if jb.exists() else "jupyter-book", "build", str(root), "--path-output", str(root)]
     if strict:
@@ -248,7 +256,6 @@ def build_book(root: Path | None = None, strict: bool = True, record: bool = Tru
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, cwd=root)
     if proc.returncode == 0 and record:
-        quick = _is_quick_run(root)
         where = None if (os.environ.get("EXEMPLAR_RESULTS") or not quick) else root / "results" / "quick"
         record_stage(_run_id(), "jupyter-book build", time.perf_counter() - t0, quick=quick, directory=where)
     if proc.returncode != 0:

@@ -1,0 +1,214 @@
+"""Chapter 03 (exemplar parallelism): its parameters, its analysis of any accepted engine counts, its sentences.
+
+No cluster and no notebook: the analysis runs on made-up results rows.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from exemplar import config, metrics
+from exemplar.experiments import exemplar_parallel as chapter
+from exemplar.experiments.sweep import BASELINE
+
+
+def _params(**given):
+    """A notebook namespace: the parameters cell's defaults, overridden by ``given``."""
+    return chapter.parameters({**chapter.SPEC.defaults(), **given})
+
+
+# ------------------------------------------------------------------------------------ parameters
+
+def test_defaults_are_the_papers_set_up():
+    p = _params()
+    assert p.as_dict() == {"engine_counts": [1, 2, 4, 6], "hidden": None, "epochs": None, "repeats": 5,
+                           "n_train": 6000, "seed": 0, "launcher": "mpi", "resume": False, "retries": 0,
+                           "dtype": "float64"}
+
+
+def test_papermill_strings_are_parsed():
+    """`papermill ... -p engine_counts '[1, 2]' -p repeats 1 -p n_train 600` passes text; it is read as values."""
+    p = _params(engine_counts="[1, 2]", repeats="1", n_train="600", resume="true", dtype="float32")
+    assert p.engine_counts == [1, 2] and p.repeats == 1 and p.n_train == 600
+    assert p.resume is True and p.dtype == "float32"
+
+
+def test_namespace_with_other_names_is_fine():
+    """A notebook's globals() hold imports and more: only the chapter's names are read."""
+    p = chapter.parameters({**chapter.SPEC.defaults(), "Markdown": object(), "__name__": "__main__"})
+    assert p.repeats == 5
+
+
+@pytest.mark.parametrize("given, message", [
+    ({"engine_counts": [0]}, r"parameter engine_counts must be a list of integers of at least 1 .*; got \[0\]"),
+    ({"engine_counts": []}, r"parameter engine_counts must be a list of integers"),
+    ({"engine_counts": [2, 2]}, r"parameter engine_counts .*an item is repeated"),
+    ({"engine_counts": "[1, 2"}, r"parameter engine_counts must be a list of integers"),
+    ({"engine_counts": [2, 200], "n_train": 100},
+     r"parameter engine_counts must be a list of integers from 1 to n_train \(100\).*got \[2, 200\] \(200 > n_train\)"),
+    ({"launcher": "slurm"}, r"parameter launcher must be one of 'mpi'; got 'slurm'"),
+    ({"hidden": 0, "epochs": 75}, r"parameter hidden must be an integer of at least 1, or None; got 0"),
+    ({"hidden": 75, "epochs": -1}, r"parameter epochs must be an integer of at least 1, or None; got -1"),
+    ({"retries": -1}, r"parameter retries must be an integer of at least 0; got -1"),
+    ({"repeats": 0}, r"parameter repeats must be an integer of at least 1; got 0"),
+    ({"n_train": 70000}, r"parameter n_train must be an integer from 1 to 60000; got 70000"),
+    ({"n_train": "abc"}, r"parameter n_train must be an integer from 1 to 60000; got 'abc'"),
+    ({"seed": -1}, r"parameter seed must be an integer of at least 0; got -1"),
+    ({"resume": "yes please"}, r"parameter resume must be true or false; got 'yes please'"),
+    ({"dtype": "float16"}, r"parameter dtype must be one of 'float64', 'float32'; got 'float16'"),
+])
+def test_bad_parameters_are_refused_with_their_name(given, message):
+    with pytest.raises(ValueError, match=message):
+        _params(**given)
+
+
+def test_choose_model_keeps_given_classifier_and_fills_the_rest():
+    p, why = chapter.choose_model(_params(hidden=50, epochs=65))
+    assert (p.hidden, p.epochs, why) == (50, 65, "as given")
+    assert p.engine_counts == [1, 2, 4, 6]
+
+
+# ------------------------------------------------------------------------------------ analysis
+
+def _runs(engine_counts, repeats=2, cores_fit=10.0):
+    """Made-up rows of results/exemplar.csv: fit time cores_fit / n, accuracy 90 - n."""
+    rows = [{"strategy": BASELINE, "n_engines": 1, "repeat": r, "fit_seconds_max": 6.0, "distribute_seconds": 0.0,
+             "combine_seconds": 0.0, "read_seconds": 0.0, "wall_seconds": 6.5, "accuracy_pct": 90.0}
+            for r in range(repeats)]
+    rows += [{"strategy": "one-shot", "n_engines": n, "repeat": r, "fit_seconds_max": cores_fit / n + r * 0.1,
+              "distribute_seconds": 0.002 * n, "combine_seconds": 0.001, "read_seconds": 0.25,
+              "wall_seconds": cores_fit / n + 1.0, "accuracy_pct": 90.0 - n}
+             for n in engine_counts for r in range(repeats)]
+    return pd.DataFrame(rows)
+
+
+def _draw_everything(a: chapter.Analysis):
+    """Every table and figure the notebook draws from the analysis (they must not raise)."""
+    from exemplar import paper
+    from exemplar.reporting import figures
+
+    chapter.table_ii(a.per_n), chapter.table_iii(a.per_n), chapter.speedup_table(a), chapter.speedup_figure(a)
+    figures.versus_processes(a.per_n, "fit_seconds_max", "fit_seconds_max_sd", "t", "s", paper=paper.table_ii(),
+                             paper_y="time", cores=a.cores, extra={"x": (a.per_n, "time_with_overhead")})
+    return chapter.distribution_sentence(chapter.distribution_row(a.per_n), 600)
+
+
+def test_analysis_of_the_default_counts_fits_the_counts_with_a_core_each():
+    a = chapter.analyse(_runs([1, 2, 4, 6]), cores=2)
+    assert a.fit_counts == [1, 2]
+    real = a.per_n[a.per_n.n_engines <= 2]
+    assert a.f_ours == metrics.fit_amdahl(real.n_engines, real.speedup)
+    assert list(a.per_n.speedup.round(6)) == list((10.05 / a.per_n.fit_seconds_max).round(6))
+    assert chapter.distribution_row(a.per_n).n_engines == 2
+    _draw_everything(a)
+
+
+@pytest.mark.parametrize("counts, fitted, described", [([12], [12], 12), ([1, 12], [1, 12], 12),
+                                                       ([1], [1], 1), ([4, 6], [4, 6], 4), ([3, 2], [2], 2)])
+def test_any_accepted_engine_counts_are_analysed(counts, fitted, described):
+    """Issue 16, item 6: [12] and [1, 12] on a 2-core machine trained, then crashed in the analysis."""
+    a = chapter.analyse(_runs(counts), cores=2)
+    assert sorted(a.fit_counts) == fitted
+    assert 0.0 <= a.f_ours <= 1.0
+    sentence = _draw_everything(a)
+    assert f"to {described} engines took" in sentence
+
+
+def test_speedup_without_a_one_engine_run_is_over_the_blas_baseline():
+    a = chapter.analyse(_runs([12]), cores=2)
+    row = a.per_n.iloc[0]
+    assert row.speedup == row.speedup_vs_blas == pytest.approx(6.0 / (10.0 / 12 + 0.05))
+
+
+def test_table_ii_has_the_papers_columns_beside_ours():
+    t2 = chapter.table_ii(chapter.analyse(_runs([1, 2]), cores=2).per_n)
+    assert list(t2.columns) == ["processes", "time (s)", "time sd", "estimate: a core each (s)", "accuracy (%)",
+                                "accuracy sd", "impact", "paper time (s)", "paper accuracy (%)", "paper impact"]
+    assert list(t2.processes) == [1, 2] and t2["paper time (s)"].notna().all()
+
+
+# ------------------------------------------------------------------------------------ sentences
+
+def test_model_sentence():
+    assert chapter.model_sentence(75, 50, "as given") == "Classifier: **75 hidden units, at most 50 epochs** (as given)."
+
+
+def test_run_sentence():
+    machine = {"usable_cores": 2, "cpu_model": "Test CPU", "logical_cores": 4}
+    assert chapter.run_sentence(5, "/tmp/x/exemplar.csv", machine) == (
+        "5 runs in `/tmp/x/exemplar.csv`; this machine has **2 cores** (Test CPU).")
+    inside = config.ROOT / "results" / "exemplar.csv"
+    assert chapter.run_sentence(1, inside, machine).startswith("1 runs in `results/exemplar.csv`;")
+
+
+def test_distribution_sentence():
+    row = {"n_engines": 2, "distribute_seconds": 0.0031, "read_seconds": 0.456, "combine_seconds": 0.0012}
+    assert chapter.distribution_sentence(row, 6000) == (
+        "Distributing 6,000 images (4.7 MB as bytes) to 2 engines took **3.1 ms** here, against the paper's 11 s; "
+        "reading the CSV on rank 0 took 0.46 s and is not counted as distribution. "
+        "Rank 0 sends each engine a contiguous slice of one numpy buffer with `MPI.Scatterv`: no pickling, "
+        "no copy through the ipyparallel controller, one message per engine over shared memory. "
+        "The paper's 11 s is what a pickled, object-by-object scatter (or reading the CSV row by row inside "
+        "the timed region) costs; the data themselves are a few megabytes, which memory moves in milliseconds. "
+        "Gathering and averaging the weights took 1.2 ms.")
+
+
+# ------------------------------------------------------------------------------------ the estimate
+
+def _estimated_runs(counts=(1, 2, 4, 6), cores=2):
+    """_runs with a CPU-time estimate: the fit's wall time on real cores, 10 / n (ideal) above them."""
+    runs = _runs(list(counts))
+    one = runs.strategy == "one-shot"
+    runs.loc[one, "dedicated_seconds"] = np.where(runs.n_engines[one] <= cores, runs.fit_seconds_max[one],
+                                                  10.0 / runs.n_engines[one])
+    runs.loc[one, "fit_cpu_seconds_max"] = runs.loc[one, "dedicated_seconds"]
+    return runs
+
+
+def test_analysis_fits_amdahl_to_the_estimate_at_every_count():
+    a = chapter.analyse(_estimated_runs(), cores=2)
+    per_n = a.per_n.set_index("n_engines")
+    assert per_n.loc[4, "dedicated_seconds"] == pytest.approx(2.5)
+    assert per_n.loc[4, "speedup_estimate"] == pytest.approx(10.05 / 2.5)
+    known = a.per_n
+    assert a.f_estimate == metrics.fit_amdahl(known.n_engines, known.speedup_estimate)
+    t = chapter.speedup_table(a)
+    assert f"Amdahl fit to the estimate (f = {a.f_estimate:.2f})" in t.columns
+    assert f"Amdahl fit to the measurements (f = {a.f_ours:.2f})" in t.columns
+    assert "estimated speedup, a core each" in t.columns
+    t3 = chapter.table_iii(a.per_n)
+    assert t3["estimate with overhead, a core each (s)"].iloc[2] == pytest.approx(2.5 + 0.008 + 0.001)
+    names = [tr.name for tr in chapter.speedup_figure(a).data]
+    assert "estimate: a core per engine" in names
+    assert f"Amdahl fit to the estimate, serial fraction {a.f_estimate:.2f}" in names
+    assert f"Amdahl fit to the measurements, serial fraction {a.f_ours:.2f}" in names
+    fig5 = chapter.time_figure(a)
+    estimate = [tr for tr in fig5.data if tr.name == "estimate: a core per engine"]
+    assert len(estimate) == 1 and estimate[0].line.dash == "dashdot"
+
+
+def test_analysis_of_runs_without_the_estimate_still_works():
+    a = chapter.analyse(_runs([1, 2, 4]), cores=2)
+    assert a.per_n.dedicated_seconds.isna().all() and np.isnan(a.f_estimate)
+    names = [tr.name for tr in chapter.speedup_figure(a).data]
+    assert "estimate: a core per engine" not in names
+    _draw_everything(a)
+
+
+def test_estimate_sentence():
+    runs = _estimated_runs()
+    a = chapter.analyse(runs, cores=2)
+    assert chapter.estimate_sentence(a, runs) == (
+        "The estimate for a core per engine is each run's slowest engine's fit CPU time (MPI calls excluded); "
+        "CPU time barely moves when engines share a core. With no more engines than cores, the "
+        "dedicated-core estimate over the measured training wall time was one-shot on 1 engine 1.00; one-shot on "
+        f"2 engines 1.00: 2 of 2 within 10 %. Amdahl's law fitted to the measurements on real cores (1 and 2 "
+        f"engines) gives a serial fraction of **{a.f_ours:.2f}**; fitted to the estimate at every engine count, "
+        f"**{a.f_estimate:.2f}**. Estimated speedups with a core each: 4 engines 4.02×; 6 engines 6.03×.")
+
+
+def test_engines_text():
+    assert [chapter.engines_text(c) for c in ([1], [2], [1, 2], [1, 2, 4])] == [
+        "1 engine", "2 engines", "1 and 2 engines", "1, 2 and 4 engines"]
