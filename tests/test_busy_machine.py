@@ -52,18 +52,21 @@ def _run_quick(folder, monkeypatch) -> pd.DataFrame:
 
 
 def _verdicts(rows: pd.DataFrame) -> tuple:
-    """The networks ranked by CPU time, the optimum and the Table I claims' verdicts, judged from the rows."""
+    """The optimum and the Table I claims' verdicts, judged from the rows (CPU time).
+
+    The full order of the networks by time is not compared: two different networks whose fits cost
+    nearly the same may swap places by noise on any clock; what the report concludes from the times
+    (the optimum, the claims' verdicts) must not change.
+    """
     table = sweep.summarize(rows)
     assert sweep.time_basis(table) == "cpu"
-    ranking = table.assign(t=sweep.pooled(table, "cpu_mean")).sort_values("t")
-    ranking = list(dict.fromkeys(sweep.same_model_classes(ranking)))
     best = sweep.best_model(table)
     ours = claims.Ours(table, pd.DataFrame(), {}, {}, cores=2)
     t1 = claims.table_i_comparison(ours)
     ran = t1[t1[("accuracy (%)", "ours")].notna()]
     found = [claims.table_i_accuracy_claim(ran), *claims.table_i_flat_claims(ours),
              claims.table_i_time_claim(ran, "", claims.pooled_times(ours, ran)), claims.optimum_claim(ours)]
-    return ranking, (best.hidden, best.epochs, tuple(best.caps)), [(c.claim, c.verdict) for c in found]
+    return (best.hidden, best.epochs, tuple(best.caps)), [(c.claim, c.verdict) for c in found]
 
 
 def test_the_sweeps_verdicts_are_the_same_beside_a_cpu_hog(tmp_path, monkeypatch, request):

@@ -165,3 +165,21 @@ def _thread_counts():
     from threadpoolctl import threadpool_info
 
     return {f"{p['internal_api']}:{p['filepath']}": p["num_threads"] for p in threadpool_info()}
+
+
+@pytest.mark.mpi
+def test_an_engine_failing_at_start_up_raises_the_clusters_own_error(tmp_path):
+    """Issue 16: an engine that fails while the cluster sets it up gives a ClusterError, not a raw CompositeError."""
+    (tmp_path / "threadpoolctl.py").write_text("raise RuntimeError('threadpoolctl broken on purpose')\n")
+    with pytest.raises(ClusterError, match=r"failed while being set up.*broken on purpose"):
+        with start_cluster(1, environment={"PYTHONPATH": str(tmp_path)}, timeout=60):
+            pass
+
+    def started_here(proc):
+        try:
+            return proc.environ().get("PYTHONPATH") == str(tmp_path)
+        except (psutil.Error, OSError):
+            return False
+
+    _, left = psutil.wait_procs([p for p in psutil.process_iter() if started_here(p)], timeout=10)
+    assert not left, [f"{p.name()} (pid {p.pid})" for p in left]  # the failed start left nothing running

@@ -131,7 +131,7 @@ def main(argv=None) -> int:
     try:
         return args.func(args)
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        print("\ninterrupted", file=sys.stderr)  # on a line of its own, after any progress bar
         return 130
     except Exception as exc:  # every known failure gets one clear line and a non-zero exit
         from exemplar.site import notebooks as report

@@ -415,7 +415,12 @@ def _start(cluster, n: int, launcher: str, timeout: float, mpi_cmd: list[str], s
     rc = started["rc"] = cluster.connect_client_sync()
     _wait_for_engines(rc, cluster, n, timeout)
     ids = sorted(rc.ids)[:n]
-    infos = rc[ids].apply_sync(_engine_setup, launcher == "mpi")
+    try:
+        infos = rc[ids].apply_sync(_engine_setup, launcher == "mpi")
+    except Exception as exc:  # ipyparallel's CompositeError/EngineError: say what failed, in the cluster's words
+        detail = "; ".join(line.strip() for line in str(exc).splitlines()[:4] if line.strip())
+        raise ClusterError(f"the engines failed while being set up ({type(exc).__name__}: {detail}); "
+                           f"engine launcher output:\n{_tail(cluster.engine_set)}") from exc
     started["pids"].update(info["pid"] for info in infos)
     if launcher == "mpi":
         ranks = [info["rank"] for info in infos]
