@@ -51,7 +51,8 @@ BAD = [
     ({"retries": -1}, r"parameter retries must be an integer of at least 0"),
     ({"engine_counts": [2, 4]}, r"parameter engine_counts must include 1 \(the sequential reference"),
     ({"engine_counts": [1, 2, 200], "n_train": [100, 6000]},
-     r"parameter engine_counts must be at most the smallest training size n_train \(100\).*got \[1, 2, 200\]"),
+     r"parameter engine_counts must be a list of integers from 1 to the smallest n_train \(100\): each engine trains "
+     r"on at least one image; got \[1, 2, 200\] \(200 > the smallest n_train\)"),
 ]
 
 

@@ -52,7 +52,7 @@ def test_defaults_pass_and_come_back_ordered():
 @pytest.mark.parametrize("given, message", [
     ({"engine_counts": [2, 4]}, "engine_counts must include 1"),
     ({"engine_counts": [1]}, "engine_counts must include 1"),
-    ({"engine_counts": [1, 2], "n_train": 1}, r"engine_counts must be integers from 1 to n_train \(1\)"),
+    ({"engine_counts": [1, 2], "n_train": 1}, r"engine_counts must be a list of integers from 1 to n_train \(1\).*got \[1, 2\] \(2 > n_train\)"),
     ({"methods": ["matched", "ensemble"]}, "methods must include 'mean'"),
     ({"methods": ["median"]}, "parameter methods must be"),
     ({"starts": ["random"]}, "parameter starts must be"),

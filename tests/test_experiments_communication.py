@@ -67,7 +67,7 @@ BAD = [
     ({"n_train": "abc"}, r"parameter n_train must be an integer from 1 to 60000; got 'abc'"),
     ({"n_train": 70000}, r"parameter n_train must be an integer from 1 to 60000; got 70000"),
     ({"engine_counts": [0, 1]}, r"parameter engine_counts must be a list of integers of at least 1"),
-    ({"engine_counts": "[1, 2000]"}, r"parameter engine_counts must be integers from 1 to n_train \(1000\)"),
+    ({"engine_counts": "[1, 2000]"}, r"parameter engine_counts must be a list of integers from 1 to n_train \(1000\)"),
     ({"engine_counts": [2, 4]}, r"parameter engine_counts must include 1 .*; got \[2, 4\]"),
     ({"engine_counts": [1]}, r"parameter engine_counts must include 1 .*at least one larger count; got \[1\]"),
     ({"strategies": ["one-shot", "bogus"]}, r"parameter strategies must be a list of strings \('one-shot'"),

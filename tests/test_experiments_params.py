@@ -92,3 +92,18 @@ def test_a_list_of_flags():
         spec.check(scale_inputs="yes")
     with pytest.raises(ValueError, match="repeated"):
         spec.check(scale_inputs=[True, True])
+
+
+def test_the_one_rule_for_engine_counts():
+    from exemplar.experiments.params import check_engine_counts
+
+    assert check_engine_counts([4, 1, 2], 100, reference=True, larger=True) == [1, 2, 4]
+    with pytest.raises(ValueError, match=r"^parameter engine_counts must be a list of integers from 1 to n_train "
+                                         r"\(3\): each engine trains on at least one image; got \[1, 4\] \(4 > n_train\)$"):
+        check_engine_counts([1, 4], 3)
+    with pytest.raises(ValueError, match=r"^parameter engine_counts must include 1 \(the sequential reference\); "
+                                         r"got \[2, 4\]$"):
+        check_engine_counts([2, 4], 100, reference=True)
+    with pytest.raises(ValueError, match=r"and at least one larger count; got \[1\]$"):
+        check_engine_counts([1], 100, reference=True, larger=True)
+    assert check_engine_counts([1], 100, reference=True) == [1]

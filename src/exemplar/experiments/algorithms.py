@@ -25,7 +25,7 @@ import pandas as pd
 
 from exemplar import config
 from exemplar.data import DATASETS
-from exemplar.experiments.params import Param, Parameters, ParamSpec
+from exemplar.experiments.params import Param, Parameters, ParamSpec, check_engine_counts
 from exemplar.experiments._algorithms_report import (ALGORITHM_NAMES, SHORT_NAMES, Reading, accuracy_figure,
                                                     answer_table, comparison_engines, exact_sentence,
                                                     fashion_labels_sentence, fashion_preview, gains_sentence,
@@ -75,13 +75,7 @@ def parameters(namespace: Mapping[str, Any]) -> Parameters:
         Naming the parameter, what it accepts and what it got.
     """
     p = SPEC.from_namespace(namespace)
-    if 1 not in p.engine_counts:
-        raise ValueError("parameter engine_counts must include 1 (the sequential reference of every speedup); "
-                         f"got {p.engine_counts}")
-    smallest = min(p.n_train)
-    if max(p.engine_counts) > smallest:
-        raise ValueError(f"parameter engine_counts must be at most the smallest training size n_train "
-                         f"({smallest}), one image per engine at least; got {p.engine_counts}")
+    check_engine_counts(p.engine_counts, min(p.n_train), reference=True, n_train_name="the smallest n_train")
     return p
 
 

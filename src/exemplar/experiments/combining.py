@@ -30,7 +30,7 @@ from exemplar.experiments._combining_report import (GOAL_PP, METHOD_NAMES, SCALE
                                                     answer_paragraph, cost_table, exchanges_figure, goal_table,
                                                     literature_table, premise_sentence, premise_table, reach_sentence,
                                                     settings_sentence, summary_bullets)
-from exemplar.experiments.params import Param, Parameters, ParamSpec
+from exemplar.experiments.params import Param, Parameters, ParamSpec, check_engine_counts
 from exemplar.parallel.combine import DEFAULT_SETTINGS, METHODS
 
 #: Where the rows go (``results/combining.csv``) and the columns that identify one configuration.
@@ -83,13 +83,7 @@ def parameters(namespace: Mapping[str, Any]) -> Parameters:
     from exemplar.experiments import sweep
 
     p = SPEC.from_namespace(namespace)
-    p.engine_counts = sorted(p.engine_counts)
-    if p.engine_counts[0] != 1 or len(p.engine_counts) < 2:
-        raise ValueError("parameter engine_counts must include 1 (the sequential reference) and at least one "
-                         f"larger count; got {p.engine_counts}")
-    if p.engine_counts[-1] > p.n_train:
-        raise ValueError(f"parameter engine_counts must be integers from 1 to n_train ({p.n_train}): every engine "
-                         f"needs at least one training image; got {p.engine_counts}")
+    p.engine_counts = check_engine_counts(p.engine_counts, p.n_train, reference=True, larger=True)
     if "mean" not in p.methods:
         raise ValueError(f"parameter methods must include 'mean' (the paper's one-shot average, the reference of "
                          f"every recovery); got {p.methods}")

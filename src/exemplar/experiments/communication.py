@@ -20,7 +20,7 @@ from exemplar import config
 from exemplar.experiments.communication_answer import (  # noqa: F401 (the chapter's answer, reachable from here)
     SCALE_NAME, answer_paragraph, answer_table, details, engines_list, speed_at_same_accuracy, summary_bullets,
     timing_noise, verdict, verdict_sentence)
-from exemplar.experiments.params import Param, Parameters, ParamSpec
+from exemplar.experiments.params import Param, Parameters, ParamSpec, check_engine_counts
 from exemplar.parallel import STRATEGIES
 
 #: The results' first columns, in this order; the rest follow as the runs report them.
@@ -70,13 +70,7 @@ def parameters(namespace: Mapping[str, Any]) -> Parameters:
     from exemplar.experiments import sweep
 
     p = SPEC.from_namespace(namespace)
-    p.engine_counts = sorted(p.engine_counts)
-    if p.engine_counts[-1] > p.n_train:
-        raise ValueError(f"parameter engine_counts must be integers from 1 to n_train ({p.n_train}): every engine "
-                         f"needs at least one training image; got {p.engine_counts}")
-    if p.engine_counts[0] != 1 or len(p.engine_counts) < 2:
-        raise ValueError("parameter engine_counts must include 1 (the sequential reference) and at least one "
-                         f"larger count; got {p.engine_counts}")
+    p.engine_counts = check_engine_counts(p.engine_counts, p.n_train, reference=True, larger=True)
     if "one-shot" not in p.strategies:
         raise ValueError(f"parameter strategies must include 'one-shot' (its 1-engine run is the sequential "
                          f"reference); got {p.strategies}")

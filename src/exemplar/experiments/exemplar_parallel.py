@@ -26,7 +26,7 @@ import pandas as pd
 
 from exemplar import config, metrics, paper
 from exemplar.experiments import sweep
-from exemplar.experiments.params import Param, Parameters, ParamSpec
+from exemplar.experiments.params import Param, Parameters, ParamSpec, check_engine_counts
 from exemplar.validation import DTYPES
 
 #: Table II's column of the dedicated-core estimate.
@@ -68,11 +68,7 @@ def parameters(namespace: Mapping[str, Any]) -> Parameters:
         For a bad value, naming the parameter, what it accepts and what it got.
     """
     p = SPEC.from_namespace(namespace)
-    too_many = [n for n in p.engine_counts if n > p.n_train]
-    if too_many:
-        raise ValueError(f"parameter engine_counts must be a list of integers from 1 to n_train ({p.n_train}): "
-                         f"each engine trains on at least one image; got {p.engine_counts} "
-                         f"({', '.join(map(str, too_many))} > n_train)")
+    check_engine_counts(p.engine_counts, p.n_train)  # the order the notebook gave is kept
     return p
 
 

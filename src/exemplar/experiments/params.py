@@ -214,3 +214,28 @@ class ParamSpec:
     def describe(self) -> str:
         """One line per parameter: name, default, what it accepts, what it means."""
         return "\n".join(f"{p.name} = {p.default!r}: {p.help} ({p.accepted()})" for p in self.params)
+
+
+def check_engine_counts(engine_counts: list[int], n_train: int, *, reference: bool = False,
+                        larger: bool = False, n_train_name: str = "n_train") -> list[int]:
+    """The chapters' one rule for engine counts (each already a positive integer), sorted.
+
+    Every engine trains on at least one image, so no count may exceed ``n_train``; with ``reference``,
+    1 (the sequential run every speedup and accuracy is measured against) must be among them, and with
+    ``larger`` also a count above 1.
+
+    Raises
+    ------
+    ValueError
+        Naming ``engine_counts``, the rule it breaks and what it got.
+    """
+    counts = sorted(engine_counts)
+    too_many = [n for n in counts if n > n_train]
+    if too_many:
+        raise ValueError(f"parameter engine_counts must be a list of integers from 1 to {n_train_name} ({n_train}): "
+                         f"each engine trains on at least one image; got {counts} "
+                         f"({', '.join(map(str, too_many))} > {n_train_name})")
+    if reference and (counts[0] != 1 or (larger and len(counts) < 2)):
+        raise ValueError("parameter engine_counts must include 1 (the sequential reference)"
+                         + (" and at least one larger count" if larger else "") + f"; got {counts}")
+    return counts
