@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from exemplar.models.stopping import StoppingRule
+
 
 def allreduce_curve(X: np.ndarray, y: np.ndarray, X_test: np.ndarray, y_test: np.ndarray, n_ranks: int,
                     hidden: int, epochs: int, seed: int, batch_size: int = 200, scale_inputs: bool = True,
@@ -53,7 +55,7 @@ def allreduce_curve(X: np.ndarray, y: np.ndarray, X_test: np.ndarray, y_test: np
     part = np.empty(net.n_params, dtype=F.dtype)
     n_total = sum(sizes)
     acc_curve, loss_curve = [], []
-    best, no_improvement = np.inf, 0
+    rule = StoppingRule(tol, n_iter_no_change)
     with threadpool_limits(1):
         for _ in range(epochs):
             order = [sk_shuffle(o, random_state=r.random_state_) for o, r in zip(order, nets)]
@@ -75,12 +77,7 @@ def allreduce_curve(X: np.ndarray, y: np.ndarray, X_test: np.ndarray, y_test: np
             loss = accumulated / n_total
             loss_curve.append(loss)
             acc_curve.append(weights_accuracy_pct(net.weights(), Ft, y_test, classes))
-            if loss > best - tol:
-                no_improvement += 1
-            else:
-                no_improvement = 0
-            best = min(best, loss)
-            if no_improvement > n_iter_no_change:
+            if rule.update(loss):
                 break
     return {"accuracy": acc_curve, "loss": loss_curve, "n_iter": len(acc_curve), "weights": net.weights()}
 

@@ -25,6 +25,7 @@ from types import SimpleNamespace
 import numpy as np
 
 from exemplar.bench.common import BenchError
+from exemplar.models.stopping import StoppingRule
 
 #: What ``pip install`` needs for this benchmark.
 TORCH_HINT = "PyTorch is not installed: pip install -e '.[bench]' (torch==2.13.0, CPU build)"
@@ -184,7 +185,7 @@ def _train(torch, ddp, model, data, sizes, rng, rank: int, world: int, cfg: dict
     order = np.arange(sizes[rank])
     r = SimpleNamespace(train_clock=0.0, paused=0.0, acc_curve=[], loss_curve=[], ttt=None, ttt_wall=None,
                         target_epoch=None)
-    best, no_improvement = math.inf, 0
+    rule = StoppingRule(cfg["tol"], cfg["n_iter_no_change"])
     epoch_start = time.monotonic()
     for epoch in range(cfg["epochs"]):
         order = sk_shuffle(order, random_state=rng)
@@ -194,12 +195,7 @@ def _train(torch, ddp, model, data, sizes, rng, rank: int, world: int, cfg: dict
         now = time.monotonic()
         r.train_clock += now - epoch_start
         r.loss_curve.append(epoch_loss)
-        if epoch_loss > best - cfg["tol"]:
-            no_improvement += 1
-        else:
-            no_improvement = 0
-        best = min(best, epoch_loss)
-        stop = no_improvement > cfg["n_iter_no_change"]
+        stop = rule.update(epoch_loss)
         # --- clock paused: rank 0 evaluates, everyone waits
         if rank == 0:
             with torch.no_grad():
