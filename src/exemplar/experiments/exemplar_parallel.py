@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -98,6 +98,47 @@ class ParallelRun:
         return int(self.prov["machine"]["usable_cores"])
 
 
+def configs(engine_counts: Sequence[int], repeats: int, seed: int = 0) -> list[dict[str, Any]]:
+    """This chapter's configurations: the all-core BLAS baseline, then each engine count × repeat.
+
+    Repeat ``r`` uses ``seed + r`` on every engine.
+    """
+    out = [{"strategy": sweep.BASELINE, "n_engines": 1, "repeat": r, "seed": seed + r} for r in range(repeats)]
+    out += [{"strategy": "one-shot", "n_engines": n, "repeat": r, "seed": seed + r}
+            for n in engine_counts for r in range(repeats)]
+    return out
+
+
+def on_cluster(config: Mapping[str, Any]) -> int | None:
+    """Engine count of a configuration; ``None`` (this process) for the sequential baseline."""
+    return None if config["strategy"] == sweep.BASELINE else int(config["n_engines"])
+
+
+def runner(source, train: tuple, test: tuple, hidden: int, epochs: int, cores: int, **run_kwargs):
+    """``run_one`` for :func:`~exemplar.experiments.runner.run_configs`: the baseline in this process,
+    one-shot exemplar runs on the cluster.
+
+    Parameters
+    ----------
+    source : tuple
+        Where rank 0 reads the training data (:func:`exemplar.parallel.csv_source`).
+    train, test : (X, y)
+        Training data for the in-process baseline, test data for every run.
+    cores : int
+        The machine's cores: rows record whether engines outnumber them.
+    """
+    from exemplar import parallel as ex
+
+    def run_one(cl, config):
+        if cl is None:
+            return sweep.baseline_run(*train, *test, hidden, epochs, config["seed"], dtype=run_kwargs.get("dtype", "float64"))
+        res = ex.run_exemplar(cl, source, *test, hidden=hidden, epochs=epochs, seed=config["seed"], **run_kwargs)
+        return {**res.as_row(), "n_iter_max": max(res.n_iter), "start_seconds": cl.start_seconds,
+                "oversubscribed": cl.n > cores}
+
+    return run_one
+
+
 def run(p: Parameters) -> ParallelRun:
     """The all-core BLAS baseline, then each engine count × repeat, each row saved as it finishes.
 
@@ -106,7 +147,7 @@ def run(p: Parameters) -> ParallelRun:
     :func:`exemplar.experiments.runner.run_configs`.
     """
     from exemplar import data, results
-    from exemplar.experiments import runner
+    from exemplar.experiments import runner as loop
     from exemplar.parallel import cluster
     from exemplar.parallel.shards import csv_source
 
@@ -116,12 +157,10 @@ def run(p: Parameters) -> ParallelRun:
                               inputs=f"raw pixels 0-255, {p.dtype}", n_test=len(y_test))
     cores = prov["machine"]["usable_cores"]
     X_train, y_train = data.load_mnist("train", n_rows=p.n_train)
-    configs = runner.exemplar_configs(p.engine_counts, p.repeats, p.seed)
-    run_one = runner.exemplar_runner(source, (X_train, y_train), (X_test, y_test), p.hidden, p.epochs, cores,
-                                     dtype=p.dtype)
-    log = runner.ResultsLog(RESULTS_NAME, prov, KEY_COLUMNS, resume=p.resume)
-    runs = runner.run_configs(configs, run_one, log, cluster_size=runner.on_cluster, retries=p.retries,
-                              start_cluster=lambda n: cluster.start_cluster(n, launcher=p.launcher))
+    run_one = runner(source, (X_train, y_train), (X_test, y_test), p.hidden, p.epochs, cores, dtype=p.dtype)
+    log = loop.ResultsLog(RESULTS_NAME, prov, KEY_COLUMNS, resume=p.resume)
+    runs = loop.run_configs(configs(p.engine_counts, p.repeats, p.seed), run_one, log, cluster_size=on_cluster,
+                            retries=p.retries, start_cluster=lambda n: cluster.start_cluster(n, launcher=p.launcher))
     return ParallelRun(runs, prov, config.results_dir() / f"{RESULTS_NAME}.csv")
 
 

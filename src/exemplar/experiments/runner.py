@@ -17,6 +17,11 @@ that each notebook gets the same guarantees:
   same ``n_engines`` share one cluster. If a configuration fails because an engine died (an MPI
   rank that dies takes the whole MPI job with it), the cluster is stopped and, with
   ``retries=N``, started afresh and the configuration rerun, up to N times.
+* **One run per results file.** A run holds ``NAME.lock`` (:mod:`exemplar.locks`) while it writes
+  ``NAME.csv``; a second run into the same file is refused at its start, naming the first, so
+  neither loses the other's rows.
+* **Write errors are write errors.** A row joins the log only once it is on disk; a failed write
+  raises :class:`ResultsWriteError` naming the file and the system's reason, and is not retried.
 """
 
 from __future__ import annotations
@@ -277,50 +282,3 @@ class _null_cluster:
 
     def __exit__(self, *exc):
         return False
-
-
-def exemplar_configs(engine_counts: Sequence[int], repeats: int, seed: int = 0, baseline: bool = True,
-                     strategies: Sequence[str] = ("one-shot",)) -> list[dict[str, Any]]:
-    """The exemplar chapter's configurations: the all-core BLAS baseline, then each engine count × repeat.
-
-    Repeat ``r`` uses ``seed + r`` on every engine.
-    """
-    from exemplar.experiments.sweep import BASELINE
-
-    configs = [{"strategy": BASELINE, "n_engines": 1, "repeat": r, "seed": seed + r}
-               for r in range(repeats)] if baseline else []
-    configs += [{"strategy": s, "n_engines": n, "repeat": r, "seed": seed + r}
-                for n in engine_counts for s in strategies for r in range(repeats)]
-    return configs
-
-
-def on_cluster(config: Mapping[str, Any]) -> int | None:
-    """Engine count of an exemplar configuration; ``None`` (this process) for the sequential baseline."""
-    from exemplar.experiments.sweep import BASELINE
-
-    return None if config["strategy"] == BASELINE else int(config["n_engines"])
-
-
-def exemplar_runner(source, train: tuple, test: tuple, hidden: int, epochs: int, cores: int, **run_kwargs):
-    """``run_one`` for :func:`run_configs`: the baseline in this process, one-shot exemplar runs on the cluster.
-
-    Parameters
-    ----------
-    source : tuple
-        Where rank 0 reads the training data (:func:`exemplar.exemplar.csv_source`).
-    train, test : (X, y)
-        Training data for the in-process baseline, test data for every run.
-    cores : int
-        The machine's cores: rows record whether engines outnumber them.
-    """
-    from exemplar import parallel as ex
-    from exemplar.experiments.sweep import baseline_run
-
-    def run_one(cl, config):
-        if cl is None:
-            return baseline_run(*train, *test, hidden, epochs, config["seed"], dtype=run_kwargs.get("dtype", "float64"))
-        res = ex.run_exemplar(cl, source, *test, hidden=hidden, epochs=epochs, seed=config["seed"], **run_kwargs)
-        return {**res.as_row(), "n_iter_max": max(res.n_iter), "start_seconds": cl.start_seconds,
-                "oversubscribed": cl.n > cores}
-
-    return run_one
