@@ -176,3 +176,20 @@ def test_atomic_write_text_replaces_whole_and_is_readable_by_all(tmp_path):
     assert fileio.atomic_write_text(target, "héllo\r\n") == target
     assert target.read_bytes() == "héllo\r\n".encode() and (target.stat().st_mode & 0o777) == 0o644
     assert results.atomic_write_text is fileio.atomic_write_text  # results uses the same one
+
+
+def test_a_writer_killed_mid_write_leaves_a_temporary_that_the_next_write_removes(tmp_path):
+    import subprocess
+    import sys
+
+    from exemplar import fileio
+
+    target = tmp_path / "demo.csv"
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    stale = tmp_path / f".demo.csv.{int(dead.stdout)}.abcd1234.tmp"  # as a killed writer leaves it
+    stale.write_text("half")
+    alive = tmp_path / f".demo.csv.{os.getpid()}.efgh5678.tmp"  # a writer still running: left alone
+    alive.write_text("busy")
+    fileio.atomic_write_text(target, "label\n1\n")
+    assert target.read_text() == "label\n1\n"
+    assert not stale.exists() and alive.exists()

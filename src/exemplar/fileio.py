@@ -5,6 +5,10 @@ by everyone (``0o644``; :func:`tempfile.mkstemp` creates ``0o600``) and renamed 
 rename is atomic, so a reader sees either the old file or the complete new one, never a
 half-written one; on any error (including ``KeyboardInterrupt``) the temporary file is removed
 and the old file is left as it was.
+
+A process killed while it writes (``SIGKILL``: no cleanup can run) leaves its temporary file
+behind. The temporary file's name carries the writer's pid, so the next write of the same file
+removes the ones whose writer is gone (:func:`remove_stale_temporaries`).
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import tempfile
 from pathlib import Path
 from typing import BinaryIO, Callable
 
-__all__ = ["atomic_write", "atomic_write_text", "atomic_write_bytes"]
+__all__ = ["atomic_write", "atomic_write_text", "atomic_write_bytes", "remove_stale_temporaries"]
 
 
 def atomic_write(path, write: Callable[[BinaryIO], None]) -> Path:
@@ -41,7 +45,8 @@ def atomic_write(path, write: Callable[[BinaryIO], None]) -> Path:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    remove_stale_temporaries(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as fh:
             write(fh)
@@ -54,6 +59,38 @@ def atomic_write(path, write: Callable[[BinaryIO], None]) -> Path:
             os.unlink(tmp)
         raise
     return path
+
+
+def remove_stale_temporaries(path) -> list[Path]:
+    """Remove the temporary files of ``path`` left by writers that no longer run; returns them.
+
+    :func:`atomic_write` names them ``.NAME.PID.XXXXXXXX.tmp``; one whose ``PID`` is not a running
+    process was left by a writer killed mid-write. Those of running writers are left alone.
+    """
+    path = Path(path)
+    removed = []
+    for tmp in path.parent.glob(f".{glob_escape(path.name)}.*.tmp"):
+        pid = tmp.name[len(path.name) + 2:].split(".", 1)[0]
+        if pid.isdigit() and not _running(int(pid)):
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+                removed.append(tmp)
+    return removed
+
+
+def glob_escape(name: str) -> str:
+    """``name`` with glob's special characters escaped."""
+    return "".join(f"[{c}]" if c in "*?[" else c for c in name)
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process: it runs
+        return True
+    return True
 
 
 def atomic_write_bytes(path, content: bytes) -> Path:
