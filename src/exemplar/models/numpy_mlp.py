@@ -1,10 +1,12 @@
-"""A small numpy MLP that matches scikit-learn's ``MLPClassifier``, for synchronous data-parallel SGD.
+"""The fast trainer: scikit-learn's ``MLPClassifier`` network and training, in numpy, near the GEMM limit.
 
 Why not scikit-learn itself? ``MLPClassifier`` computes the gradient of a mini-batch and applies
 Adam's update in one private loop; there is no public hook between the two where engines could
-average their gradients. This module re-implements exactly the pieces that loop uses, for the
-configuration the report trains (``solver="adam"``, ``activation="relu"``, softmax output,
-``loss="log_loss"``, no validation-based early stopping), so that:
+average their gradients, and the loop spends almost half its time outside the matrix products
+(Adam's update formed in new arrays, every batch's rows copied into a new array, activations).
+This module re-implements exactly the pieces that loop uses, for the configuration the report
+trains (``solver="adam"``, ``activation="relu"``, softmax output, ``loss="log_loss"``, no
+validation-based early stopping):
 
 * the initial weights are scikit-learn's: Glorot-uniform bounds ``sqrt(6 / (fan_in + fan_out))``
   drawn layer by layer, coefficients then intercepts, from ``RandomState(random_state)``, the
@@ -16,17 +18,29 @@ configuration the report trains (``solver="adam"``, ``activation="relu"``, softm
 * an epoch's loss, and the stopping rule (training loss not better by ``tol`` for more than
   ``n_iter_no_change`` epochs: :class:`exemplar.models.stopping.StoppingRule`), are scikit-learn's.
 
-On one process :func:`train` therefore reproduces ``MLPClassifier.fit`` (the tests check it to
-rounding error). With an MPI communicator every rank computes the *sum* of its mini-batch's
-per-row gradients, one ``Allreduce`` adds them (with the row counts and the loss), and every rank
-divides by the global batch size and applies the same Adam step. That is the sequential run on the
-union of the ranks' mini-batches: a global batch of ``n_ranks x batch_size`` rows. (Averaging the
-ranks' *mean* gradients would count the L2 penalty once per rank; adding sums does not.)
+**Equal to scikit-learn.** In float64 :func:`train` on one process performs the same floating-point
+operations in the same order as ``MLPClassifier.fit``, so the weights agree to rounding error
+(``tests/test_models_fast.py`` holds them within ``rtol=1e-9``; on MNIST they come out bit for bit
+equal). Only the epoch loss is summed in another order (within 1e-12 relative).
+
+**Fast.** Every buffer is allocated once per fit: the activations, deltas and relu masks of a
+batch, the gradient, Adam's moments and a scratch vector. Each batch's rows are gathered into
+one preallocated array; raw pixels stay ``uint8`` in memory and are converted (and scaled) per
+batch, which moves an eighth of the bytes that copying float64 rows would. The matrix products
+write into their buffers (``out=``), Adam and the L2 term update in place. In float32 everything
+is float32, the update included (scikit-learn forms it in float64), and output probabilities
+below float32's smallest normal number are flushed to zero, as the hardware's flush-to-zero
+mode would: on raw pixels such subnormal numbers otherwise slow every product they enter.
+
+With an MPI communicator every rank computes the *sum* of its mini-batch's per-row gradients, one
+``Allreduce`` adds them (with the row counts and the loss), and every rank divides by the global
+batch size and applies the same Adam step. That is the sequential run on the union of the ranks'
+mini-batches: a global batch of ``n_ranks x batch_size`` rows. (Averaging the ranks' *mean*
+gradients would count the L2 penalty once per rank; adding sums does not.)
 
 The weights live in one flat vector (``coefs`` and ``intercepts`` are views into it, in
-:func:`exemplar.models.sklearn_mlp.get_weights` order), so a step is one buffer collective and one vector update.
-Its dtype is the features' (float64, or float32 as scikit-learn keeps float32 inputs): float32
-training halves the bytes of every ``Allreduce``.
+:func:`exemplar.models.sklearn_mlp.get_weights` order), so a step is one buffer collective and
+one vector update, and periodic averaging (:mod:`exemplar.models.periodic`) one ``Allreduce``.
 """
 
 from __future__ import annotations
@@ -93,8 +107,8 @@ class NumpyMLP:
     alpha, learning_rate_init, beta_1, beta_2, epsilon : float
         L2 penalty and Adam's settings, as ``MLPClassifier``'s.
     dtype : {float64, float32}
-        Type of the weights, Adam's state and the gradient (scikit-learn draws the initial
-        weights in float64 and casts them, as here).
+        Type of the weights, Adam's state, the gradient and every intermediate (scikit-learn draws
+        the initial weights in float64 and casts them, as here).
     """
 
     def __init__(self, layer_units: Sequence[int], random_state=None, alpha: float = 1e-4,
@@ -107,78 +121,113 @@ class NumpyMLP:
         self.alpha, self.learning_rate_init = float(alpha), float(learning_rate_init)
         self.beta_1, self.beta_2, self.epsilon = float(beta_1), float(beta_2), float(epsilon)
         self.random_state_ = check_random_state(random_state)
-        pairs = list(zip(units[:-1], units[1:]))
-        n_coef = sum(a * b for a, b in pairs)
-        self.n_params = n_coef + sum(b for _, b in pairs)
         self.dtype = np.dtype(dtype)
         if self.dtype not in (np.float64, np.float32):
             raise ValueError(f"dtype must be float64 or float32; got {dtype!r}")
+        pairs = list(zip(units[:-1], units[1:]))
+        self.n_coef = sum(a * b for a, b in pairs)
+        self.n_params = self.n_coef + sum(b for _, b in pairs)
         self.params = np.empty(self.n_params, dtype=self.dtype)
-        self.coefs, self.intercepts, self._coef_slices = [], [], []
-        offsets = np.cumsum([0] + [a * b for a, b in pairs] + [b for _, b in pairs])
-        for i, (a, b) in enumerate(pairs):
-            self.coefs.append(self.params[offsets[i]:offsets[i + 1]].reshape(a, b))
-            self._coef_slices.append(slice(offsets[i], offsets[i + 1]))
-        for i, (_, b) in enumerate(pairs):
-            j = len(pairs) + i
-            self.intercepts.append(self.params[offsets[j]:offsets[j + 1]])
-        self.n_coef = n_coef
+        self._grad = np.empty(self.n_params, dtype=self.dtype)
+        self.coefs, self.intercepts = _views(self.params, pairs)
+        self._gcoefs, self._gintercepts = _views(self._grad, pairs)
         # scikit-learn's _init_coef, layer by layer: coefficients, then intercepts
         for coef, intercept, (a, b) in zip(self.coefs, self.intercepts, pairs):
             bound = np.sqrt(6.0 / (a + b))
             coef[...] = self.random_state_.uniform(-bound, bound, (a, b))
             intercept[...] = self.random_state_.uniform(-bound, bound, b)
-        # Adam's state
+        # Adam's state, and a scratch vector for its update
         self.t = 0
         self.ms = np.zeros(self.n_params, dtype=self.dtype)
         self.vs = np.zeros(self.n_params, dtype=self.dtype)
-        self._grad = np.empty(self.n_params, dtype=self.dtype)
+        self._tmp = np.empty(self.n_params, dtype=self.dtype)
+        self._rows = 0  # rows the batch workspace holds
+
+    # ------------------------------------------------------------------ buffers
+    def _workspace(self, rows: int) -> None:
+        """Allocate the per-batch buffers for up to ``rows`` rows (once per fit: only when more are needed)."""
+        if rows <= self._rows:
+            return
+        self._acts = [np.empty((rows, u), dtype=self.dtype) for u in self.layer_units[1:]]
+        self._deltas = [np.empty((rows, u), dtype=self.dtype) for u in self.layer_units[1:-1]]
+        self._masks = [np.empty((rows, u), dtype=bool) for u in self.layer_units[1:-1]]
+        self._arange = np.arange(rows)
+        self._rows = rows
 
     # ------------------------------------------------------------------ forward and backward
     def _forward(self, X: np.ndarray) -> list[np.ndarray]:
+        """The activations of ``X``'s rows, every layer's in the workspace (valid until the next batch)."""
+        n = X.shape[0]
+        self._workspace(n)
         activations = [X]
         last = len(self.coefs) - 1
         for i, (W, b) in enumerate(zip(self.coefs, self.intercepts)):
-            a = activations[-1] @ W
+            a = self._acts[i][:n]
+            np.matmul(activations[-1], W, out=a)
             a += b
             if i != last:
                 np.maximum(a, 0, out=a)  # relu
             else:  # softmax, as scikit-learn's inplace_softmax
-                tmp = a - a.max(axis=1)[:, np.newaxis]
-                np.exp(tmp, out=a)
+                a -= a.max(axis=1)[:, np.newaxis]
+                np.exp(a, out=a)
                 a /= a.sum(axis=1)[:, np.newaxis]
+                if self.dtype == np.float32:  # flush to zero what would be a subnormal number
+                    a[a < np.finfo(np.float32).tiny] = 0.0
             activations.append(a)
         return activations
 
-    def predict_proba(self, X: np.ndarray) -> np.ndarray:
-        return self._forward(np.asarray(X, dtype=self.dtype))[-1]
+    def predict_proba(self, X: np.ndarray, batch_rows: int = 2000) -> np.ndarray:
+        """Class probabilities of ``X``'s rows (computed ``batch_rows`` at a time)."""
+        X = np.asarray(X)
+        out = np.empty((X.shape[0], self.layer_units[-1]), dtype=self.dtype)
+        for start in range(0, X.shape[0], batch_rows):
+            out[start:start + batch_rows] = self._forward(np.asarray(X[start:start + batch_rows], dtype=self.dtype))[-1]
+        return out
 
     def loss_grad_sum(self, X: np.ndarray, Y: np.ndarray, out: np.ndarray | None = None) -> tuple[float, np.ndarray]:
         """Sum over the rows of ``(X, Y)`` of the data loss and of its gradient (no L2 term, no division).
 
-        ``Y`` is one-hot (rows × classes). The gradient goes into ``out`` (a flat vector of
-        ``n_params``, default: an internal buffer) in :func:`exemplar.models.sklearn_mlp.get_weights` order. An
-        empty batch gives zero loss and a zero gradient.
+        ``X`` holds the batch's features in the network's dtype; ``Y`` its labels as class
+        indices (``0 .. classes - 1``), or one-hot rows. The gradient goes into ``out`` (a flat
+        vector of at least ``n_params``, default: an internal buffer) in
+        :func:`exemplar.models.sklearn_mlp.get_weights` order. An empty batch gives zero loss and
+        a zero gradient.
         """
-        grad = self._grad if out is None else out
-        if X.shape[0] == 0:
-            grad[: self.n_params] = 0.0
+        grad = self._grad if out is None else out[: self.n_params]
+        gcoefs, gints = (self._gcoefs, self._gintercepts) if out is None else self._views_of(grad)
+        n = X.shape[0]
+        if n == 0:
+            grad[...] = 0.0
             return 0.0, grad
+        labels = np.asarray(Y)
+        if labels.ndim == 2:
+            labels = labels.argmax(axis=1)
         acts = self._forward(X)
         prob = acts[-1]
-        eps = np.finfo(prob.dtype).eps
-        clipped = np.clip(prob, eps, 1 - eps)
-        loss_sum = float(-np.sum(Y * np.log(clipped), where=Y > 0))
-        delta = prob - Y
-        n_layers = len(self.coefs)
-        for i in range(n_layers - 1, -1, -1):
-            grad[self._coef_slices[i]] = (acts[i].T @ delta).ravel()
-            j = self.n_coef + sum(self.layer_units[1:i + 1])
-            grad[j:j + self.layer_units[i + 1]] = delta.sum(axis=0)
+        rows = self._arange[:n]
+        eps = np.finfo(self.dtype).eps
+        loss_sum = float(-np.log(np.clip(prob[rows, labels], eps, 1 - eps)).sum())
+        prob[rows, labels] -= 1  # the output's delta, in place of the probabilities
+        delta = prob
+        for i in range(len(self.coefs) - 1, -1, -1):
+            np.matmul(acts[i].T, delta, out=gcoefs[i])
+            np.sum(delta, axis=0, out=gints[i])
             if i:
-                delta = delta @ self.coefs[i].T
-                delta[acts[i] == 0] = 0  # relu's derivative, as scikit-learn's inplace_relu_derivative
+                below = self._deltas[i - 1][:n]
+                np.matmul(delta, self.coefs[i].T, out=below)
+                mask = self._masks[i - 1][:n]
+                np.equal(acts[i], 0, out=mask)
+                np.copyto(below, 0, where=mask)  # relu's derivative, as scikit-learn's inplace_relu_derivative
+                delta = below
         return loss_sum, grad
+
+    def _views_of(self, grad: np.ndarray):
+        """Per-layer views into a caller's gradient vector (made once per buffer)."""
+        key = (grad.__array_interface__["data"][0], grad.dtype.str)
+        if getattr(self, "_out_key", None) != key:
+            self._out_key = key
+            self._out_views = _views(grad, list(zip(self.layer_units[:-1], self.layer_units[1:])))
+        return self._out_views
 
     def l2_sum(self) -> float:
         """``sum of squared coefficients`` (intercepts are not penalised), as scikit-learn's."""
@@ -192,24 +241,81 @@ class NumpyMLP:
         """One Adam step from the summed gradient of ``n_rows`` rows; returns the batch loss.
 
         Adds the L2 term (``alpha * W`` to the coefficients' gradient, ``0.5 * alpha * ||W||^2`` to
-        the loss), divides by ``n_rows`` and updates the weights in place, exactly as
-        ``MLPClassifier``'s ``_backprop`` and ``AdamOptimizer`` do.
+        the loss), divides by ``n_rows`` and updates the weights and Adam's moments in place
+        (``grad_sum`` is used up: it ends holding the update), with scikit-learn's ``_backprop`` and ``AdamOptimizer`` formulas, operation for
+        operation (in float64 the same roundings).
         """
         loss = (loss_sum + 0.5 * self.alpha * self.l2_sum()) / n_rows
         grad = grad_sum[: self.n_params]
-        grad[: self.n_coef] += self.alpha * self.params[: self.n_coef]
+        tmp, nc = self._tmp, self.n_coef
+        np.multiply(self.params[:nc], self.alpha, out=tmp[:nc])
+        grad[:nc] += tmp[:nc]
         grad /= n_rows
         self.t += 1
-        self.ms = self.beta_1 * self.ms + (1 - self.beta_1) * grad
-        self.vs = self.beta_2 * self.vs + (1 - self.beta_2) * (grad**2)
-        lr = self.learning_rate_init * np.sqrt(1 - self.beta_2**self.t) / (1 - self.beta_1**self.t)
-        # as scikit-learn: the update is formed in float64 (lr is a float64 scalar) and added in place
-        self.params += -lr * self.ms / (np.sqrt(self.vs) + self.epsilon)
-        return loss
+        b1, b2 = self.beta_1, self.beta_2
+        self.ms *= b1                                # ms = b1 * ms + (1 - b1) * grad
+        np.multiply(grad, 1 - b1, out=tmp)
+        self.ms += tmp
+        self.vs *= b2                                # vs = b2 * vs + (1 - b2) * grad ** 2
+        np.multiply(grad, grad, out=tmp)
+        tmp *= 1 - b2
+        self.vs += tmp
+        lr = self.learning_rate_init * np.sqrt(1 - b2**self.t) / (1 - b1**self.t)
+        if self.dtype == np.float32:
+            lr = float(lr)  # a Python float keeps the update in float32
+        np.sqrt(self.vs, out=tmp)                    # params += -lr * ms / (sqrt(vs) + epsilon)
+        tmp += self.epsilon
+        np.multiply(self.ms, -lr, out=grad)          # the gradient is spent: its buffer takes the update
+        grad /= tmp
+        self.params += grad
+        return float(loss)
 
     def weights(self) -> list[np.ndarray]:
         """Copies of the weights, coefficients then intercepts (:func:`exemplar.models.sklearn_mlp.get_weights` order)."""
         return [np.array(w, copy=True) for w in (*self.coefs, *self.intercepts)]
+
+
+def _views(vector: np.ndarray, pairs: list[tuple[int, int]]) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """The coefficient matrices and intercept vectors of layers ``pairs`` as views into one flat vector."""
+    offsets = np.cumsum([0] + [a * b for a, b in pairs] + [b for _, b in pairs])
+    coefs = [vector[offsets[i]:offsets[i + 1]].reshape(a, b) for i, (a, b) in enumerate(pairs)]
+    n = len(pairs)
+    intercepts = [vector[offsets[n + i]:offsets[n + i + 1]] for i in range(n)]
+    return coefs, intercepts
+
+
+class Batches:
+    """Mini-batches of one rank's rows, gathered into one preallocated array in the training dtype.
+
+    ``X`` may be the training features themselves (float64 or float32, in the training dtype),
+    or raw integer pixels (e.g. ``uint8``): these stay as they are in memory and each batch is
+    converted (and divided by ``scale``, if given) as it is gathered, the same operations
+    ``X.astype(dtype) / dtype(scale)`` would apply to the whole array.
+    """
+
+    def __init__(self, X: np.ndarray, labels: np.ndarray, rows: int, dtype, scale: float | None = None):
+        self.X, self.labels, self.dtype = X, labels, np.dtype(dtype)
+        self.integer = np.issubdtype(X.dtype, np.integer)
+        if not self.integer and X.dtype != self.dtype:
+            raise ValueError(f"features of dtype {X.dtype} cannot train in {self.dtype}; convert them first")
+        if scale is not None and not self.integer:
+            raise ValueError("scale applies to integer pixels only; scale float features before training")
+        self.scale = None if scale is None else self.dtype.type(scale)
+        self.xb = np.empty((max(rows, 1), X.shape[1]), dtype=self.dtype)
+        self.yb = np.empty(max(rows, 1), dtype=np.intp)
+
+    def take(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The rows ``idx`` (features, labels) as views into the batch buffers."""
+        n = len(idx)
+        xb, yb = self.xb[:n], self.yb[:n]
+        if self.integer:
+            xb[...] = self.X[idx]  # uint8 rows gathered and converted in one step
+            if self.scale is not None:
+                np.divide(xb, self.scale, out=xb)
+        else:
+            np.take(self.X, idx, axis=0, out=xb)
+        np.take(self.labels, idx, out=yb)
+        return xb, yb
 
 
 @dataclass
@@ -241,25 +347,116 @@ class TrainResult:
 
 def one_hot(y: np.ndarray, classes: np.ndarray, dtype=np.float64) -> np.ndarray:
     """Rows of ``y`` as one-hot vectors over ``classes`` (labels outside ``classes`` refused)."""
+    Y = np.zeros((len(y), len(classes)), dtype=dtype)
+    Y[np.arange(len(y)), class_indices(y, classes)] = 1.0
+    return Y
+
+
+def class_indices(y: np.ndarray, classes: np.ndarray) -> np.ndarray:
+    """Each label's index in ``classes`` (labels outside ``classes`` refused)."""
     classes = np.asarray(classes)
     idx = np.searchsorted(classes, y)
     if np.any(idx >= len(classes)) or np.any(classes[np.minimum(idx, len(classes) - 1)] != y):
         raise ValueError(f"labels {sorted(set(np.unique(y)) - set(classes))} are not among the classes {classes}")
-    Y = np.zeros((len(y), len(classes)), dtype=dtype)
-    Y[np.arange(len(y)), idx] = 1.0
-    return Y
+    return idx
+
+
+def training_dtype(X: np.ndarray, dtype=None) -> np.dtype:
+    """The dtype a fit on ``X`` trains in: ``dtype`` if given, else the features' (float32 stays float32), else float64."""
+    if dtype is not None:
+        out = np.dtype(dtype)
+        if out not in (np.float64, np.float32):
+            raise ValueError(f"dtype must be 'float64' or 'float32'; got {dtype!r}")
+        return out
+    return X.dtype if X.dtype in (np.float64, np.float32) else np.dtype(np.float64)
+
+
+class EpochTrainer:
+    """One rank's fit, an epoch at a time: the network, its rows, the shuffle stream and the buffers.
+
+    Parameters are those of :func:`train`; ``epoch()`` runs one epoch (with ``comm``, together
+    with every other rank) and returns its training loss (the global one, with ``comm``).
+    :func:`train` loops it under the stopping rule; the periodic strategy
+    (:func:`exemplar.models.periodic.periodic_fit`) averages ``net.params`` between epochs.
+    """
+
+    def __init__(self, X: np.ndarray, y: np.ndarray, hidden, random_state, classes=None, comm=None,
+                 dtype=None, scale: float | None = None, **params):
+        p = check_params(params)
+        self.params = p
+        X = np.asarray(X)
+        if X.ndim != 2:
+            raise ValueError(f"X must be a 2-D array of rows; got shape {X.shape}")
+        self.dtype = training_dtype(X, dtype)
+        if not np.issubdtype(X.dtype, np.integer) and X.dtype != self.dtype:
+            X = X.astype(self.dtype)
+        y = np.asarray(y)
+        self.classes = np.unique(y) if classes is None else np.asarray(classes)
+        labels = class_indices(y, self.classes)
+        hidden = [int(hidden)] if np.isscalar(hidden) else [int(h) for h in hidden]
+        self.net = NumpyMLP([X.shape[1], *hidden, len(self.classes)], random_state, alpha=p["alpha"],
+                            learning_rate_init=p["learning_rate_init"], beta_1=p["beta_1"], beta_2=p["beta_2"],
+                            epsilon=p["epsilon"], dtype=self.dtype)
+        self.comm = comm
+        self.plan = _plan(X.shape[0], p["batch_size"], comm)
+        self.batches = Batches(X, labels, self.plan["batch"], self.dtype, scale)
+        self.net._workspace(self.plan["batch"])
+        # buffer: summed gradient, summed loss, rows in the batch
+        self.buf = np.empty(self.net.n_params + 2, dtype=self.dtype)
+        self.order = np.arange(X.shape[0])
+        self.rounds, self.comm_seconds, self.timer = 0, 0.0, RoundTimer()
+
+    def epoch(self) -> float:
+        """One epoch of steps over this rank's rows in a new shuffled order; returns the epoch's training loss."""
+        net, plan, buf = self.net, self.plan, self.buf
+        if self.params["shuffle"]:
+            self.order = _shuffle(self.order, random_state=net.random_state_)
+        batches = list(gen_batches(plan["n_local"], plan["batch"])) if plan["n_local"] else []
+        n_params = net.n_params
+        accumulated = 0.0
+        for s in range(plan["steps_per_epoch"]):
+            if s < len(batches):
+                xb, yb = self.batches.take(self.order[batches[s]])
+                loss_sum, _ = net.loss_grad_sum(xb, yb, out=buf)
+                rows = xb.shape[0]
+            else:
+                buf[:n_params] = 0.0
+                loss_sum, rows = 0.0, 0
+            if self.comm is None:
+                if rows:
+                    accumulated += net.apply(buf, loss_sum, rows) * rows
+                continue
+            buf[n_params] = loss_sum
+            buf[n_params + 1] = rows
+            self._allreduce()
+            n_rows = buf[n_params + 1]
+            if n_rows:
+                accumulated += net.apply(buf, buf[n_params], n_rows) * n_rows
+        return accumulated / plan["n_total"]
+
+    def _allreduce(self) -> None:
+        from mpi4py import MPI
+
+        self.timer.enter()
+        t0 = time.perf_counter()
+        self.comm.Allreduce(MPI.IN_PLACE, self.buf, op=MPI.SUM)
+        seconds = time.perf_counter() - t0
+        self.timer.leave(seconds)
+        self.comm_seconds += seconds
+        self.rounds += 1
 
 
 def train(X: np.ndarray, y: np.ndarray, hidden: int | Sequence[int], epochs: int, random_state,
-          classes: np.ndarray | None = None, comm=None, on_epoch: Callable | None = None, **params) -> TrainResult:
+          classes: np.ndarray | None = None, comm=None, on_epoch: Callable | None = None, dtype=None,
+          scale: float | None = None, **params) -> TrainResult:
     """Train by mini-batch Adam; with ``comm``, synchronously data-parallel over its ranks.
 
     Parameters
     ----------
     X, y : ndarray
-        This rank's rows (float64 or float32 features, integer labels). Ranks may hold different
-        numbers. The network trains in the features' dtype (other types become float64); all
-        ranks must use the same.
+        This rank's rows (features, integer labels). Ranks may hold different numbers. Features
+        are float64 or float32, or raw integer pixels (``uint8``), which are converted per batch
+        (and divided by ``scale``, if given) and never held as floats in full.
     hidden : int or sequence of int
         Hidden layer sizes.
     epochs : int
@@ -277,6 +474,10 @@ def train(X: np.ndarray, y: np.ndarray, hidden: int | Sequence[int], epochs: int
         first), the :class:`NumpyMLP` as that epoch left it, and the epoch's training loss (the
         global one, with ``comm``). To follow training (e.g. the test accuracy per epoch) without
         replaying it; it must not modify ``net``. Its return value is ignored.
+    dtype : {None, "float64", "float32"}
+        The training dtype (default: the features', float64 for integer pixels).
+    scale : float, optional
+        Divide integer pixels by this (255 for pixels / 255).
     **params
         ``MLPClassifier`` parameters of :data:`DEFAULTS`. ``batch_size`` is **per rank**;
         ``"auto"`` means ``min(200, largest rank's rows)``. Each epoch has as many steps as the
@@ -286,46 +487,26 @@ def train(X: np.ndarray, y: np.ndarray, hidden: int | Sequence[int], epochs: int
     -------
     TrainResult
     """
-    p = check_params(params)
     if on_epoch is not None and not callable(on_epoch):
         raise ValueError(f"on_epoch must be a callable on_epoch(epoch, net, loss) or None; got {on_epoch!r}")
-    X = np.asarray(X)
-    if X.dtype not in (np.float64, np.float32):
-        X = X.astype(np.float64)
-    y = np.asarray(y)
-    classes = np.unique(y) if classes is None else np.asarray(classes)
-    Y = one_hot(y, classes, dtype=X.dtype)
-    hidden = [int(hidden)] if np.isscalar(hidden) else [int(h) for h in hidden]
-    net = NumpyMLP([X.shape[1], *hidden, len(classes)], random_state, alpha=p["alpha"],
-                   learning_rate_init=p["learning_rate_init"], beta_1=p["beta_1"], beta_2=p["beta_2"],
-                   epsilon=p["epsilon"], dtype=X.dtype)
     t_start = time.perf_counter()
-    plan = _plan(X.shape[0], p["batch_size"], comm)
-    # buffer: summed gradient, summed loss, rows in the batch
-    buf = np.empty(net.n_params + 2, dtype=X.dtype)
-    counters = {"rounds": 0, "comm_seconds": 0.0, "timer": RoundTimer()}
+    fit = EpochTrainer(X, y, hidden, random_state, classes=classes, comm=comm, dtype=dtype, scale=scale, **params)
+    rule = StoppingRule(fit.params["tol"], fit.params["n_iter_no_change"])
     loss_curve: list[float] = []
-    rule = StoppingRule(p["tol"], p["n_iter_no_change"])
-    sample_idx = np.arange(X.shape[0])
-    n_iter = 0
     for _ in range(int(epochs)):
-        if p["shuffle"]:
-            sample_idx = _shuffle(sample_idx, random_state=net.random_state_)
-        loss = _epoch(net, X, Y, sample_idx, plan, buf, comm, counters)
-        n_iter += 1
+        loss = fit.epoch()
         loss_curve.append(loss)
         if on_epoch is not None:
-            on_epoch(n_iter, net, loss)
+            on_epoch(len(loss_curve), fit.net, loss)
         # scikit-learn's rule on the training loss (identical on every rank: it is a global number)
         if rule.update(loss):
             break
     seconds = time.perf_counter() - t_start
-    timer = counters["timer"]
+    timer, plan, n_iter = fit.timer, fit.plan, len(loss_curve)
     timer.finish()
-    return TrainResult(net=net, n_iter=n_iter, loss_curve=loss_curve, seconds=seconds,
+    return TrainResult(net=fit.net, n_iter=n_iter, loss_curve=loss_curve, seconds=seconds,
                        steps=n_iter * plan["steps_per_epoch"], global_batch=plan["batch"] * plan["n_ranks"],
-                       comm_rounds=counters["rounds"], comm_bytes=counters["rounds"] * buf.nbytes,
-                       comm_seconds=counters["comm_seconds"],
+                       comm_rounds=fit.rounds, comm_bytes=fit.rounds * fit.buf.nbytes, comm_seconds=fit.comm_seconds,
                        extra={"batch_size": plan["batch"], "steps_per_epoch": plan["steps_per_epoch"]},
                        cpu_seconds=timer.total, round_cpu_seconds=timer.cpu, round_comm_seconds=timer.comm)
 
@@ -346,37 +527,3 @@ def _plan(n_local: int, batch_size, comm) -> dict:
     batch = min(200, n_max) if batch_size == "auto" else int(np.clip(batch_size, 1, n_max))
     return {"n_local": n_local, "n_max": n_max, "n_total": n_total, "n_ranks": n_ranks, "batch": batch,
             "steps_per_epoch": -(-n_max // batch)}
-
-
-def _epoch(net: NumpyMLP, X: np.ndarray, Y: np.ndarray, sample_idx: np.ndarray, plan: dict, buf: np.ndarray,
-           comm, counters: dict) -> float:
-    """One epoch of steps over the rows in ``sample_idx`` order; returns the epoch's (global) training loss."""
-    if comm is not None:
-        from mpi4py import MPI
-    n_local = plan["n_local"]
-    batches = list(gen_batches(n_local, plan["batch"])) if n_local else []
-    accumulated = 0.0
-    for s in range(plan["steps_per_epoch"]):
-        if s < len(batches):
-            idx = sample_idx[batches[s]]
-            loss_sum, _ = net.loss_grad_sum(X[idx], Y[idx], out=buf)
-            rows = len(idx)
-        else:
-            buf[: net.n_params] = 0.0
-            loss_sum, rows = 0.0, 0
-        buf[net.n_params] = loss_sum
-        buf[net.n_params + 1] = rows
-        if comm is not None:
-            counters["timer"].enter()
-            t0 = time.perf_counter()
-            comm.Allreduce(MPI.IN_PLACE, buf, op=MPI.SUM)
-            seconds = time.perf_counter() - t0
-            counters["timer"].leave(seconds)
-            counters["comm_seconds"] += seconds
-            counters["rounds"] += 1
-        n_rows = buf[net.n_params + 1]
-        if n_rows == 0:
-            continue
-        batch_loss = net.apply(buf, buf[net.n_params], n_rows)
-        accumulated += batch_loss * n_rows
-    return accumulated / plan["n_total"]

@@ -33,17 +33,23 @@ from exemplar.validation import check_positive_int
 
 
 def periodic_fit(X: np.ndarray, y: np.ndarray, hidden: int, epochs: int, seed: int, mlp_params: dict,
-                 sync_every: int, classes: np.ndarray, comm) -> dict:
+                 sync_every: int, classes: np.ndarray, comm, trainer: str = "sklearn", dtype=None,
+                 scale: float | None = None) -> dict:
     """Local training with weight averaging every ``sync_every`` epochs (the ``"periodic"`` strategy).
 
     Every rank of ``comm`` calls this together with its own rows (with one rank and
     ``sync_every=1`` this is ``MLPClassifier.fit``, bit for bit). The module's documentation says
-    how epochs, Adam's state and early stopping are handled.
+    how epochs, Adam's state and early stopping are handled. ``trainer="numpy"`` runs each epoch
+    with the fast trainer (:class:`exemplar.models.numpy_mlp.EpochTrainer`: the same epoch, its
+    weights one flat vector) instead of ``partial_fit``; ``X`` may then be uint8 pixels, converted
+    per batch to ``dtype`` and divided by ``scale`` (for ``"sklearn"``, ``X`` must already be the
+    features, and ``dtype`` and ``scale`` are ignored).
 
     Returns
     -------
     dict
-        ``model`` (the averaged ``MLPClassifier``, identical on every rank), ``seconds``,
+        ``weights`` (the averaged weights in :func:`~exemplar.models.sklearn_mlp.get_weights`
+        order, identical on every rank), ``seconds``,
         ``n_iter`` (epochs run), ``loss_curve`` (global training loss per epoch),
         ``comm_rounds``, ``comm_bytes``, ``comm_seconds``; per round, ``round_cpu_seconds`` (this
         thread's CPU time computing: everything between two ``Allreduce`` calls, the calls excluded)
@@ -60,6 +66,10 @@ def periodic_fit(X: np.ndarray, y: np.ndarray, hidden: int, epochs: int, seed: i
     n_local = X.shape[0]
     n_total = comm.allreduce(n_local, op=MPI.SUM)  # set-up, not counted as a round
     frac = n_local / n_total
+    if trainer == "numpy":
+        return _periodic_numpy(X, y, hidden, epochs, seed, mlp_params, sync_every, classes, comm, frac, dtype, scale)
+    if trainer != "sklearn":
+        raise ValueError(f"trainer must be 'sklearn' or 'numpy'; got {trainer!r}")
     model = build_mlp(hidden, epochs, seed, **mlp_params)
     tol, patience, shuffle = model.tol, model.n_iter_no_change, model.shuffle
     # The epochs' shuffles are drawn here, exactly as fit draws them: one RandomState(seed) stream,
@@ -89,7 +99,8 @@ def periodic_fit(X: np.ndarray, y: np.ndarray, hidden: int, epochs: int, seed: i
                     model.partial_fit(X, y, classes=classes)
                 losses.append(model.loss_)
             done += e
-            buf, global_losses, seconds = _average(model, losses, frac, buf, sync_every, comm, timer)
+            buf, global_losses, seconds = _average([*model.coefs_, *model.intercepts_], losses, frac, buf,
+                                                   sync_every, comm, timer)
             comm_seconds += seconds
             rounds += 1
             for loss in global_losses:
@@ -100,7 +111,7 @@ def periodic_fit(X: np.ndarray, y: np.ndarray, hidden: int, epochs: int, seed: i
     seconds = time.perf_counter() - t_start
     cpu_seconds = timer.finish()
     return {
-        "model": model,
+        "weights": [np.array(w, copy=True) for w in (*model.coefs_, *model.intercepts_)],
         "seconds": seconds,
         "n_iter": done,
         "loss_curve": loss_curve,
@@ -113,6 +124,35 @@ def periodic_fit(X: np.ndarray, y: np.ndarray, hidden: int, epochs: int, seed: i
     }
 
 
+def _periodic_numpy(X, y, hidden, epochs, seed, mlp_params, sync_every, classes, comm, frac, dtype, scale) -> dict:
+    """:func:`periodic_fit` with the fast trainer: the same rounds, epochs, averages and stopping rule."""
+    from exemplar.models.numpy_mlp import EpochTrainer
+
+    fit = EpochTrainer(X, y, hidden, seed, classes=classes, dtype=dtype, scale=scale, **mlp_params)
+    rule, stop = StoppingRule(fit.params["tol"], fit.params["n_iter_no_change"]), False
+    buf, done, rounds, comm_seconds = None, 0, 0, 0.0
+    loss_curve: list[float] = []
+    timer = RoundTimer()
+    t_start = time.perf_counter()
+    while done < epochs and not stop:
+        e = min(sync_every, epochs - done)
+        losses = [fit.epoch() for _ in range(e)]
+        done += e
+        buf, global_losses, seconds = _average([fit.net.params], losses, frac, buf, sync_every, comm, timer)
+        comm_seconds += seconds
+        rounds += 1
+        for loss in global_losses:
+            loss_curve.append(float(loss))
+            if rule.update(float(loss)):
+                stop = True  # takes effect at the end of this round
+    seconds = time.perf_counter() - t_start
+    cpu_seconds = timer.finish()
+    return {"weights": fit.net.weights(), "seconds": seconds, "n_iter": done, "loss_curve": loss_curve,
+            "comm_rounds": rounds, "comm_bytes": rounds * (buf.nbytes if buf is not None else 0),
+            "comm_seconds": comm_seconds, "round_cpu_seconds": timer.cpu, "round_comm_seconds": timer.comm,
+            "cpu_seconds": cpu_seconds}
+
+
 def _past_initial_weights(seed: int, units: list[int]) -> np.random.RandomState:
     """``RandomState(seed)`` advanced past the initial weights ``MLPClassifier`` draws from it for ``units``."""
     rng = np.random.RandomState(seed)
@@ -122,9 +162,9 @@ def _past_initial_weights(seed: int, units: list[int]) -> np.random.RandomState:
     return rng
 
 
-def _average(model, losses: list[float], frac: float, buf: np.ndarray | None, sync_every: int, comm,
-             timer: RoundTimer | None = None):
-    """One round: the rows-weighted mean of every rank's weights (set in ``model``, in place) and epoch losses.
+def _average(params: list[np.ndarray], losses: list[float], frac: float, buf: np.ndarray | None, sync_every: int,
+             comm, timer: RoundTimer | None = None):
+    """One round: the rows-weighted mean of every rank's weights (``params``, set in place) and epoch losses.
 
     Returns the buffer (allocated on the first round: the weights, then ``sync_every`` losses, in
     the weights' dtype), the round's global losses (a view into it) and the seconds in ``Allreduce``.
@@ -132,7 +172,6 @@ def _average(model, losses: list[float], frac: float, buf: np.ndarray | None, sy
     from mpi4py import MPI
 
     e = len(losses)
-    params = [*model.coefs_, *model.intercepts_]
     n_params = sum(p.size for p in params)
     if buf is None:
         buf = np.empty(n_params + sync_every, dtype=params[0].dtype)

@@ -64,7 +64,8 @@ from exemplar.parallel import engine
 from exemplar.parallel.remote import ExemplarError, submit, wait
 from exemplar.parallel.shards import check_arrays, check_source, features
 from exemplar.parallel.train import distribute, forget_run
-from exemplar.validation import check_bool, check_dtype, check_mpi_cluster, check_positive_int, check_timeout
+from exemplar.validation import (check_bool, check_choice, check_dtype, check_mpi_cluster, check_positive_int,
+                                 check_timeout)
 
 #: The methods, in the order a report lists them (``ensemble`` last: the reference, not one network).
 METHODS = ("mean", "matched", "fisher", "regmean", "distilled", "retrained", "ensemble")
@@ -91,6 +92,8 @@ class CombinationResult:
         Identical initial weights on every engine; pixels / 255 (else raw).
     dtype : str
         The training's floating-point type.
+    trainer : str
+        Who trained the networks: ``"sklearn"`` or ``"numpy"`` (:mod:`exemplar.models.numpy_mlp`).
     shard_sizes, fit_seconds, n_iter : list
         Per rank, in rank order.
     read_seconds, distribute_seconds, fit_seconds_max : float
@@ -118,12 +121,13 @@ class CombinationResult:
     fit_seconds_max: float
     methods: list[dict] = field(default_factory=list)
     models: dict = field(default_factory=dict, repr=False)
+    trainer: str = "sklearn"
 
     def rows(self) -> list[dict]:
         """One tidy row per method: the run's scalar settings and costs, then the method's counters."""
         run = {"n_engines": self.n_engines, "hidden": self.hidden, "epochs": self.epochs, "seed": self.seed,
                "n_train": self.n_train, "same_start": self.same_start, "scale_inputs": self.scale_inputs,
-               "dtype": self.dtype, "read_seconds": self.read_seconds,
+               "dtype": self.dtype, "trainer": self.trainer, "read_seconds": self.read_seconds,
                "distribute_seconds": self.distribute_seconds, "fit_seconds_max": self.fit_seconds_max,
                "n_iter_max": max(self.n_iter)}
         return [{**run, **m} for m in self.methods]
@@ -159,7 +163,8 @@ def check_methods(methods) -> tuple[str, ...]:
 
 def run_combination(cl, source, X_test, y_test, *, hidden: int, epochs: int, seed: int, same_start: bool = True,
                     scale_inputs: bool = False, methods=METHODS, dtype: str = "float64",
-                    timeout: float | None = 3600.0, settings: dict | None = None) -> CombinationResult:
+                    timeout: float | None = 3600.0, settings: dict | None = None,
+                    trainer: str = "sklearn") -> CombinationResult:
     """Train one-shot on every engine of ``cl``, then combine the same networks with every method.
 
     Parameters
@@ -186,6 +191,8 @@ def run_combination(cl, source, X_test, y_test, *, hidden: int, epochs: int, see
         Seconds each step may take on the engines.
     settings : dict, optional
         Overrides of :data:`DEFAULT_SETTINGS`.
+    trainer : {"sklearn", "numpy"}
+        Who trains the networks: ``MLPClassifier`` or the fast numpy trainer (same network and training).
 
     Returns
     -------
@@ -204,18 +211,18 @@ def run_combination(cl, source, X_test, y_test, *, hidden: int, epochs: int, see
     seed = check_positive_int("seed", seed, minimum=0)
     same_start, scale_inputs = check_bool("same_start", same_start), check_bool("scale_inputs", scale_inputs)
     methods, dtype, timeout = check_methods(methods), check_dtype(dtype), check_timeout(timeout)
-    settings = check_settings(settings)
+    settings, trainer = check_settings(settings), check_choice("trainer", trainer, engine.TRAINERS)
     check_source(source, n_engines)
     X_test, y_test = check_arrays(X_test, y_test, "X_test", "y_test")
     dist = distribute(cl, source, timeout)
     try:
         classes = _classes(dist, X_test)
-        args = (dist.token, hidden, epochs, seed, same_start, scale_inputs, dtype)
+        args = (dist.token, hidden, epochs, seed, same_start, scale_inputs, dtype, trainer)
         fits = wait(cl, submit(cl, fit_to_combine, lambda rank: args), "fitting", timeout)
         fit_seconds = [f["fit_seconds"] for f in fits]
         result = CombinationResult(n_engines, hidden, epochs, seed, int(sum(dist.sizes)), same_start, scale_inputs,
                                    dtype, dist.sizes, fit_seconds, [f["n_iter"] for f in fits], dist.read_seconds,
-                                   dist.distribute_seconds, max(fit_seconds))
+                                   dist.distribute_seconds, max(fit_seconds), trainer=trainer)
         for method in methods:
             row, model = _combine(cl, dist, method, settings, classes, scale_inputs, timeout)
             t0 = time.perf_counter()
@@ -268,7 +275,7 @@ def _combine(cl, dist, method: str, settings: dict, classes, scale_inputs: bool,
 
 # ---------------------------------------------------------------------------------------------- the engines
 def fit_to_combine(token: str, hidden: int, epochs: int, seed: int, same_start: bool, scale_inputs: bool,
-                   dtype: str) -> dict:
+                   dtype: str, trainer: str = "sklearn") -> dict:
     """On every rank: fit the shard one-shot (:func:`~exemplar.parallel.engine.fit_shard`) and keep it.
 
     Rank ``r`` uses ``random_state`` ``seed`` (``same_start``) or ``seed + r``. The shard's features
@@ -282,7 +289,7 @@ def fit_to_combine(token: str, hidden: int, epochs: int, seed: int, same_start: 
     if state is None or "X" not in state:
         raise ExemplarError(f"no shard for run {token} on rank {rank}: distribute first")
     X, y = state["X"], state["y"]
-    out = engine.fit_shard(token, hidden, epochs, seed if same_start else seed + rank, {}, scale_inputs, dtype)
+    out = engine.fit_shard(token, hidden, epochs, seed if same_start else seed + rank, {}, scale_inputs, dtype, trainer)
     state["features"], state["labels"] = features(X, scale_inputs, dtype), y
     return out
 

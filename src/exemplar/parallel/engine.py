@@ -26,6 +26,16 @@ from exemplar.parallel.shards import checksum, features, read_source, shard_boun
 #: Training strategies :func:`train_shard` implements (see :mod:`exemplar.parallel.train`).
 STRATEGIES = ("one-shot", "periodic", "gradient-allreduce", "ensemble")
 
+#: Who trains an engine's network: scikit-learn's ``MLPClassifier`` (the paper's, the default) or the
+#: fast numpy trainer (:mod:`exemplar.models.numpy_mlp`: the same network and training, near the GEMM limit).
+TRAINERS = ("sklearn", "numpy")
+
+
+def trainer_used(strategy: str, trainer: str) -> str:
+    """The trainer a strategy actually runs: gradient-allreduce needs the numpy trainer's hook between
+    gradient and update, so it always uses it; the other strategies use the one asked for."""
+    return "numpy" if strategy == "gradient-allreduce" else trainer
+
 
 #: Per-engine state between steps, keyed by run token: the shard, then the fitted weights.
 _STATE: dict[str, dict[str, Any]] = {}
@@ -102,25 +112,35 @@ def distribute_shards(token: str, source) -> dict:
 
 
 def fit_shard(token: str, hidden: int, epochs: int, seed: int, mlp_params: dict, scale_inputs: bool = False,
-                dtype: str = "float64") -> dict:
-    """Fit this rank's shard (pixels as ``dtype``, raw 0-255 or / 255) with ``fit_timed``; keep the weights."""
+                dtype: str = "float64", trainer: str = "sklearn") -> dict:
+    """Fit this rank's shard (pixels as ``dtype``, raw 0-255 or / 255) alone; keep the weights.
+
+    ``trainer="sklearn"``: ``MLPClassifier.fit`` (``fit_timed``) on the shard converted to ``dtype``.
+    ``trainer="numpy"``: :func:`exemplar.models.numpy_mlp.train`, which keeps the pixels as uint8
+    and converts each batch as it gathers it.
+    """
     from mpi4py import MPI
 
     state = _STATE.get(token)
     if state is None or "X" not in state:
         raise ExemplarError(f"no shard for run {token} on this engine: distribute first")
-    model = build_mlp(hidden, epochs, seed, **mlp_params)
-    X = features(state["X"], scale_inputs, dtype)
-    result = fit_timed(model, X, state["y"])
-    state["weights"] = get_weights(result.model)
-    state["classes"] = result.model.classes_
+    if trainer == "numpy":
+        from exemplar.models.numpy_mlp import train
+
+        res = train(state["X"], state["y"], hidden, epochs, seed, dtype=dtype, scale=255 if scale_inputs else None,
+                    **mlp_params)
+        state["weights"], state["classes"] = res.net.weights(), np.unique(state["y"])
+        seconds, cpu_seconds, n_iter = res.seconds, res.cpu_seconds, res.n_iter
+    elif trainer == "sklearn":
+        result = fit_timed(build_mlp(hidden, epochs, seed, **mlp_params), features(state["X"], scale_inputs, dtype),
+                           state["y"])
+        state["weights"], state["classes"] = get_weights(result.model), result.model.classes_
+        seconds, cpu_seconds, n_iter = result.seconds, result.cpu_seconds, result.n_iter
+    else:
+        raise ValueError(f"trainer must be one of {TRAINERS}; got {trainer!r}")
     del state["X"], state["y"]
-    return {
-        "rank": MPI.COMM_WORLD.Get_rank(),
-        "fit_seconds": result.seconds,
-        "fit_cpu_seconds": result.cpu_seconds,
-        "n_iter": result.n_iter,
-    }
+    return {"rank": MPI.COMM_WORLD.Get_rank(), "fit_seconds": seconds, "fit_cpu_seconds": cpu_seconds,
+            "n_iter": n_iter}
 
 
 def _flat_crc(weights) -> int:
@@ -131,8 +151,10 @@ def _flat_crc(weights) -> int:
 
 
 def train_shard(token: str, strategy: str, hidden: int, epochs: int, seed: int, mlp_params: dict,
-                  sync_every: int, scale_inputs: bool, classes: list, dtype: str = "float64") -> dict:
-    """Train this rank's shard with ``strategy``; keep the weights (and a checksum of them).
+                  sync_every: int, scale_inputs: bool, classes: list, dtype: str = "float64",
+                  trainer: str = "sklearn") -> dict:
+    """Train this rank's shard with ``strategy`` and ``trainer`` (:func:`trainer_used`); keep the weights
+    (and a checksum of them).
 
     Besides the fit's wall time (``fit_seconds``) every rank reports its compute's CPU time
     (``fit_cpu_seconds``, MPI calls excluded). The ``Allreduce`` strategies add it per round
@@ -141,28 +163,31 @@ def train_shard(token: str, strategy: str, hidden: int, epochs: int, seed: int, 
     """
     from mpi4py import MPI
 
+    trainer = trainer_used(strategy, trainer)
     if strategy in ("one-shot", "ensemble"):
-        out = fit_shard(token, hidden, epochs, seed, mlp_params, scale_inputs, dtype)
-        out.update(comm_rounds=0, comm_bytes=0, comm_seconds=0.0)
+        out = fit_shard(token, hidden, epochs, seed, mlp_params, scale_inputs, dtype, trainer)
+        out.update(comm_rounds=0, comm_bytes=0, comm_seconds=0.0, trainer=trainer)
         out["weights_crc"] = _flat_crc(_STATE[token]["weights"])
         return out
     state = _STATE.get(token)
     if state is None or "X" not in state:
         raise ExemplarError(f"no shard for run {token} on this engine: distribute first")
     comm = MPI.COMM_WORLD
-    X = features(state["X"], scale_inputs, dtype)
-    y = state["y"]
+    X, y = state["X"], state["y"]
+    scale = 255 if scale_inputs else None
     classes = np.asarray(classes)
     if strategy == "periodic":
-        res = periodic_fit(X, y, hidden, epochs, seed, mlp_params, sync_every, classes, comm)
-        weights = get_weights(res["model"])
+        rows = X if trainer == "numpy" else features(X, scale_inputs, dtype)  # numpy converts per batch
+        res = periodic_fit(rows, y, hidden, epochs, seed, mlp_params, sync_every, classes, comm, trainer=trainer,
+                           dtype=dtype, scale=scale)
+        weights = res["weights"]
         keys = ("n_iter", "comm_rounds", "comm_bytes", "comm_seconds", "round_cpu_seconds", "round_comm_seconds")
         out = {k: res[k] for k in keys}
         out.update(fit_seconds=res["seconds"], fit_cpu_seconds=res["cpu_seconds"])
     elif strategy == "gradient-allreduce":
         from exemplar.models.numpy_mlp import train
 
-        res = train(X, y, hidden, epochs, seed, classes=classes, comm=comm, **mlp_params)
+        res = train(X, y, hidden, epochs, seed, classes=classes, comm=comm, dtype=dtype, scale=scale, **mlp_params)
         weights = res.net.weights()
         out = {"n_iter": res.n_iter, "comm_rounds": res.comm_rounds, "comm_bytes": res.comm_bytes,
                "comm_seconds": res.comm_seconds, "fit_seconds": res.seconds,
@@ -175,6 +200,7 @@ def train_shard(token: str, strategy: str, hidden: int, epochs: int, seed: int, 
     n_values = out["comm_bytes"] // max(out["comm_rounds"], 1) // np.dtype(dtype).itemsize
     out["allreduce_probe_seconds"] = allreduce_probe(comm, n_values, dtype)
     out["rank"] = comm.Get_rank()
+    out["trainer"] = trainer
     out["weights_crc"] = _flat_crc(weights)
     return out
 

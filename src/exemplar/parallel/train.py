@@ -59,13 +59,15 @@ cluster, the same shards and the same seed on every engine (:data:`STRATEGIES`):
     Every step, every engine computes the summed gradient of its mini-batch, one ``Allreduce``
     adds them, and all apply the same Adam update: the sequential run with a global batch of
     ``n_engines x batch_size`` rows. scikit-learn has no hook between gradient and update, so this
-    uses :mod:`exemplar.models.numpy_mlp`, a numpy re-implementation of ``MLPClassifier``'s network,
-    initialisation, loss, Adam and stopping rule (which reproduces ``fit`` on one process).
+    always uses the numpy trainer (below).
 ``"ensemble"``
     Every engine fits its shard as for one-shot; nothing is averaged. The master predicts with
     the mean of the engines' ``predict_proba`` (weighted by shard size): a reference for what
     combining the engines' models can reach.
 
+``trainer`` chooses who trains: ``"sklearn"`` (``MLPClassifier``, the paper's; the default) or
+``"numpy"``, :mod:`exemplar.models.numpy_mlp`, the same network, initialisation, loss, Adam and
+stopping rule (equal to ``fit`` to rounding in float64) running near the GEMM limit.
 ``scale_inputs`` and ``dtype`` are described with :func:`run_exemplar`'s parameters.
 
 Communication counters
@@ -157,6 +159,8 @@ class ExemplarResult:
         weights (checksums compared); ``None`` for the strategies that do not replicate the model.
     dtype : str
         The floating-point type the engines trained in (``"float64"`` or ``"float32"``).
+    trainer : str
+        Who trained the engines' networks (:func:`exemplar.parallel.engine.trainer_used`).
     fit_cpu_seconds, fit_cpu_seconds_max : list of float, float
         Each rank's CPU time computing (MPI calls excluded), and the largest.
     compute_cpu_seconds, allreduce_probe_seconds, comm_model_seconds, dedicated_seconds : float
@@ -189,6 +193,7 @@ class ExemplarResult:
     comm_seconds: float = 0.0
     replicas_identical: bool | None = None
     dtype: str = "float64"
+    trainer: str = "sklearn"
     fit_cpu_seconds: list[float] = field(default_factory=list)
     fit_cpu_seconds_max: float = float("nan")
     compute_cpu_seconds: float = float("nan")
@@ -220,6 +225,7 @@ def run_exemplar(
     sync_every: int = 1,
     scale_inputs: bool = False,
     dtype: str = "float64",
+    trainer: str = "sklearn",
 ) -> ExemplarResult:
     """Train one MLP exemplar-parallel on all engines of ``cl`` and evaluate it.
 
@@ -257,6 +263,10 @@ def run_exemplar(
         Floating-point type of the training, end to end: features, weights (scikit-learn keeps
         float32 inputs in float32), ``Allreduce`` buffers and the gathered weights (half the bytes
         in float32). The shards travel as uint8 either way.
+    trainer : {"sklearn", "numpy"}
+        ``MLPClassifier`` (the default), or the fast numpy trainer, which accepts only the
+        ``mlp_params`` :mod:`exemplar.models.numpy_mlp` implements. ``"gradient-allreduce"``
+        always uses the numpy trainer.
 
     Returns
     -------
@@ -273,7 +283,8 @@ def run_exemplar(
         When a step fails or times out on an engine.
     """
     t_start = time.perf_counter()
-    run = _check(cl, source, hidden, epochs, seed, mlp_params, timeout, strategy, sync_every, scale_inputs, dtype)
+    run = _check(cl, source, hidden, epochs, seed, mlp_params, timeout, strategy, sync_every, scale_inputs, dtype,
+                 trainer)
     X_test, y_test = check_arrays(X_test, y_test, "X_test", "y_test")
     dist = distribute(cl, source, timeout)
     classes = _check_shards(cl, dist, X_test)
@@ -292,7 +303,7 @@ def run_exemplar(
         distribute_seconds=dist.distribute_seconds, combine_seconds=combine_seconds, eval_seconds=eval_seconds,
         wall_seconds=time.perf_counter() - t_start, accuracy_pct=acc, model=model, shard_checksums=dist.checksums,
         strategy=run.strategy, sync_every=run.sync_every if run.strategy == "periodic" else None,
-        scale_inputs=run.scale_inputs, dtype=run.dtype, **comm, **estimate(run.strategy, fits, run.n_engines),
+        scale_inputs=run.scale_inputs, dtype=run.dtype, trainer=engine.trainer_used(run.strategy, run.trainer), **comm, **estimate(run.strategy, fits, run.n_engines),
     )
 
 
@@ -310,10 +321,11 @@ class _Run:
     sync_every: int
     scale_inputs: bool
     dtype: str
+    trainer: str
 
 
 def _check(cl, source, hidden, epochs, seed, mlp_params, timeout, strategy, sync_every, scale_inputs,
-           dtype) -> _Run:
+           dtype, trainer) -> _Run:
     """Step 1: every argument checked in the master, before anything runs on the engines."""
     n_engines = check_mpi_cluster(cl, "run_exemplar")
     run = _Run(n_engines=n_engines, hidden=check_positive_int("hidden", hidden),
@@ -321,7 +333,8 @@ def _check(cl, source, hidden, epochs, seed, mlp_params, timeout, strategy, sync
                timeout=check_timeout(timeout), mlp_params=_check_mlp_params(mlp_params),
                strategy=check_choice("strategy", strategy, STRATEGIES),
                sync_every=check_positive_int("sync_every", sync_every),
-               scale_inputs=check_bool("scale_inputs", scale_inputs), dtype=check_dtype(dtype))
+               scale_inputs=check_bool("scale_inputs", scale_inputs), dtype=check_dtype(dtype),
+               trainer=check_choice("trainer", trainer, engine.TRAINERS))
     _check_strategy(run)
     check_source(source, n_engines)
     return run
@@ -347,7 +360,7 @@ def _check_strategy(run: _Run) -> None:
         if probe.early_stopping:
             raise ValueError("strategy='periodic' cannot use early_stopping=True (partial_fit does not support it); "
                              "it stops on the global training loss instead")
-    elif run.strategy == "gradient-allreduce":
+    if engine.trainer_used(run.strategy, run.trainer) == "numpy":
         from exemplar.models.numpy_mlp import check_params
 
         check_params(run.mlp_params)
@@ -438,7 +451,7 @@ def _check_shards(cl, dist: Distribution, X_test: np.ndarray) -> list:
 def _train(cl, dist: Distribution, run: _Run, classes: list) -> list[dict]:
     """Step 3: same seed everywhere, each rank its own shard; per rank, what it reports."""
     args = (dist.token, run.strategy, run.hidden, run.epochs, run.seed, run.mlp_params, run.sync_every,
-            run.scale_inputs, classes, run.dtype)
+            run.scale_inputs, classes, run.dtype, run.trainer)
     ars = submit(cl, engine.train_shard, lambda rank: args)
     return wait(cl, ars, "fitting", run.timeout)
 
