@@ -209,3 +209,19 @@ def test_table_beside_paper():
     assert list(t.columns) == ["hidden", "epochs", "time (s)", "time sd", "CPU time (s)", "CPU time sd",
                                "accuracy (%)", "accuracy sd", "epochs run", "impact", "impact (CPU time)",
                                "paper time (s)", "paper accuracy (%)", "paper impact"]
+
+
+def test_a_cap_the_larger_fit_never_reached_reuses_that_fit_and_equals_its_own_fit(mnist_small):
+    """Caps are fitted largest first; a smaller cap the larger fit stopped before is that same fit (not refitted),
+    and a smaller cap it ran past is fitted on its own. Either way the row equals a fit at that cap."""
+    X, y, Xt, yt = mnist_small
+    rows = sweep.run_sweep(X, y, Xt, yt, [85], [2, 60, 100], repeats=2, progress=False)
+    assert len(rows) == 6
+    big = rows[rows.epochs == 100].set_index("repeat")
+    assert (big.fit_epochs == 100).all() and (big.n_iter < 60).all()  # raw pixels: the loss stalls early
+    reused = rows[rows.fit_epochs != rows.epochs]
+    assert set(reused.epochs) == {60}  # 2 epochs is shorter than the fit: refitted
+    assert set(rows[rows.epochs == 2].fit_epochs) == {2}
+    for row in rows.itertuples():
+        own = sweep.fit_one(row.hidden, row.epochs, row.repeat, 0, X.astype(float), y, Xt.astype(float), yt)
+        assert (own["n_iter"], own["accuracy_pct"]) == (row.n_iter, row.accuracy_pct)

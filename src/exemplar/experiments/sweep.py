@@ -31,8 +31,10 @@ from exemplar import config, metrics
 from exemplar.experiments.params import Param, Parameters, ParamSpec
 from exemplar.models import sklearn_mlp as mlp
 
-#: Columns of ``results/sequential_sweep.csv``, in order.
-COLUMNS = ["hidden", "epochs", "repeat", "seed", "train_seconds", "train_cpu_seconds", "accuracy_pct", "n_iter"]
+#: Columns of ``results/sequential_sweep.csv``, in order. ``fit_epochs`` is the cap of the fit that
+#: produced the row: the row's own ``epochs``, or a larger cap whose fit stopped first (the same fit).
+COLUMNS = ["hidden", "epochs", "repeat", "seed", "train_seconds", "train_cpu_seconds", "accuracy_pct", "n_iter",
+           "fit_epochs"]
 
 
 def check_sizes(name: str, values: Sequence[int]) -> list[int]:
@@ -44,8 +46,15 @@ def check_sizes(name: str, values: Sequence[int]) -> list[int]:
 
 def run_sweep(X_train: np.ndarray, y_train: np.ndarray, X_test: np.ndarray, y_test: np.ndarray,
               hidden_sizes: Sequence[int], epochs: Sequence[int], repeats: int = 1, seed: int = 0,
-              threads: int = 1, progress: bool = True, on_row=None, skip=None, cluster=None) -> pd.DataFrame:
-    """Fit one ``MLPClassifier`` per (hidden, epochs, repeat) and test it.
+              threads: int = 1, progress: bool = True, on_row=None, skip=None, cluster=None,
+              finished=None) -> pd.DataFrame:
+    """Fit one ``MLPClassifier`` per (hidden, epochs, repeat) and test it, never fitting the same network twice.
+
+    A fit stops at its cap or earlier, when its training loss stalls (scikit-learn's rule). A fit
+    capped at ``E`` that stops after ``n <= e`` epochs is, operation for operation, the fit capped at
+    any ``e`` from ``n`` to ``E``: same seed, same epochs, same network. So the largest cap runs
+    first, for every hidden size and repeat, and a smaller cap ``e`` is fitted only when that fit ran
+    more than ``e`` epochs; otherwise its row is the larger fit's (its ``fit_epochs`` says so).
 
     Parameters
     ----------
@@ -67,6 +76,8 @@ def run_sweep(X_train: np.ndarray, y_train: np.ndarray, X_test: np.ndarray, y_te
         Called with each finished row (a dict), e.g. :meth:`exemplar.experiment.ResultsLog.append`.
     skip : callable, optional
         ``skip({"hidden", "epochs", "repeat"}) -> bool``: grid points already done (resume).
+    finished : DataFrame, optional
+        Rows of an earlier, interrupted run (resume): their largest-cap fits stand in for smaller caps.
     cluster : exemplar.parallel.cluster.RunningCluster, optional
         Run the fits on this cluster's engines (any launcher), as many at once as it has engines,
         each engine's BLAS pinned to ``threads`` threads; the data are sent to every engine once,
@@ -88,18 +99,36 @@ def run_sweep(X_train: np.ndarray, y_train: np.ndarray, X_test: np.ndarray, y_te
     X_test = np.asarray(X_test, dtype=np.float64)
     grid = [(h, e, r) for h, e, r in itertools.product(hidden_sizes, epochs, range(repeats))
             if skip is None or not skip({"hidden": h, "epochs": e, "repeat": r})]
+    cap = max(epochs)
+    longest = {} if finished is None or "epochs" not in finished else {(int(f.hidden), int(f.repeat)): f._asdict() for f in
+                                           finished[finished.epochs == cap].itertuples(index=False)}
     rows = []
     bar = tqdm(total=len(grid), desc="sweep", unit="fit", disable=not progress, file=sys.stderr, mininterval=2.0)
-    if cluster is None:
-        results = _fits_here(grid, X_train, y_train, X_test, y_test, seed, threads)
-    else:
-        results = _fits_on_engines(cluster, grid, X_train, y_train, X_test, y_test, seed, threads)
+
+    def fits(points):
+        if cluster is None:
+            return _fits_here(points, X_train, y_train, X_test, y_test, seed, threads)
+        return _fits_on_engines(cluster, points, X_train, y_train, X_test, y_test, seed, threads)
+
+    def keep(row):
+        rows.append(row)
+        if on_row is not None:
+            on_row(row)
+        bar.update()
+
     with bar:
-        for row in results:
-            rows.append(row)
-            if on_row is not None:
-                on_row(row)
-            bar.update()
+        for row in fits([g for g in grid if g[1] == cap]):
+            longest[(row["hidden"], row["repeat"])] = row
+            keep(row)
+        rest = []
+        for h, e, r in (g for g in grid if g[1] != cap):
+            done = longest.get((h, r))
+            if done is not None and int(done["n_iter"]) <= e:  # the largest cap's fit stopped first: the same fit
+                keep({**{k: done[k] for k in COLUMNS + ["engine"] if k in done}, "epochs": e, "fit_epochs": cap})
+            else:
+                rest.append((h, e, r))
+        for row in fits(rest):
+            keep(row)
     columns = COLUMNS + (["engine"] if cluster is not None else [])
     return pd.DataFrame(rows, columns=columns)
 
@@ -109,8 +138,8 @@ def fit_one(hidden: int, epochs: int, repeat: int, seed: int, X_train, y_train, 
     model = mlp.build_mlp(hidden, epochs, seed + repeat)
     fit = mlp.fit_timed(model, X_train, y_train)
     return {"hidden": hidden, "epochs": epochs, "repeat": repeat, "seed": seed + repeat,
-            "train_seconds": fit.seconds, "train_cpu_seconds": fit.cpu_seconds, "accuracy_pct": mlp.accuracy_pct(model, X_test, y_test),
-            "n_iter": fit.n_iter}
+            "train_seconds": fit.seconds, "train_cpu_seconds": fit.cpu_seconds,
+            "accuracy_pct": mlp.accuracy_pct(model, X_test, y_test), "n_iter": fit.n_iter, "fit_epochs": epochs}
 
 
 def warm_up(X_train: np.ndarray, y_train: np.ndarray) -> None:
@@ -398,7 +427,7 @@ def run(p: Parameters) -> SweepRun:
         # engines > 0: independent fits side by side, each engine one single-threaded process timing its own fit
         cl = stack.enter_context(cluster.start_cluster(p.engines, launcher="local")) if p.engines else None
         run_sweep(X_train, y_train, X_test, y_test, p.hidden_sizes, p.epochs, repeats=p.repeats, seed=p.seed,
-                  threads=p.threads, on_row=log.append, skip=log.done, cluster=cl)
+                  threads=p.threads, on_row=log.append, skip=log.done, cluster=cl, finished=log.frame())
     return SweepRun(log.frame(), results.with_end_load(prov), config.results_dir() / f"{RESULTS_NAME}.csv",
                     p.engines)
 
