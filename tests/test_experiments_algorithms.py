@@ -87,7 +87,7 @@ def test_provenance_records_the_chosen_model_and_every_parameter():
     p = chapter.parameters({})
     recorded = chapter.provenance_parameters(p, chapter.ChosenModel(50, 60, "as given"))
     assert list(recorded) == ["algorithms", "datasets", "engine_counts", "n_train", "repeats", "repeats_full_set",
-                              "n_test", "hidden", "epochs", "seed", "launcher", "shrinkage", "resume", "retries"]
+                              "n_test", "hidden", "epochs", "seed", "launcher", "shrinkage", "resume", "retries", "trainer"]
     assert (recorded["hidden"], recorded["epochs"], recorded["shrinkage"]) == (50, 60, 0.1)
 
 
@@ -105,7 +105,8 @@ def fake_algorithm(fail_at=()):
     """A stand-in for ``run_algorithm``: accuracy from the configuration; fails at the given call numbers."""
     calls = []
 
-    def run_algorithm(cl, algorithm, source, X_test, y_test, seed=0, hidden=75, epochs=75):
+    def run_algorithm(cl, algorithm, source, X_test, y_test, seed=0, hidden=75, epochs=75, trainer="sklearn"):
+        assert trainer == "numpy"  # the chapter's default: the fast trainer
         calls.append(algorithm)
         if len(calls) in fail_at:
             raise RuntimeError("an engine died")

@@ -132,7 +132,8 @@ class FakeCluster:
 def fake_train(calls):
     """A stand-in for ``run_exemplar`` that records its calls and returns a result shaped like its own."""
 
-    def train(cl, source, X_test, y_test, hidden, epochs, seed, strategy, sync_every, scale_inputs):
+    def train(cl, source, X_test, y_test, hidden, epochs, seed, strategy, sync_every, scale_inputs, trainer):
+        assert trainer == "numpy"  # the chapter's default: the fast trainer
         calls.append((cl.n, scale_inputs, seed, strategy, sync_every))
         row = {"n_engines": cl.n, "strategy": strategy, "fit_seconds_max": 1.0, "distribute_seconds": 0.1,
                "combine_seconds": 0.1, "wall_seconds": 2.0, "accuracy_pct": 90.0 + seed, "scale_inputs": scale_inputs,

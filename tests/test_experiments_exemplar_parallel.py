@@ -25,7 +25,7 @@ def test_defaults_are_the_papers_set_up():
     p = _params()
     assert p.as_dict() == {"engine_counts": [1, 2, 4, 6], "hidden": None, "epochs": None, "repeats": 5,
                            "n_train": 6000, "seed": 0, "launcher": "mpi", "resume": False, "retries": 0,
-                           "dtype": "float64"}
+                           "dtype": "float64", "trainer": "sklearn"}
 
 
 def test_papermill_strings_are_parsed():

@@ -59,6 +59,9 @@ SPEC = ParamSpec(
           "scatters the data with MPI)", choices=("mpi",)),
     Param("resume", "bool", False, "keep finished runs of an interrupted run with the same parameters"),
     Param("retries", "int", 0, "restart the cluster and rerun a failed configuration this many times", minimum=0),
+    Param("trainer", "str", "numpy", "who trains the MLP: \"numpy\", the fast trainer (the same network and "
+          "training as scikit-learn's, equal to it in float64), or \"sklearn\" (MLPClassifier)",
+          choices=("numpy", "sklearn")),
 )
 
 
@@ -118,10 +121,10 @@ def provenance_parameters(p: Parameters, model: ChosenModel) -> dict[str, Any]:
     return dict(algorithms=p.algorithms, datasets=p.datasets, engine_counts=p.engine_counts, n_train=p.n_train,
                 repeats=p.repeats, repeats_full_set=p.repeats_full_set, n_test=p.n_test, hidden=model.hidden,
                 epochs=model.epochs, seed=p.seed, launcher=p.launcher, shrinkage=SHRINKAGE, resume=p.resume,
-                retries=p.retries)
+                retries=p.retries, trainer=p.trainer)
 
 
-def make_run_one(tests: Mapping[str, tuple], model: ChosenModel, cores: int):
+def make_run_one(tests: Mapping[str, tuple], model: ChosenModel, cores: int, trainer: str = "sklearn"):
     """``run_one(cluster, config)`` for :func:`~exemplar.experiments.runner.run_configs`: one run's row."""
     from exemplar import data
     from exemplar.parallel.algorithms import run_algorithm
@@ -131,7 +134,7 @@ def make_run_one(tests: Mapping[str, tuple], model: ChosenModel, cores: int):
         X_test, y_test = tests[c["dataset"]]
         source = csv_source(data.dataset_csv(c["dataset"], "train"), c["n_train"])
         row = run_algorithm(cl, c["algorithm"], source, X_test, y_test, seed=c["seed"], hidden=model.hidden,
-                            epochs=model.epochs)
+                            epochs=model.epochs, trainer=trainer)
         return {**row, "start_seconds": cl.start_seconds, "oversubscribed": cl.n > cores}
 
     return run_one
@@ -185,7 +188,7 @@ def run(p: Parameters, model: ChosenModel, *, start_cluster=None, log=print, pro
                               inputs="raw pixels 0-255", n_test={d: len(t[1]) for d, t in tests.items()})
     cores = prov["machine"]["usable_cores"]
     log_to = experiment.ResultsLog(RESULTS_NAME, prov, list(KEY_COLUMNS), resume=p.resume, log=log)
-    runs = experiment.run_configs(configurations(p), make_run_one(tests, model, cores), log_to, retries=p.retries,
+    runs = experiment.run_configs(configurations(p), make_run_one(tests, model, cores, p.trainer), log_to, retries=p.retries,
                                   start_cluster=start_cluster, progress=progress, log=log)
     return read_runs(runs, p.datasets, p.algorithms, p.engine_counts, cores, prov["machine"]["cpu_model"],
                      config.results_dir() / f"{RESULTS_NAME}.csv")

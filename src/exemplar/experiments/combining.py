@@ -54,7 +54,7 @@ SPEC = ParamSpec(
           "initial weights: the same on every engine (the paper's premise) or one seed per engine", choices=STARTS),
     Param("methods", "str_list", list(METHODS), "how the trained networks are combined (mean is required: "
           "the paper's one-shot average)", choices=METHODS),
-    Param("repeats", "int", 5, "runs per setting: run r uses random_state seed+r", minimum=1),
+    Param("repeats", "int", 3, "runs per setting: run r uses random_state seed+r", minimum=1),
     Param("n_train", "int", 6000, "the first n_train training images, split over the engines", minimum=1,
           maximum=config.N_TRAIN_TOTAL),
     Param("hidden", "int", None, "hidden units; None: the sweep's optimum", minimum=1, optional=True),
@@ -63,6 +63,9 @@ SPEC = ParamSpec(
     Param("resume", "bool", False, "keep finished runs of an earlier, interrupted run with the same parameters"),
     Param("retries", "int", 0, "restart the cluster and rerun a configuration this many times if it fails",
           minimum=0),
+    Param("trainer", "str", "numpy", "who trains the MLP: \"numpy\", the fast trainer (the same network and "
+          "training as scikit-learn's, equal to it in float64), or \"sklearn\" (MLPClassifier)",
+          choices=("numpy", "sklearn")),
 )
 
 
@@ -136,7 +139,8 @@ def runner(p: Parameters, tests: Mapping[str, tuple], cores: int, combine: Calla
         t0 = time.perf_counter()
         source = csv_source(data.dataset_csv(c["dataset"], "train"), p.n_train)
         res = combine(cl, source, *tests[c["dataset"]], hidden=p.hidden, epochs=p.epochs, seed=c["seed"],
-                      same_start=c["start"] == "identical", scale_inputs=c["scale_inputs"], methods=p.methods)
+                      same_start=c["start"] == "identical", scale_inputs=c["scale_inputs"], methods=p.methods,
+                      trainer=p.trainer)
         row = {"hidden": res.hidden, "epochs": res.epochs, "n_train": res.n_train,
                "fit_seconds_max": res.fit_seconds_max, "n_iter_max": max(res.n_iter),
                "distribute_seconds": res.distribute_seconds, "wall_seconds": time.perf_counter() - t0,

@@ -51,6 +51,8 @@ SPEC = ParamSpec(
     Param("resume", "bool", False, "keep finished runs of an earlier, interrupted run with the same parameters"),
     Param("retries", "int", 0, "restart the cluster and rerun a configuration this many times if it fails",
           minimum=0),
+    Param("trainer", "str", "numpy", "who trains: \"numpy\", the fast trainer (the same network and training "
+          "as scikit-learn's, equal to it in float64), or \"sklearn\" (MLPClassifier)", choices=("numpy", "sklearn")),
 )
 
 
@@ -128,7 +130,8 @@ def runner(p: Parameters, source, X_test, y_test, cores: int, train: Callable | 
 
     def run_one(cl, c):
         res = train(cl, source, X_test, y_test, hidden=p.hidden, epochs=p.epochs, seed=c["seed"],
-                    strategy=c["strategy"], sync_every=c["sync_every"] or 1, scale_inputs=c["scale_inputs"])
+                    strategy=c["strategy"], sync_every=c["sync_every"] or 1, scale_inputs=c["scale_inputs"],
+                    trainer=p.trainer)
         return {**res.as_row(), "repeat": c["repeat"], "seed": c["seed"], "variant": c["variant"],
                 "n_iter_max": max(res.n_iter), "start_seconds": cl.start_seconds,
                 "oversubscribed": c["n_engines"] > cores}
@@ -177,7 +180,8 @@ def run(p: Parameters, *, directory=None, start_cluster: Callable | None = None,
     source = csv_source(config.data_dir() / config.MNIST_TRAIN_CSV, p.n_train)
     recorded = {name: getattr(p, name) for name in SPEC.names}  # chosen_by left out
     prov = results.provenance(recorded, experiment="communication strategies for exemplar "
-                              "parallelism", inputs="raw pixels 0-255 and pixels / 255, float64", n_test=len(y_test))
+                              "parallelism", inputs="raw pixels 0-255 and pixels / 255, float64", n_test=len(y_test),
+                              trainer=p.trainer)
     run_one = runner(p, source, X_test, y_test, prov["machine"]["usable_cores"], train)
     rows = experiment.ResultsLog("communication", prov, KEY_COLUMNS, resume=p.resume, directory=directory, log=log)
     t_run = time.perf_counter()

@@ -53,6 +53,8 @@ SPEC = ParamSpec(
           minimum=0),
     Param("dtype", "str", "float64", "float32: train in single precision (features, weights, MPI buffers)",
           choices=DTYPES),
+    Param("trainer", "str", "sklearn", "who trains each engine's network: \"sklearn\" (MLPClassifier, the paper's) "
+          "or \"numpy\", the fast trainer (the same network and training)", choices=("sklearn", "numpy")),
 )
 
 
@@ -157,7 +159,8 @@ def run(p: Parameters) -> ParallelRun:
                               inputs=f"raw pixels 0-255, {p.dtype}", n_test=len(y_test))
     cores = prov["machine"]["usable_cores"]
     X_train, y_train = data.load_mnist("train", n_rows=p.n_train)
-    run_one = runner(source, (X_train, y_train), (X_test, y_test), p.hidden, p.epochs, cores, dtype=p.dtype)
+    run_one = runner(source, (X_train, y_train), (X_test, y_test), p.hidden, p.epochs, cores, dtype=p.dtype,
+                     trainer=p.trainer)
     log = loop.ResultsLog(RESULTS_NAME, prov, KEY_COLUMNS, resume=p.resume)
     runs = loop.run_configs(configs(p.engine_counts, p.repeats, p.seed), run_one, log, cluster_size=on_cluster,
                             retries=p.retries, start_cluster=lambda n: cluster.start_cluster(n, launcher=p.launcher))

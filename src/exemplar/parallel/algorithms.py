@@ -225,7 +225,7 @@ def _fit_on_engines(cl, algorithm: str, source, seed: int, params: dict, timeout
 
 def run_algorithm(cl, algorithm: str, source, X_test: np.ndarray, y_test: np.ndarray, seed: int = 0, *,
                   hidden: int = 75, epochs: int = 75, params: Mapping[str, Any] | None = None,
-                  timeout: float | None = 3600.0) -> dict:
+                  timeout: float | None = 3600.0, trainer: str = "sklearn") -> dict:
     """Train ``algorithm`` by exemplar parallelism on all engines of ``cl``, test it, and time each step.
 
     Parameters
@@ -246,6 +246,8 @@ def run_algorithm(cl, algorithm: str, source, X_test: np.ndarray, y_test: np.nda
         Further parameters: ``MLPClassifier``'s for the MLP, else as :func:`fit_parallel`.
     timeout : float or None
         Seconds each step may take on the engines.
+    trainer : {"sklearn", "numpy"}
+        Who trains the MLP (:func:`exemplar.parallel.train.run_exemplar`); ignored by the other algorithms.
 
     Returns
     -------
@@ -267,7 +269,7 @@ def run_algorithm(cl, algorithm: str, source, X_test: np.ndarray, y_test: np.nda
     if algorithm == "mlp":
         with threadpool_limits(limits=1):  # the master's share (averaging, testing) on one core, as for the others
             res = train.run_exemplar(cl, source, X_test, y_test, hidden=hidden, epochs=epochs, seed=seed,
-                                  mlp_params=dict(params or {}), timeout=timeout)
+                                  mlp_params=dict(params or {}), timeout=timeout, trainer=trainer)
         row = {k: v for k, v in res.as_row().items() if k in ROW_FIELDS}
         return {"algorithm": algorithm, **row, "gather_seconds": res.comm_seconds,
                 "gathered_bytes": res.comm_bytes * res.n_engines, "n_iter_max": max(res.n_iter)}
