@@ -16,7 +16,7 @@ import time
 
 
 #: In the order they run: the cheap ones first.
-BENCHMARKS = ["compute", "distribution", "ddp", "report"]
+BENCHMARKS = ["compute", "distribution", "memory", "ddp", "report"]
 
 
 def main(argv=None) -> int:
