@@ -29,3 +29,29 @@ def test_check_source_refuses_more_engines_than_known_rows():
     assert check_source(csv_source("train.csv"), 1000) is None  # rows unknown until rank 0 reads them
     with pytest.raises(ValueError, match=r"at most the number of training rows \(3\); got 4"):
         check_source(csv_source("train.csv", n_rows=3), 4)
+
+
+def test_rank_0_reads_a_csv_once_then_its_binary_cache(tmp_path, digits):
+    """The first read parses the CSV and writes its cache; later reads take the cache while the CSV is unchanged,
+    with the same arrays; a damaged row past the rows asked for does not stop a read of the rows before it."""
+    from exemplar.data import load_csv
+    from exemplar.data.cache import cache_path
+    from exemplar.parallel.shards import read_source
+
+    X, y, _, _ = digits
+    path = tmp_path / "train.csv"
+    lines = ["label," + ",".join(f"pixel{i}" for i in range(784))]
+    lines += [f"{label}," + ",".join(map(str, row)) for row, label in zip(X[:40], y[:40])]
+    path.write_text("\n".join(lines) + "\n")
+    first = read_source(csv_source(path, 30))
+    assert cache_path(path).is_file()
+    again = read_source(csv_source(path, 30))
+    want = load_csv(path, 30)
+    for got in (first, again):
+        np.testing.assert_array_equal(got[0], want[0])
+        np.testing.assert_array_equal(got[1], want[1])
+    damaged = tmp_path / "damaged.csv"
+    damaged.write_text("\n".join(lines[:21] + ["7,not-a-pixel"] + lines[22:]) + "\n")
+    Xd, yd = read_source(csv_source(damaged, 10))
+    np.testing.assert_array_equal(Xd, want[0][:10])
+    assert not cache_path(damaged).exists()
