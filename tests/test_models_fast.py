@@ -90,10 +90,11 @@ def test_a_fit_allocates_its_buffers_once(digits):
     """The batch workspace is made for the largest batch and reused: no new buffers during the fit."""
     X, y, _, _ = digits
     fit = numpy_mlp.EpochTrainer(X, y, 8, 0, batch_size=64, dtype="float64")
-    buffers = [id(a) for a in (*fit.net._acts, *fit.net._deltas, fit.batches.xb, fit.buf)]
+    buffers = [id(a) for a in (*fit.net.buffers(), fit.batches.xb, fit.buf)]
+    assert len(buffers) == 2 + 1 + 1 + 2  # activations of 2 layers, 1 delta, 1 mask; the batch and the gradient
     fit.epoch()
     fit.epoch()
-    assert [id(a) for a in (*fit.net._acts, *fit.net._deltas, fit.batches.xb, fit.buf)] == buffers
+    assert [id(a) for a in (*fit.net.buffers(), fit.batches.xb, fit.buf)] == buffers
 
 
 # ------------------------------------------------------------------------------------------ on the cluster

@@ -154,6 +154,10 @@ class NumpyMLP:
         self._arange = np.arange(rows)
         self._rows = rows
 
+    def buffers(self) -> list[np.ndarray]:
+        """The per-batch buffers a fit reuses (activations, deltas, relu masks; empty before the first batch)."""
+        return [*self._acts, *self._deltas, *self._masks] if self._rows else []
+
     # ------------------------------------------------------------------ forward and backward
     def _forward(self, X: np.ndarray) -> list[np.ndarray]:
         """The activations of ``X``'s rows, every layer's in the workspace (valid until the next batch)."""
