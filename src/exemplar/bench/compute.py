@@ -1,46 +1,60 @@
-"""Compute efficiency: how close one MLP fit runs to this machine's single-core GEMM peak.
+"""Compute efficiency: how close one MLP fit runs to this machine's single-core GEMM peak, per trainer.
 
 Counts the floating-point operations of a training run — the forward and backward GEMMs of every
 mini-batch, 4·n·d·h + 6·n·h·k per epoch for n rows, d inputs, h hidden units and k classes, times
 the epochs actually run — and divides them by the fit's time. The peak is numpy's matmul of two
-1024×1024 matrices on one thread, measured in the same run, for float64 and float32; so is the
-rate of one mini-batch GEMM (200×784 by 784×h), the largest GEMM a fit does. Measured for:
+1024×1024 matrices on one thread, measured in the same run (before the fits and after them; the
+higher counts), for float64 and float32; so is the rate of one mini-batch GEMM (200×784 by 784×h),
+the largest GEMM a fit does. Two trainers (column ``trainer``):
 
-* ``sequential``: ``MLPClassifier.fit`` in this process, BLAS on one thread, on raw and on
-  scaled pixels, in float64 and float32 (the ``dtype`` option of :func:`exemplar.parallel.train.run_exemplar`);
+* ``sklearn``: ``MLPClassifier.fit`` (:func:`exemplar.models.sklearn_mlp.fit_timed`) on float features;
+* ``numpy``: the fast trainer, :func:`exemplar.models.numpy_mlp.train`, fed the raw uint8 pixels
+  (converted per batch; ``scale=255`` for scaled inputs).
+
+Measured for:
+
+* ``sequential``: each trainer's fit in this process, BLAS on one thread, on raw and on scaled
+  pixels, in float64 and float32, for the report's default network (``default_network``) and for
+  100 hidden units at batch 200; the trainers alternate (sklearn, numpy, sklearn, ...) so that
+  the machine's noise falls on both alike;
 * ``exemplar``: each engine's own fit in a 2-engine one-shot run (the report's default
-  configuration, and float32), each engine one core;
+  configuration, and float32), each engine one core, with each trainer;
 
-and, when py-spy is installed (the ``[bench]`` extra), a sampling profile of one sequential float64
-fit that says where the time that is not GEMM goes (``compute_profile.csv``).
+and, when py-spy is installed (the ``[bench]`` extra), a sampling profile of one sequential fit per
+trainer and dtype that says where the time that is not GEMM goes (``compute_profile.csv``,
+:mod:`exemplar.bench.compute_profile`).
 
 Run ``python -m exemplar.bench.compute [--quick] [--output-dir DIR]`` (``make bench`` runs every benchmark).
 """
 
 from __future__ import annotations
 
-import shutil
-import subprocess
+import inspect
 import sys
-import tempfile
 import time
-from collections import Counter
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
-from exemplar.bench import common
-
 from exemplar import config, data
+from exemplar.bench import common, compute_profile
 from exemplar.parallel import cluster
-from exemplar.models import sklearn_mlp as mlp
+from exemplar.models import numpy_mlp, sklearn_mlp as mlp
 from exemplar.experiments import sweep
 from exemplar import parallel as ex
 from exemplar.validation import check_positive_int
 
 N_CLASSES = 10
+
+#: The trainers compared, in the order they alternate.
+TRAINERS = ("sklearn", "numpy")
+
+#: The second network of the sequential fits: (hidden units, rows per batch).
+WIDE_NETWORK = (100, 200)
+
+#: The profile's classification, kept importable from here.
+classify_stack = compute_profile.classify_stack
 
 
 def mlp_flops(n_rows: int, n_features: int, hidden: int, epochs: int, n_classes: int = N_CLASSES) -> float:
@@ -81,123 +95,127 @@ def subnormal_share(model, X) -> float:
     return float(np.mean((p != 0) & (np.abs(p) < tiny)))
 
 
-def sequential_rows(X, y, Xt, yt, hidden, epochs, repeats, peaks):
-    """``MLPClassifier.fit`` in this process (one BLAS thread): float64 and float32, raw and scaled pixels."""
+def effective_batch(batch_size, n_rows: int) -> int:
+    """The rows per mini-batch a fit on ``n_rows`` rows uses: ``"auto"`` is ``min(200, n_rows)``, as scikit-learn's."""
+    return min(200, n_rows) if batch_size == "auto" else int(min(int(batch_size), n_rows))
+
+
+def fit_one(trainer, X, y, Xf, hidden, epochs, seed, dtype, scaled, batch_size):
+    """One sequential fit by ``trainer`` on one BLAS thread: ``(model, seconds, cpu_seconds, n_iter)``.
+
+    scikit-learn gets the float features ``Xf``; the fast trainer the raw pixels ``X``, converted per batch.
+    """
+    with threadpool_limits(limits=1):
+        if trainer == "numpy":
+            res = numpy_mlp.train(X, y, hidden, epochs, seed, dtype=dtype, scale=255 if scaled else None,
+                                  batch_size=batch_size)
+            return res.net, res.seconds, res.cpu_seconds, res.n_iter
+        fit = mlp.fit_timed(mlp.build_mlp(hidden, epochs, seed, batch_size=batch_size), Xf, y)
+        return fit.model, fit.seconds, fit.cpu_seconds, fit.n_iter
+
+
+def _accuracy(model, X, y, classes) -> float:
+    """Test accuracy (%) of either trainer's model; the fast trainer's columns are ``classes`` in order."""
+    if isinstance(model, numpy_mlp.NumpyMLP):
+        return float(100.0 * np.mean(classes[model.predict_proba(X).argmax(axis=1)] == y))
+    return mlp.accuracy_pct(model, X, y)
+
+
+def sequential_rows(X, y, Xt, yt, networks, epochs, repeats, peaks, trainers=TRAINERS):
+    """Each trainer's fit in this process (one BLAS thread): every network, dtype and input scaling.
+
+    ``networks`` lists ``(hidden, batch_size)`` pairs, the default network first; the trainers
+    alternate within every repeat.
+    """
     rows = []
-    for dtype in ("float64", "float32"):
-        for scaled in (False, True):
-            Xf, Xtf = ex.features(X, scaled, dtype), ex.features(Xt, scaled, dtype)
-            for r in range(repeats):
-                with threadpool_limits(limits=1):
-                    fit = mlp.fit_timed(mlp.build_mlp(hidden, epochs, r), Xf, y)
-                flops = mlp_flops(len(y), X.shape[1], hidden, fit.n_iter)
-                rows.append({"kind": "sequential", "dtype": dtype, "inputs": "pixels / 255" if scaled else "raw 0-255",
-                             "n_engines": 1, "rank": 0, "repeat": r, "n_rows": len(y), "hidden": hidden,
-                             "epochs_max": epochs, "n_iter": fit.n_iter, "fit_seconds": fit.seconds,
-                             "seconds_per_epoch": fit.seconds / fit.n_iter, "gflop": flops / 1e9,
-                             "gflops": flops / fit.seconds / 1e9, "peak_gflops": peaks[dtype],
-                             "accuracy_pct": mlp.accuracy_pct(fit.model, Xtf, yt),
-                             "subnormal_share": subnormal_share(fit.model, Xf)})
+    for i, (hidden, batch_size) in enumerate(networks):
+        for dtype in ("float64", "float32"):
+            for scaled in (False, True):
+                Xf, Xtf = ex.features(X, scaled, dtype), ex.features(Xt, scaled, dtype)
+                for r in range(repeats):
+                    for trainer in trainers:
+                        model, secs, cpu, it = fit_one(trainer, X, y, Xf, hidden, epochs, r, dtype, scaled, batch_size)
+                        flops = mlp_flops(len(y), X.shape[1], hidden, it)
+                        rows.append({"kind": "sequential", "trainer": trainer, "dtype": dtype,
+                                     "inputs": "pixels / 255" if scaled else "raw 0-255", "n_engines": 1, "rank": 0,
+                                     "repeat": r, "n_rows": len(y), "hidden": hidden, "default_network": i == 0,
+                                     "batch_size": effective_batch(batch_size, len(y)), "epochs_max": epochs,
+                                     "n_iter": it, "fit_seconds": secs, "fit_cpu_seconds": cpu,
+                                     "seconds_per_epoch": secs / it, "gflop": flops / 1e9,
+                                     "gflops": flops / secs / 1e9, "peak_gflops": peaks[dtype],
+                                     "accuracy_pct": _accuracy(model, Xtf, yt, np.unique(y)),
+                                     "subnormal_share": subnormal_share(model, Xf)})
     return rows
 
 
-def exemplar_rows(n_train, Xt, yt, hidden, epochs, repeats, peaks, n_engines=2):
-    """Each engine's own fit in one-shot runs on an ``n_engines`` MPI cluster, float64 and float32: one row per rank."""
+def exemplar_trainers(trainers=TRAINERS) -> tuple[str, ...]:
+    """The trainers :func:`exemplar.parallel.train.run_exemplar` accepts among ``trainers`` (all, once it has ``trainer``)."""
+    if "trainer" in inspect.signature(ex.run_exemplar).parameters:
+        return tuple(trainers)
+    print("[bench] compute: run_exemplar has no trainer option yet; the exemplar rows are scikit-learn's only",
+          file=sys.stderr)
+    return tuple(t for t in trainers if t == "sklearn")
+
+
+def exemplar_rows(n_train, Xt, yt, hidden, epochs, repeats, peaks, n_engines=2, trainers=TRAINERS):
+    """Each engine's own fit in one-shot runs on an ``n_engines`` MPI cluster, float64 and float32, per trainer
+    (alternating): one row per rank."""
     rows = []
+    trainers = exemplar_trainers(trainers)
     source = ex.csv_source(config.data_dir() / config.MNIST_TRAIN_CSV, n_train)
     with cluster.start_cluster(n_engines) as cl:
         for dtype in ("float64", "float32"):
             for r in range(repeats):
-                res = ex.run_exemplar(cl, source, Xt, yt, hidden=hidden, epochs=epochs, seed=r, dtype=dtype)
-                for rank, (size, secs, it) in enumerate(zip(res.shard_sizes, res.fit_seconds, res.n_iter)):
-                    flops = mlp_flops(size, config.N_PIXELS, hidden, it)
-                    rows.append({"kind": "exemplar", "dtype": dtype, "inputs": "raw 0-255", "n_engines": n_engines,
-                                 "rank": rank, "repeat": r, "n_rows": size, "hidden": hidden, "epochs_max": epochs,
-                                 "n_iter": it, "fit_seconds": secs, "seconds_per_epoch": secs / it,
-                                 "gflop": flops / 1e9, "gflops": flops / secs / 1e9, "peak_gflops": peaks[dtype],
-                                 "accuracy_pct": res.accuracy_pct, "subnormal_share": np.nan})
+                for trainer in trainers:
+                    extra = {"trainer": trainer} if trainer != "sklearn" else {}
+                    res = ex.run_exemplar(cl, source, Xt, yt, hidden=hidden, epochs=epochs, seed=r, dtype=dtype,
+                                          **extra)
+                    for rank, (size, secs, it) in enumerate(zip(res.shard_sizes, res.fit_seconds, res.n_iter)):
+                        flops = mlp_flops(size, config.N_PIXELS, hidden, it)
+                        cpu = res.fit_cpu_seconds[rank] if len(getattr(res, "fit_cpu_seconds", [])) > rank else np.nan
+                        rows.append({"kind": "exemplar", "trainer": trainer, "dtype": dtype, "inputs": "raw 0-255",
+                                     "n_engines": n_engines, "rank": rank, "repeat": r, "n_rows": size,
+                                     "hidden": hidden, "default_network": True,
+                                     "batch_size": effective_batch("auto", size), "epochs_max": epochs,
+                                     "n_iter": it, "fit_seconds": secs, "fit_cpu_seconds": cpu,
+                                     "seconds_per_epoch": secs / it, "gflop": flops / 1e9,
+                                     "gflops": flops / secs / 1e9, "peak_gflops": peaks[dtype],
+                                     "accuracy_pct": res.accuracy_pct, "subnormal_share": np.nan})
     return rows
 
 
-#: Where the samples of a profile go: the first rule whose text is in the sampled frame wins.
-PROFILE_RULES = [
-    ("GEMM (BLAS matmul)", ("safe_sparse_dot",)),
-    ("Adam update", ("_stochastic_optimizers",)),
-    ("batch gather (X[idx] copy)", ("_safe_indexing", "_array_indexing", "_indexing.py")),
-    ("activations, softmax, derivatives", ("inplace_relu", "inplace_softmax", "_base.py")),
-    ("loss (log-loss, L2 penalty)", ("log_loss", "xlogy", "squared_norm")),
-    ("gradient scaling and L2 term", ("_compute_loss_grad",)),
-    ("other backprop bookkeeping", ("_backprop", "_forward_pass")),
-    ("shuffle", ("shuffle",)),
-]
-
-
-def classify_stack(frames: list[str]) -> str:
-    """The category of one sampled stack (innermost frame last), by :data:`PROFILE_RULES`."""
-    for frame in reversed(frames):
-        for name, needles in PROFILE_RULES:
-            if any(n in frame for n in needles):
-                return name
-    return "other Python in fit (loops, checks, allocation)"
-
-
-PROFILE_SCRIPT = """
-import sys, numpy as np
-from threadpoolctl import threadpool_limits
-from exemplar import data
-from exemplar.models import sklearn_mlp as mlp
-X, y = data.load_mnist("train", n_rows=int(sys.argv[1]))
-X = X.astype(sys.argv[4])
-with threadpool_limits(limits=1):
-    mlp.fit_timed(mlp.build_mlp(int(sys.argv[2]), int(sys.argv[3]), 0), X, y)
-"""
-
-
-def profile_rows(n_train, hidden, epochs, dtype="float64", rate=250):
-    """py-spy samples of one sequential fit, grouped by :data:`PROFILE_RULES` (only samples inside ``fit``)."""
-    spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
-    if not Path(spy).exists():
-        return [{"dtype": dtype, "category": "py-spy not installed: pip install -e '.[bench]'", "samples": 0,
-                 "share_pct": np.nan}]
-    with tempfile.TemporaryDirectory() as tmp:
-        script, raw = Path(tmp) / "fit.py", Path(tmp) / "profile.txt"
-        script.write_text(PROFILE_SCRIPT)
-        cmd = [spy, "record", "-r", str(rate), "-f", "raw", "-o", str(raw), "--", sys.executable, str(script),
-               str(n_train), str(hidden), str(epochs), dtype]
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
-        if proc.returncode != 0 or not raw.exists():
-            raise common.BenchError(f"py-spy failed (exit {proc.returncode}): {proc.stderr[-500:]} "
-                                     "(py-spy needs permission to trace: run as root or set kernel.yama.ptrace_scope=0)")
-        counts: Counter = Counter()
-        for line in raw.read_text().splitlines():
-            stack, _, n = line.rpartition(" ")
-            frames = stack.split(";")
-            if not any("fit_timed" in f for f in frames):
-                continue  # imports and data loading
-            counts[classify_stack(frames)] += int(n)
-    total = sum(counts.values())
-    return [{"dtype": dtype, "category": k, "samples": v, "share_pct": 100.0 * v / total}
-            for k, v in counts.most_common()]
+def peak_rates() -> dict[str, float]:
+    """The 1024³ GEMM rate per dtype on one thread (GFLOP/s)."""
+    return {dt: gemm_rate(dt, 1024, 1024, 1024) for dt in ("float64", "float32")}
 
 
 def params(quick: bool) -> dict:
-    """The report's default classifier on 6,000 images, or tiny sizes for ``--quick`` (no profile)."""
+    """The report's default classifier and 100 hidden units at batch 200 on 6,000 images; tiny sizes for
+    ``--quick`` (no profile)."""
     hidden, epochs, _ = sweep.chosen_model()
     if quick:
-        return {"n_train": 600, "n_test": 1000, "hidden": 20, "epochs": 5, "repeats": 1, "profile": False}
+        return {"n_train": 600, "n_test": 1000, "hidden": 20, "epochs": 5, "repeats": 1, "profile": False,
+                "wide_hidden": WIDE_NETWORK[0], "wide_batch": WIDE_NETWORK[1]}
     return {"n_train": config.PAPER_N_TRAIN, "n_test": config.N_TEST_TOTAL, "hidden": hidden, "epochs": epochs,
-            "repeats": 3, "profile": True}
+            "repeats": 3, "profile": True, "wide_hidden": WIDE_NETWORK[0], "wide_batch": WIDE_NETWORK[1]}
 
 
-def run(n_train, n_test, hidden, epochs, repeats, profile, output_dir=None, quick=False) -> pd.DataFrame:
-    """GEMM peaks, then the sequential and per-engine fits; with ``profile``, also ``compute_profile.csv``.
+def run(n_train, n_test, hidden, epochs, repeats, profile, wide_hidden=WIDE_NETWORK[0], wide_batch=WIDE_NETWORK[1],
+        output_dir=None, quick=False) -> pd.DataFrame:
+    """GEMM peaks, then the sequential and per-engine fits, then the peaks again; with ``profile``, also
+    ``compute_profile.csv`` (both trainers, both dtypes).
+
+    ``hidden`` is the default network (trained with ``batch_size="auto"``); ``wide_hidden`` units at
+    ``wide_batch`` rows per batch the second network of the sequential fits.
 
     Returns
     -------
     DataFrame
-        One row per fit (per rank for the exemplar runs): ``kind, dtype, inputs, n_engines, rank, repeat,
-        n_rows, hidden, epochs_max, n_iter, fit_seconds, seconds_per_epoch, gflop, gflops, peak_gflops,
-        accuracy_pct, subnormal_share, fraction_of_peak, batch_gemm_gflops``.
+        One row per fit (per rank for the exemplar runs): ``kind, trainer, dtype, inputs, n_engines, rank,
+        repeat, n_rows, hidden, default_network, batch_size, epochs_max, n_iter, fit_seconds, fit_cpu_seconds,
+        seconds_per_epoch, gflop, gflops, peak_gflops, accuracy_pct, subnormal_share, fraction_of_peak,
+        fraction_of_peak_cpu, batch_gemm_gflops``. ``fraction_of_peak`` divides by the fit's wall time,
+        ``fraction_of_peak_cpu`` by its thread's CPU time (what it would take with the core to itself).
 
     Raises
     ------
@@ -205,28 +223,35 @@ def run(n_train, n_test, hidden, epochs, repeats, profile, output_dir=None, quic
         A size that is not a positive integer, named.
     """
     for name, value in (("n_train", n_train), ("n_test", n_test), ("hidden", hidden), ("epochs", epochs),
-                        ("repeats", repeats)):
+                        ("repeats", repeats), ("wide_hidden", wide_hidden), ("wide_batch", wide_batch)):
         check_positive_int(name, value)
+    networks = [(hidden, "auto"), (wide_hidden, wide_batch)]
+    if (wide_hidden, effective_batch(wide_batch, n_train)) == (hidden, effective_batch("auto", n_train)):
+        networks = networks[:1]  # the same network twice
     X, y = data.load_mnist("train", n_rows=n_train)
     Xt, yt = data.load_mnist("test", n_rows=n_test)
-    peaks = {dt: gemm_rate(dt, 1024, 1024, 1024) for dt in ("float64", "float32")}
-    batch = {dt: gemm_rate(dt, 200, config.N_PIXELS, hidden) for dt in ("float64", "float32")}
-    rows = sequential_rows(X, y, Xt, yt, hidden, epochs, repeats, peaks)
-    rows += exemplar_rows(n_train, Xt, yt, hidden, epochs, repeats, peaks)
+    before = peak_rates()
+    batch = {(dt, h): gemm_rate(dt, 200, config.N_PIXELS, h) for dt in ("float64", "float32") for h, _ in networks}
+    rows = sequential_rows(X, y, Xt, yt, networks, epochs, repeats, before)
+    rows += exemplar_rows(n_train, Xt, yt, hidden, epochs, repeats, before)
+    after = peak_rates()
+    peaks = {dt: max(before[dt], after[dt]) for dt in before}
     df = pd.DataFrame(rows)
+    df["peak_gflops"] = df.dtype.map(peaks)
     df["fraction_of_peak"] = df.gflops / df.peak_gflops
-    df["batch_gemm_gflops"] = df.dtype.map(batch)
+    df["fraction_of_peak_cpu"] = df.gflop / df.fit_cpu_seconds / df.peak_gflops  # the fit's CPU time: no preemption
+    df["batch_gemm_gflops"] = [batch.get((d, h), np.nan) for d, h in zip(df.dtype, df.hidden)]
     if profile:
-        prof = pd.DataFrame(profile_rows(n_train, hidden, epochs, "float64")
-                            + profile_rows(n_train, hidden, epochs, "float32"))
+        prof = pd.DataFrame([row for trainer in TRAINERS for dtype in ("float64", "float32")
+                             for row in compute_profile.profile_rows(n_train, hidden, epochs, dtype, trainer)])
         common.write("compute_profile", prof, {"n_train": n_train, "hidden": hidden, "epochs": epochs},
-                      quick=quick, output_dir=output_dir)
+                     quick=quick, output_dir=output_dir)
     return df
 
 
 def summarize(df: pd.DataFrame) -> pd.DataFrame:
-    """Per kind, dtype and inputs: mean seconds, epochs, GFLOP/s, fraction of peak and accuracy."""
-    g = df.groupby(["kind", "dtype", "inputs", "n_engines"], sort=False)
+    """Per kind, trainer, network, dtype and inputs: mean seconds, epochs, GFLOP/s, fraction of peak and accuracy."""
+    g = df.groupby(["kind", "trainer", "hidden", "batch_size", "dtype", "inputs", "n_engines"], sort=False)
     return g.agg(fit_seconds=("fit_seconds", "mean"), n_iter=("n_iter", "mean"),
                  seconds_per_epoch=("seconds_per_epoch", "mean"), gflops=("gflops", "mean"),
                  peak_gflops=("peak_gflops", "first"), fraction_of_peak=("fraction_of_peak", "mean"),
