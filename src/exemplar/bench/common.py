@@ -31,9 +31,16 @@ def bench_dir(quick: bool = False, output_dir: str | os.PathLike | None = None) 
 
 
 def write(name: str, rows: pd.DataFrame, params: Mapping[str, Any], quick: bool = False,
-          output_dir: str | os.PathLike | None = None, **extra) -> Path:
-    """Write ``NAME.csv`` and ``NAME.json`` (provenance with ``params``) atomically; return the CSV's path."""
+          output_dir: str | os.PathLike | None = None, load_start=None, **extra) -> Path:
+    """Write ``NAME.csv`` and ``NAME.json`` (provenance with ``params``) atomically; return the CSV's path.
+
+    ``load_start`` is the machine's load average when the benchmark started (default: now); the
+    load when it ends is recorded beside it.
+    """
     prov = results.provenance(dict(params), benchmark=name, quick=quick, **extra)
+    if load_start is not None:
+        prov["load"] = {"start": load_start}
+    prov = results.with_end_load(prov)
     return results.write_results(name, rows, prov, directory=bench_dir(quick, output_dir))
 
 
@@ -49,14 +56,14 @@ def main(name: str, description: str, run: Callable[..., pd.DataFrame], params_o
          argv=None) -> int:
     """Command line of one benchmark: run it, write its results, print them; exit 1 with the reason on failure."""
     args = parser(description).parse_args(argv)
-    t0 = time.perf_counter()
+    t0, load_start = time.perf_counter(), results.load_average()
     # a benchmark that writes more than its main CSV takes where and how to write it
     accepted = inspect.signature(run).parameters
     where = {k: v for k, v in (("output_dir", args.output_dir), ("quick", args.quick)) if k in accepted}
     try:
         params = params_of(args.quick)
         df = run(**params, **where)
-        path = write(name, df, params, quick=args.quick, output_dir=args.output_dir,
+        path = write(name, df, params, quick=args.quick, output_dir=args.output_dir, load_start=load_start,
                      wall_seconds=round(time.perf_counter() - t0, 1))
     except BenchError as exc:
         print(f"benchmark {name} failed: {exc}", file=sys.stderr)
