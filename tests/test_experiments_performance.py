@@ -288,8 +288,8 @@ def test_ddp_sentences():
         "ours 100 %, DDP's 100 %. In float32, our *gradient-allreduce, numpy trainer* gets there in **1.00 s** "
         "(measured at the target epoch) and ends at 93.60 %; DDP with 2 processes (*gradient-allreduce*) in "
         "**3.00 s**, ending at 93.80 %: ours is **3.00×** as fast (target ≥ 3×); charged for its whole run instead "
-        "(an upper bound, 1.25 s), 2.40×. Runs at the target: ours 100 %, DDP's 100 %. DDP's evaluations are "
-        "excluded from its clock, in its favour; starting its processes (torch's import and `init_process_group`) "
+        "(an upper bound, 1.25 s), 2.40×. Runs at the target: ours 100 %, DDP's 100 %. Both sides' per-epoch "
+        "evaluations are excluded from their clocks; starting its processes (torch's import and `init_process_group`) "
         "costs 5.0 s per run, against the cluster start of the other chapters; neither is counted.")
     assert epochs == (
         "Epochs against time. In float64, gradient-allreduce on one process reaches the target at epoch 20 in "

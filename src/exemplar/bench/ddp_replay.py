@@ -1,85 +1,158 @@
-"""Our gradient-allreduce replayed in one process, with the test accuracy after every epoch.
+"""Our gradient-allreduce followed epoch by epoch on the engines, the clock paused while rank 0 evaluates.
 
 ``run_exemplar`` reports only the final accuracy; :mod:`exemplar.bench.ddp` needs the epoch at which
-our ``"gradient-allreduce"`` first reaches the target. :func:`allreduce_curve` computes the same
-steps as the engines (the ranks' summed gradients, in rank order, the same shuffles and stopping
-rule) and evaluates after every epoch; the benchmark then checks that the replay ends where the
-engines' run ended (``replay_matches``).
+our ``"gradient-allreduce"`` first reaches the target, and the training time up to then. It gets both
+as it gets DDP's (:mod:`exemplar.bench.ddp_torch`): :func:`ours_curve` distributes the shards as
+``run_exemplar`` does (:func:`exemplar.parallel.train.distribute`) and runs :func:`curve_on_engine` on
+every rank: the engines' own call, :func:`exemplar.models.numpy_mlp.train` with the communicator, the
+shard's raw pixels, ``dtype`` and ``scale``, plus an ``on_epoch`` hook (:class:`EpochClock`). After every
+epoch rank 0 evaluates the test set as the master evaluates it (float64 pixels against the weights,
+scikit-learn's ``predict``) while every rank waits in a ``Barrier``; that pause is taken off the clock.
+
+The name is historical: this module used to replay the algorithm in one process.
 """
 
 from __future__ import annotations
 
+import time
+from typing import Callable
+
 import numpy as np
 
-from exemplar.models.stopping import StoppingRule
 
+class EpochClock:
+    """An ``on_epoch(epoch, net, loss)`` hook that times training with the evaluations paused.
 
-def allreduce_curve(X: np.ndarray, y: np.ndarray, X_test: np.ndarray, y_test: np.ndarray, n_ranks: int,
-                    hidden: int, epochs: int, seed: int, batch_size: int = 200, scale_inputs: bool = True,
-                    tol: float = 1e-4, n_iter_no_change: int = 10, dtype: str = "float64") -> dict:
-    """Our ``"gradient-allreduce"`` on ``n_ranks`` shards, computed in one process, with the test accuracy per epoch.
-
-    The same steps as :func:`exemplar.models.numpy_mlp.train` on every rank: each shard shuffled by its own
-    ``RandomState(seed)`` stream (after the initial weights), per step the ranks' summed gradients (in
-    rank order, as ``MPI_SUM``), one :meth:`~exemplar.models.numpy_mlp.NumpyMLP.apply`, the global epoch loss
-    and scikit-learn's stopping rule, in ``dtype`` as the engines train (``run_exemplar``'s ``dtype``).
-    ``X`` and ``X_test`` are raw pixels. The test accuracy is computed as the master computes it:
-    float64 pixels against the weights (scikit-learn's ``predict``), whatever ``dtype``.
-
-    Returns
-    -------
-    dict
-        ``accuracy`` (test accuracy, %, after each epoch), ``loss`` (global training loss per epoch),
-        ``n_iter``, ``weights`` (final, :func:`exemplar.models.sklearn_mlp.get_weights` order).
+    Call :meth:`start` just before training. After every epoch the hook reads the training clock
+    (``train_clock``: wall seconds since :meth:`start`, pauses excluded), has ``evaluate(net)``
+    (given on one rank only, ``None`` on the others) compute the test accuracy in %, then waits in
+    ``comm.Barrier()`` (with ``comm``) so that every rank resumes together; the time from reading
+    the clock to leaving the barrier is added to ``paused``. ``target_epoch`` is the first epoch
+    (1-based) whose accuracy is at least ``target_pct``, ``time_to_target_seconds`` the training
+    clock at its end (both ``None`` until then, and on ranks that do not evaluate).
     """
-    from sklearn.utils import gen_batches
-    from sklearn.utils import shuffle as sk_shuffle
-    from threadpoolctl import threadpool_limits
 
-    from exemplar.parallel.shards import features, shard_bounds
-    from exemplar.models.numpy_mlp import NumpyMLP, one_hot
+    def __init__(self, target_pct: float, evaluate: Callable | None = None, comm=None):
+        self.target_pct, self.evaluate, self.comm = float(target_pct), evaluate, comm
+        self.t0 = None
+        self.paused = 0.0
+        self.train_clock: list[float] = []
+        self.accuracy: list[float] = []
+        self.loss: list[float] = []
+        self.target_epoch: int | None = None
+        self.time_to_target_seconds: float | None = None
 
-    classes = np.unique(y)
-    F = features(np.asarray(X), scale_inputs, dtype)  # exactly what each engine trains on
-    Ft = features(np.asarray(X_test), scale_inputs)  # float64, as the master evaluates
-    Y = one_hot(y, classes, dtype=F.dtype)
-    bounds = shard_bounds(len(y), n_ranks)
-    sizes = [b - a for a, b in bounds]
-    units = [F.shape[1], hidden, len(classes)]
-    nets = [NumpyMLP(units, seed, dtype=F.dtype) for _ in range(n_ranks)]  # one stream per rank, as on the engines
-    net = nets[0]
-    batch = int(np.clip(batch_size, 1, max(sizes)))
-    steps = -(-max(sizes) // batch)
-    order = [np.arange(n) for n in sizes]
-    buf = np.zeros(net.n_params, dtype=F.dtype)
-    part = np.empty(net.n_params, dtype=F.dtype)
-    n_total = sum(sizes)
-    acc_curve, loss_curve = [], []
-    rule = StoppingRule(tol, n_iter_no_change)
-    with threadpool_limits(1):
-        for _ in range(epochs):
-            order = [sk_shuffle(o, random_state=r.random_state_) for o, r in zip(order, nets)]
-            batches = [list(gen_batches(n, batch)) for n in sizes]
-            accumulated = 0.0
-            for s in range(steps):
-                buf[:] = 0.0
-                loss_sum, rows = 0.0, 0
-                for r, (a, _) in enumerate(bounds):
-                    if s < len(batches[r]):
-                        idx = a + order[r][batches[r][s]]
-                        ls, g = net.loss_grad_sum(F[idx], Y[idx], out=part)
-                        buf += g
-                        loss_sum += ls
-                        rows += len(idx)
-                if rows == 0:
-                    continue
-                accumulated += net.apply(buf, loss_sum, rows) * rows
-            loss = accumulated / n_total
-            loss_curve.append(loss)
-            acc_curve.append(weights_accuracy_pct(net.weights(), Ft, y_test, classes))
-            if rule.update(loss):
-                break
-    return {"accuracy": acc_curve, "loss": loss_curve, "n_iter": len(acc_curve), "weights": net.weights()}
+    def start(self) -> None:
+        """Start the clock (just before training)."""
+        self.t0 = time.perf_counter()
+
+    def __call__(self, epoch: int, net, loss: float) -> None:
+        now = time.perf_counter()
+        if self.t0 is None:
+            raise RuntimeError("EpochClock.start() must be called before training")
+        elapsed = now - self.t0 - self.paused
+        self.train_clock.append(elapsed)
+        self.loss.append(float(loss))
+        if self.evaluate is not None:
+            acc = float(self.evaluate(net))
+            self.accuracy.append(acc)
+            if self.target_epoch is None and acc >= self.target_pct - 1e-9:
+                self.target_epoch, self.time_to_target_seconds = int(epoch), elapsed
+        if self.comm is not None:
+            self.comm.Barrier()
+        self.paused += time.perf_counter() - now
+
+
+def curve_on_engine(token: str, hidden: int, epochs: int, seed: int, mlp_params: dict, scale_inputs: bool,
+                    classes: list, dtype: str, target_pct: float, X_test=None, y_test=None,
+                    return_weights: bool = False) -> dict:
+    """On every rank (collective over ``COMM_WORLD``): gradient-allreduce on its shard, with :class:`EpochClock`.
+
+    The shard is the one :func:`exemplar.parallel.train.distribute` left under ``token``; the call
+    to :func:`~exemplar.models.numpy_mlp.train` is the engines' gradient-allreduce
+    (:func:`exemplar.parallel.engine.train_shard`) with ``on_epoch`` added, the clocks started after a
+    ``Barrier`` (as DDP's, after its ranks' barrier). Rank 0 gets the raw test pixels and evaluates after
+    every epoch. Returns the rank's report: ``rank``, ``n_iter``,
+    ``fit_seconds`` (the fit's wall time less the pauses), ``paused_seconds``, ``train_clock``,
+    ``loss_curve``, ``train_dtype`` (the network's), ``weights_crc``; on rank 0 also
+    ``accuracy_curve``, ``accuracy_pct`` (the last), ``target_epoch``, ``time_to_target_seconds``
+    and, with ``return_weights``, ``weights`` (:func:`exemplar.models.sklearn_mlp.get_weights` order).
+    """
+    import zlib
+
+    from mpi4py import MPI
+
+    from exemplar.models.numpy_mlp import train
+    from exemplar.parallel import engine
+    from exemplar.parallel.remote import ExemplarError
+    from exemplar.parallel.shards import features
+
+    state = engine.state(token)
+    if state is None or "X" not in state:
+        raise ExemplarError(f"no shard for run {token} on this engine: distribute first")
+    comm = MPI.COMM_WORLD
+    rank = comm.Get_rank()
+    classes = np.asarray(classes)
+    # rank 0 evaluates float64 pixels, as the master does
+    evaluate = accuracy_of_net(features(np.asarray(X_test), scale_inputs), y_test, classes) if rank == 0 else None
+    clock = EpochClock(target_pct, evaluate, comm)
+    comm.Barrier()  # every rank has its task (rank 0's carries the test set): start the clocks together, as DDP's
+    clock.start()
+    res = train(state["X"], state["y"], hidden, epochs, seed, classes=classes, comm=comm, on_epoch=clock,
+                dtype=dtype, scale=255 if scale_inputs else None, **mlp_params)
+    weights = res.net.weights()
+    crc = 0
+    for w in weights:
+        crc = zlib.crc32(np.ascontiguousarray(w).tobytes(), crc)
+    out = {"rank": rank, "n_iter": res.n_iter, "fit_seconds": res.seconds - clock.paused,
+           "paused_seconds": clock.paused, "train_clock": clock.train_clock, "loss_curve": res.loss_curve,
+           "train_dtype": str(res.net.dtype), "weights_crc": crc}
+    if rank == 0:
+        out.update(accuracy_curve=clock.accuracy, accuracy_pct=clock.accuracy[-1], target_epoch=clock.target_epoch,
+                   time_to_target_seconds=clock.time_to_target_seconds)
+        if return_weights:
+            out["weights"] = weights
+    return out
+
+
+def ours_curve(cl, source, X_test: np.ndarray, y_test: np.ndarray, hidden: int, epochs: int, seed: int,
+               target_pct: float, batch_size: int = 200, scale_inputs: bool = True, dtype: str = "float64",
+               timeout: float | None = 1800.0, return_weights: bool = False) -> dict:
+    """Our gradient-allreduce on every engine of ``cl``, with the test accuracy after every epoch (clock paused).
+
+    ``source`` and ``X_test`` / ``y_test`` (raw pixels) as for :func:`exemplar.parallel.train.run_exemplar`,
+    which must have accepted them (this does not check them again). Returns rank 0's report
+    (:func:`curve_on_engine`) with ``fit_seconds`` the slowest rank's, ``n_iter_ranks``,
+    ``replicas_identical`` (the ranks' final weights are equal) and ``train_dtypes`` (every rank's).
+    """
+    from exemplar.parallel.remote import submit, wait
+    from exemplar.parallel.train import distribute, forget_run
+
+    dist = distribute(cl, source, timeout)
+    try:
+        args = (dist.token, int(hidden), int(epochs), int(seed), {"batch_size": int(batch_size)}, bool(scale_inputs),
+                dist.classes, dtype, float(target_pct))
+        ars = submit(cl, curve_on_engine, lambda rank: (*args, *((X_test, y_test) if rank == 0 else (None, None)),
+                                                        return_weights))
+        reports = wait(cl, ars, "training with the test accuracy after every epoch", timeout)
+    finally:
+        forget_run(cl)
+    out = dict(reports[0])
+    out["fit_seconds"] = max(r["fit_seconds"] for r in reports)
+    out["n_iter_ranks"] = [r["n_iter"] for r in reports]
+    out["replicas_identical"] = len({r["weights_crc"] for r in reports}) == 1
+    out["train_dtypes"] = sorted({r["train_dtype"] for r in reports})
+    return out
+
+
+def accuracy_of_net(X: np.ndarray, y: np.ndarray, classes: np.ndarray) -> Callable:
+    """``evaluate(net)``: the test accuracy (%) of a :class:`~exemplar.models.numpy_mlp.NumpyMLP` on float64 ``X``."""
+    y = np.asarray(y)
+
+    def evaluate(net) -> float:
+        return weights_accuracy_pct(net.weights(), X, y, classes)
+
+    return evaluate
 
 
 def weights_accuracy_pct(weights, X: np.ndarray, y: np.ndarray, classes: np.ndarray) -> float:

@@ -413,8 +413,8 @@ def ddp_sentences(runs: pd.DataFrame) -> list[str]:
                 "how close each came."]
     setup = ddp[ddp.framework == "pytorch-ddp"].setup_seconds.mean()
     out = [f"The sequential scikit-learn fit reaches {float(runs.sequential_pct.iloc[0]):.2f} %, so the target is "
-           f"**{float(runs.target_pct.iloc[0]):.2f} %**. " + " ".join(heads) + " DDP's evaluations are excluded "
-           f"from its clock, in its favour; starting its processes (torch's import and `init_process_group`) costs "
+           f"**{float(runs.target_pct.iloc[0]):.2f} %**. " + " ".join(heads) + " Both sides' per-epoch "
+           f"evaluations are excluded from their clocks; starting its processes (torch's import and `init_process_group`) costs "
            f"{setup:.1f} s per run, against the cluster start of the other chapters; neither is counted."]
     ga = ddp[(ddp.framework == "exemplar") & (ddp.strategy == "gradient-allreduce") & (ddp.dtype == "float64")]
     o1, o2 = ga[ga.n_procs == 1], ga[ga.n_procs == 2]

@@ -186,7 +186,7 @@ def ddp_summary(df: pd.DataFrame) -> pd.DataFrame:
     those that reached it).
 
     ``time_to_target`` is the measured time at the first epoch at the target where the benchmark has it
-    (DDP: per-epoch evaluation with the clock paused; ours: the same run stopped at its target epoch),
+    (both sides: per-epoch evaluation by rank 0 with the clock paused),
     else the whole run's time, an upper bound (``time_to_target_kind`` says which).
     """
     df = ddp_frame(df)
