@@ -67,18 +67,39 @@ def periodic_fit(X: np.ndarray, y: np.ndarray, hidden: int, epochs: int, seed: i
     n_total = comm.allreduce(n_local, op=MPI.SUM)  # set-up, not counted as a round
     frac = n_local / n_total
     if trainer == "numpy":
-        return _periodic_numpy(X, y, hidden, epochs, seed, mlp_params, sync_every, classes, comm, frac, dtype, scale)
-    if trainer != "sklearn":
+        from exemplar.models.numpy_mlp import EpochTrainer
+
+        fit = EpochTrainer(X, y, hidden, seed, classes=classes, dtype=dtype, scale=scale, **mlp_params)
+        trainer_epoch, params, weights = fit.epoch, lambda: [fit.net.params], fit.net.weights
+        tol, patience = fit.params["tol"], fit.params["n_iter_no_change"]
+    elif trainer == "sklearn":
+        model = build_mlp(hidden, epochs, seed, **mlp_params)
+        tol, patience, shuffle = model.tol, model.n_iter_no_change, model.shuffle
+        # The epochs' shuffles are drawn here, exactly as fit draws them: one RandomState(seed) stream,
+        # first the initial weights (drawn by the first partial_fit; replayed here to advance the
+        # stream past them), then one shuffle of the previous epoch's order per epoch. partial_fit
+        # itself would restart from arange every call; it gets the rows already in order instead.
+        model.set_params(shuffle=False)
+        rng = _past_initial_weights(seed, [X.shape[1], *model.hidden_layer_sizes,
+                                           len(classes) if len(classes) > 2 else 1])
+        order = np.arange(n_local)
+
+        def trainer_epoch() -> float:
+            nonlocal order
+            if shuffle:
+                order = sk_shuffle(order, random_state=rng)
+                model.partial_fit(X[order], y[order], classes=classes)
+            else:
+                model.partial_fit(X, y, classes=classes)
+            return model.loss_
+
+        def params() -> list[np.ndarray]:  # the arrays exist once the first partial_fit has made them
+            return [*model.coefs_, *model.intercepts_]
+
+        def weights() -> list[np.ndarray]:
+            return [np.array(w, copy=True) for w in params()]
+    else:
         raise ValueError(f"trainer must be 'sklearn' or 'numpy'; got {trainer!r}")
-    model = build_mlp(hidden, epochs, seed, **mlp_params)
-    tol, patience, shuffle = model.tol, model.n_iter_no_change, model.shuffle
-    # The epochs' shuffles are drawn here, exactly as fit draws them: one RandomState(seed) stream,
-    # first the initial weights (drawn by the first partial_fit; replayed here to advance the
-    # stream past them), then one shuffle of the previous epoch's order per epoch. partial_fit
-    # itself would restart from arange every call; it gets the rows already in order instead.
-    model.set_params(shuffle=False)
-    rng = _past_initial_weights(seed, [X.shape[1], *model.hidden_layer_sizes, len(classes) if len(classes) > 2 else 1])
-    order = np.arange(n_local)
     buf = None
     done = rounds = 0
     comm_seconds = 0.0
@@ -90,17 +111,9 @@ def periodic_fit(X: np.ndarray, y: np.ndarray, hidden: int, epochs: int, seed: i
         warnings.simplefilter("ignore", ConvergenceWarning)
         while done < epochs and not stop:
             e = min(sync_every, epochs - done)
-            losses = []
-            for _ in range(e):
-                if shuffle:
-                    order = sk_shuffle(order, random_state=rng)
-                    model.partial_fit(X[order], y[order], classes=classes)
-                else:
-                    model.partial_fit(X, y, classes=classes)
-                losses.append(model.loss_)
+            losses = [trainer_epoch() for _ in range(e)]
             done += e
-            buf, global_losses, seconds = _average([*model.coefs_, *model.intercepts_], losses, frac, buf,
-                                                   sync_every, comm, timer)
+            buf, global_losses, seconds = _average(params(), losses, frac, buf, sync_every, comm, timer)
             comm_seconds += seconds
             rounds += 1
             for loss in global_losses:
@@ -111,7 +124,7 @@ def periodic_fit(X: np.ndarray, y: np.ndarray, hidden: int, epochs: int, seed: i
     seconds = time.perf_counter() - t_start
     cpu_seconds = timer.finish()
     return {
-        "weights": [np.array(w, copy=True) for w in (*model.coefs_, *model.intercepts_)],
+        "weights": weights(),
         "seconds": seconds,
         "n_iter": done,
         "loss_curve": loss_curve,
@@ -122,35 +135,6 @@ def periodic_fit(X: np.ndarray, y: np.ndarray, hidden: int, epochs: int, seed: i
         "round_comm_seconds": timer.comm,
         "cpu_seconds": cpu_seconds,
     }
-
-
-def _periodic_numpy(X, y, hidden, epochs, seed, mlp_params, sync_every, classes, comm, frac, dtype, scale) -> dict:
-    """:func:`periodic_fit` with the fast trainer: the same rounds, epochs, averages and stopping rule."""
-    from exemplar.models.numpy_mlp import EpochTrainer
-
-    fit = EpochTrainer(X, y, hidden, seed, classes=classes, dtype=dtype, scale=scale, **mlp_params)
-    rule, stop = StoppingRule(fit.params["tol"], fit.params["n_iter_no_change"]), False
-    buf, done, rounds, comm_seconds = None, 0, 0, 0.0
-    loss_curve: list[float] = []
-    timer = RoundTimer()
-    t_start = time.perf_counter()
-    while done < epochs and not stop:
-        e = min(sync_every, epochs - done)
-        losses = [fit.epoch() for _ in range(e)]
-        done += e
-        buf, global_losses, seconds = _average([fit.net.params], losses, frac, buf, sync_every, comm, timer)
-        comm_seconds += seconds
-        rounds += 1
-        for loss in global_losses:
-            loss_curve.append(float(loss))
-            if rule.update(float(loss)):
-                stop = True  # takes effect at the end of this round
-    seconds = time.perf_counter() - t_start
-    cpu_seconds = timer.finish()
-    return {"weights": fit.net.weights(), "seconds": seconds, "n_iter": done, "loss_curve": loss_curve,
-            "comm_rounds": rounds, "comm_bytes": rounds * (buf.nbytes if buf is not None else 0),
-            "comm_seconds": comm_seconds, "round_cpu_seconds": timer.cpu, "round_comm_seconds": timer.comm,
-            "cpu_seconds": cpu_seconds}
 
 
 def _past_initial_weights(seed: int, units: list[int]) -> np.random.RandomState:
