@@ -59,7 +59,7 @@ FAST_RULES = {
     "NumpyMLP.l2_sum": (LOSS, []),
     "NumpyMLP.apply": (ADAM, [("l2_sum", LOSS), ("alpha", SCALING), ("n_rows", SCALING), ("grad[:nc]", SCALING)]),
     "Batches.take": (GATHER, []),
-    "EpochTrainer.epoch": (OTHER, [("_shuffle(", SHUFFLE)]),
+    "EpochTrainer.epoch": (OTHER, [("perm", SHUFFLE)]),
 }
 
 _FRAME = re.compile(r"^(?P<func>.*) \((?P<file>.*):(?P<line>\d+)\)$")

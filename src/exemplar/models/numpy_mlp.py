@@ -51,7 +51,6 @@ from typing import Callable, Sequence
 
 import numpy as np
 from sklearn.utils import check_random_state, gen_batches
-from sklearn.utils import shuffle as _shuffle
 
 from exemplar.models.stopping import StoppingRule
 from exemplar.models.timing import RoundTimer
@@ -414,7 +413,10 @@ class EpochTrainer:
         """One epoch of steps over this rank's rows in a new shuffled order; returns the epoch's training loss."""
         net, plan, buf = self.net, self.plan, self.buf
         if self.params["shuffle"]:
-            self.order = _shuffle(self.order, random_state=net.random_state_)
+            # sklearn.utils.shuffle(order, random_state) without its checks: the same draw from the same stream
+            perm = np.arange(len(self.order))
+            net.random_state_.shuffle(perm)
+            self.order = self.order[perm]
         batches = list(gen_batches(plan["n_local"], plan["batch"])) if plan["n_local"] else []
         n_params = net.n_params
         accumulated = 0.0
