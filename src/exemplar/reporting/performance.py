@@ -352,9 +352,9 @@ def targets(directory: str | Path | None = None, stages: pd.DataFrame | None = N
 
 # --------------------------------------------------------------------------- the chapter's tables
 def targets_table(goals: pd.DataFrame) -> pd.DataFrame:
-    """:func:`targets` as the chapter shows it: measure, target, measured, met ("yes", "**no**", "–"), note."""
+    """:func:`targets` as the chapter shows it: measure, target, measured, met ("yes", "no", "–"; plain text: the table is HTML, not markdown), note."""
     shown = goals[["measure", "target", "measured", "met", "note"]].copy()
-    shown["met"] = shown.met.map({True: "yes", False: "**no**", None: "–"})
+    shown["met"] = shown.met.map({True: "yes", False: "no", None: "–"})
     return shown
 
 
