@@ -20,7 +20,7 @@ import pytest
 from exemplar import config
 from exemplar.bench import ddp
 from exemplar.bench.common import BenchError
-from exemplar.bench.ddp_replay import EpochClock, weights_accuracy_pct
+from exemplar.bench.ddp_ours import EpochClock, weights_accuracy_pct
 from exemplar.parallel.cluster import mpiexec_path
 
 #: For the tests that start an MPI cluster (marked ``mpi``): skipped only where no mpiexec is installed.

@@ -4,7 +4,7 @@
 * :mod:`~exemplar.bench.distribution`: giving the engines their shards, four ways, against a memcpy
   (what runs on the engines: :mod:`~exemplar.bench.distribution_engines`).
 * :mod:`~exemplar.bench.ddp`: our best strategy against PyTorch DistributedDataParallel
-  (:mod:`~exemplar.bench.ddp_torch`, :mod:`~exemplar.bench.ddp_replay`).
+  (:mod:`~exemplar.bench.ddp_torch`, :mod:`~exemplar.bench.ddp_ours`).
 * :mod:`~exemplar.bench.report`: how the report's cost grows with the training set; the sweep on two engines.
 * :mod:`~exemplar.bench.common`: results, provenance and the command line they share;
   :mod:`~exemplar.bench.run_all` runs them all.

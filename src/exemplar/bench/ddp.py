@@ -53,11 +53,11 @@ training time elapsed at the end of the first epoch whose test accuracy is at le
 * DDP: ``time_to_target_seconds`` and ``time_to_target_prefix_seconds`` are that time
   (``time_to_target_kind = "first epoch at target (evaluation excluded)"``).
 * Ours, ``"gradient-allreduce"``: after the ``run_exemplar`` run, the same training runs again on the
-  same cluster through :func:`exemplar.bench.ddp_replay.ours_curve`: the shards distributed as
+  same cluster through :func:`exemplar.bench.ddp_ours.ours_curve`: the shards distributed as
   ``run_exemplar`` distributes them, then on every engine its own call to
   :func:`~exemplar.models.numpy_mlp.train` with an ``on_epoch`` hook in which rank 0 evaluates the
   test set as the master does while every rank waits in a barrier, off the clock
-  (:class:`~exemplar.bench.ddp_replay.EpochClock`). That gives ``target_epoch``,
+  (:class:`~exemplar.bench.ddp_ours.EpochClock`). That gives ``target_epoch``,
   ``time_to_target_prefix_seconds`` (the **measured** time to the target; the clock starts, after a
   barrier of the ranks as DDP's, when ``train`` is called, buffers' allocation included, where DDP's
   starts at its first epoch: in DDP's favour), ``target_epoch_accuracy_pct``, ``eval_seconds_excluded``
@@ -89,7 +89,7 @@ DDP with 2 processes *of the same dtype* (its fastest variant): ``ddp2_ratio`` a
 :func:`headline` picks out the issue's numbers per dtype: DDP-2's measured time to the target over
 ours on 2 engines (the issue's target: at least 3 in float32 and in float64).
 
-The DDP side is :mod:`exemplar.bench.ddp_torch`, ours per epoch :mod:`exemplar.bench.ddp_replay`.
+The DDP side is :mod:`exemplar.bench.ddp_torch`, ours per epoch :mod:`exemplar.bench.ddp_ours`.
 
 Run ``python -m exemplar.bench.ddp`` (``--quick`` for a tiny smoke run; ``python -m exemplar.bench.run_all``,
 which ``make bench`` calls, runs every benchmark). Needs the optional extra ``pip install -e '.[bench]'``
@@ -106,7 +106,7 @@ import numpy as np
 import pandas as pd
 
 from exemplar.bench import common
-from exemplar.bench.ddp_replay import first_reach, ours_curve
+from exemplar.bench.ddp_ours import first_reach, ours_curve
 from exemplar.bench.ddp_torch import TORCH_HINT, global_batch_rows, require_torch, train_ddp
 from exemplar.experiments import communication
 from exemplar.validation import check_dtype

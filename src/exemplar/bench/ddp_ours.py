@@ -8,8 +8,6 @@ every rank: the engines' own call, :func:`exemplar.models.numpy_mlp.train` with 
 shard's raw pixels, ``dtype`` and ``scale``, plus an ``on_epoch`` hook (:class:`EpochClock`). After every
 epoch rank 0 evaluates the test set as the master evaluates it (float64 pixels against the weights,
 scikit-learn's ``predict``) while every rank waits in a ``Barrier``; that pause is taken off the clock.
-
-The name is historical: this module used to replay the algorithm in one process.
 """
 
 from __future__ import annotations
