@@ -54,6 +54,7 @@ from sklearn.utils import check_random_state, gen_batches
 
 from exemplar.models.stopping import StoppingRule
 from exemplar.models.timing import RoundTimer
+from exemplar.validation import check_dtype
 
 #: ``MLPClassifier`` parameters :func:`train` understands, with scikit-learn's defaults.
 DEFAULTS = {
@@ -120,9 +121,7 @@ class NumpyMLP:
         self.alpha, self.learning_rate_init = float(alpha), float(learning_rate_init)
         self.beta_1, self.beta_2, self.epsilon = float(beta_1), float(beta_2), float(epsilon)
         self.random_state_ = check_random_state(random_state)
-        self.dtype = np.dtype(dtype)
-        if self.dtype not in (np.float64, np.float32):
-            raise ValueError(f"dtype must be float64 or float32; got {dtype!r}")
+        self.dtype = np.dtype(check_dtype(dtype))
         pairs = list(zip(units[:-1], units[1:]))
         self.n_coef = sum(a * b for a, b in pairs)
         self.n_params = self.n_coef + sum(b for _, b in pairs)
@@ -367,10 +366,7 @@ def class_indices(y: np.ndarray, classes: np.ndarray) -> np.ndarray:
 def training_dtype(X: np.ndarray, dtype=None) -> np.dtype:
     """The dtype a fit on ``X`` trains in: ``dtype`` if given, else the features' (float32 stays float32), else float64."""
     if dtype is not None:
-        out = np.dtype(dtype)
-        if out not in (np.float64, np.float32):
-            raise ValueError(f"dtype must be 'float64' or 'float32'; got {dtype!r}")
-        return out
+        return np.dtype(check_dtype(dtype))
     return X.dtype if X.dtype in (np.float64, np.float32) else np.dtype(np.float64)
 
 
