@@ -6,12 +6,13 @@ verdicts judged from its CPU times must be the same: the ranking of its networks
 optimum and every Table I claim. The grid is the paper's (50, 100) × (85, 100) at 1,000 images, chosen
 so that its networks differ clearly in cost: at this size 50 hidden units stop early at 85 epochs and
 100 hidden units at about 30, so the grid holds two distinct networks (each trained once and shared by
-both caps), about 2.5× apart in CPU time. The test asks what the report needs, that other work cannot
+both caps) whose costs differ by about 1.5× in hidden units × epochs (4,250 against 2,900) and by 1.45–2.3×
+in CPU time (16 runs, quiet and beside the hog). The test asks what the report needs, that other work cannot
 reorder clearly different times, and not the impossible, that noise cannot reorder equal ones (those
 the rules count as one network, :func:`exemplar.experiments.sweep.same_model_classes`). (The earlier
-grid, (50, 100) × (50, 85), held 50 hidden units × 50 epochs and 100 hidden units × 29 epochs, whose
-costs are within 15 % of each other since the sweep trains each network once: beside the hog they
-swapped places and turned a Table I verdict.)
+grid, (50, 100) × (50, 85), held 50 hidden units × 50 epochs and 100 hidden units × 29 epochs: 2,500 against
+2,900 hidden units × epochs, and within 7 % of each other in CPU time on a quiet machine since the sweep
+trains each network once. Beside the hog they swapped places and turned a Table I verdict.)
 The load average recorded in the provenance, and the sentences that report it, are tested on
 made-up records.
 """
@@ -86,7 +87,7 @@ def test_the_sweeps_verdicts_are_the_same_beside_a_cpu_hog(tmp_path, monkeypatch
     quiet, busy = quiet.sort_values(key, ignore_index=True), busy.sort_values(key, ignore_index=True)
     assert quiet.accuracy_pct.tolist() == busy.accuracy_pct.tolist()      # the same networks
     costs = sorted(quiet.groupby("hidden").train_cpu_seconds.mean())
-    assert costs[1] / costs[0] > 1.5, (
+    assert costs[1] / costs[0] > 1.25, (
         f"the grid's networks no longer differ clearly in CPU time ({costs}): choose a grid whose distinct "
         "networks do, or the test measures noise")
     assert _verdicts(quiet) == _verdicts(busy)
