@@ -69,13 +69,36 @@ def n_params():
     return count
 
 
+def need_mnist() -> None:
+    """Fail the calling test, naming the fix, where `make data` has not written MNIST."""
+    if not (config.data_dir() / config.MNIST_TRAIN_CSV).is_file():
+        pytest.fail("MNIST is missing: run `make data` (or `exemplar data`) before the tests", pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def quick_bench(tmp_path_factory):
+    """``run(name, main)``: a benchmark's ``main(argv)`` with ``--quick`` into a fresh temporary folder.
+
+    Returns ``(exit code, folder, rows of NAME.csv or None)``; fails where MNIST is missing.
+    """
+    def run(name, main):
+        import pandas as pd
+
+        need_mnist()
+        out = tmp_path_factory.mktemp("bench")
+        code = main(["--quick", "--output-dir", str(out)])
+        csv = out / f"{name}.csv"
+        return code, out, pd.read_csv(csv) if csv.is_file() else None
+
+    return run
+
+
 @pytest.fixture(scope="session")
 def mnist_small():
     """The first 400 training and 500 test images, as (X_train, y_train, X_test, y_test)."""
     from exemplar import data
 
-    if not (config.data_dir() / config.MNIST_TRAIN_CSV).is_file():
-        pytest.fail("MNIST is missing: run `make data` (or `exemplar data`) before the tests", pytrace=False)
+    need_mnist()
     X, y = data.load_mnist("train", n_rows=400)
     Xt, yt = data.load_mnist("test", n_rows=500)
     return X, y, Xt, yt

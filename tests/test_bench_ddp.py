@@ -170,14 +170,10 @@ def test_ddp_reproduces_our_gradient_allreduce_in_float64(cluster2):
 
 
 @pytest.fixture(scope="module")
-def quick_run(tmp_path_factory):
+def quick_run(quick_bench):
     """``python -m exemplar.bench.ddp --quick`` into a temporary folder: (exit code, folder, rows)."""
     pytest.importorskip("torch")
-    _need_mnist()
-    out = tmp_path_factory.mktemp("bench")
-    code = ddp.main(["--quick", "--output-dir", str(out)])
-    df = pd.read_csv(out / "ddp.csv") if (out / "ddp.csv").is_file() else None
-    return code, out, df
+    return quick_bench("ddp", ddp.main)
 
 
 @pytest.mark.mpi

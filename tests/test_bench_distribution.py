@@ -12,7 +12,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from exemplar import config
 from exemplar.bench import common, distribution
 from exemplar.bench.common import BenchError
 from exemplar.parallel.cluster import mpiexec_path
@@ -22,15 +21,10 @@ skip_without_mpiexec = pytest.mark.skipif(not mpiexec_path().exists(), reason=f"
 
 
 @pytest.fixture(scope="module")
-def quick_run(tmp_path_factory):
+def quick_run(quick_bench):
     """``python -m exemplar.bench.distribution --quick`` into a temporary folder: (exit code, folder, rows)."""
-    if not (config.data_dir() / config.MNIST_TRAIN_CSV).is_file():
-        pytest.fail("MNIST is missing: run `make data` (or `exemplar data`) before the tests", pytrace=False)
-    out = tmp_path_factory.mktemp("bench")
-    code = common.main("distribution", distribution.DESCRIPTION, distribution.run, distribution.params,
-                        argv=["--quick", "--output-dir", str(out)])
-    df = pd.read_csv(out / "distribution.csv") if (out / "distribution.csv").is_file() else None
-    return code, out, df
+    return quick_bench("distribution", lambda argv: common.main(
+        "distribution", distribution.DESCRIPTION, distribution.run, distribution.params, argv=argv))
 
 
 @pytest.mark.mpi

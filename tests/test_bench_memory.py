@@ -11,10 +11,8 @@ import itertools
 import json
 
 import numpy as np
-import pandas as pd
 import pytest
 
-from exemplar import config
 from exemplar.bench import common, memory
 from exemplar.bench.common import BenchError
 from exemplar.parallel.shards import shard_sizes
@@ -26,15 +24,10 @@ COLUMNS = {"n_train", "dtype", "trainer", "n_engines", "role", "rank", "pid", "o
 
 
 @pytest.fixture(scope="module")
-def quick_run(tmp_path_factory):
+def quick_run(quick_bench):
     """``python -m exemplar.bench.memory --quick`` into a temporary folder: (exit code, folder, rows)."""
-    if not (config.data_dir() / config.MNIST_TRAIN_CSV).is_file():
-        pytest.fail("MNIST is missing: run `make data` (or `exemplar data`) before the tests", pytrace=False)
-    out = tmp_path_factory.mktemp("bench")
-    code = common.main("memory", memory.DESCRIPTION, memory.run, memory.params,
-                       argv=["--quick", "--output-dir", str(out)])
-    df = pd.read_csv(out / "memory.csv") if (out / "memory.csv").is_file() else None
-    return code, out, df
+    return quick_bench("memory", lambda argv: common.main("memory", memory.DESCRIPTION, memory.run, memory.params,
+                                                         argv=argv))
 
 
 @pytest.mark.mpi
