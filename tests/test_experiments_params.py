@@ -78,13 +78,6 @@ def test_whole_floats_count_as_integers_and_names_must_be_unique():
         Param("a", "integer", 1, "x")
 
 
-def test_describe_lists_every_parameter():
-    text = SPEC.describe()
-    assert text.splitlines()[0] == ("engine_counts = [1, 2, 4, 6]: processes to train on (a list of integers "
-                                    "from 1 to 64 (at least one, no repeats))")
-    assert len(text.splitlines()) == len(SPEC.names)
-
-
 def test_a_list_of_flags():
     spec = ParamSpec(Param("scale_inputs", "bool_list", [False, True], "raw or scaled pixels"))
     assert spec.check(scale_inputs="[true]").scale_inputs == [True]

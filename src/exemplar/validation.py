@@ -12,6 +12,9 @@ import numpy as np
 #: Floating-point types the engines may train in.
 DTYPES = ("float64", "float32")
 
+#: Who trains a network: scikit-learn's ``MLPClassifier`` or the fast numpy trainer (the same training).
+TRAINERS = ("sklearn", "numpy")
+
 
 def check_positive_int(name: str, value, minimum: int = 1, maximum: int | None = None) -> int:
     """Return ``value`` as an int, or raise ``ValueError`` naming the parameter and the accepted range."""
@@ -33,11 +36,66 @@ def check_dtype(dtype) -> str:
     return name
 
 
-def check_timeout(timeout) -> float | None:
+def check_interval(name: str, value, *, low: float | None = None, high: float | None = None,
+                   closed: str = "both", allow_none: bool = False, what: str = "a number") -> float | None:
+    """``value`` as a float inside an interval, in the style of scikit-learn's ``check_scalar``.
+
+    Parameters
+    ----------
+    name : str
+        The parameter's name, for the message.
+    value
+        Any real number (``bool`` is refused: ``True`` is no number of seconds).
+    low, high : float, optional
+        The bounds; ``None`` leaves that side open.
+    closed : {"both", "left", "right", "neither"}
+        Which bounds belong to the interval.
+    allow_none : bool
+        Accept ``None`` too (returned as it is).
+    what : str
+        What the number is, for the message ("a number of seconds").
+
+    Raises
+    ------
+    ValueError
+        ``"NAME must be WHAT in [LOW, HIGH]; got VALUE"`` (brackets as ``closed`` says; with one bound,
+        "at least LOW", "greater than LOW", "at most HIGH" or "less than HIGH").
+    """
+    if closed not in ("both", "left", "right", "neither"):
+        raise ValueError(f"closed must be 'both', 'left', 'right' or 'neither'; got {closed!r}")
+    if value is None and allow_none:
+        return None
+    left = "[" if closed in ("both", "left") else "("
+    right = "]" if closed in ("both", "right") else ")"
+    if low is not None and high is not None:
+        interval = f" in {left}{low:g}, {high:g}{right}"
+    elif low is not None:
+        interval = f" {'at least' if left == '[' else 'greater than'} {low:g}"
+    elif high is not None:
+        interval = f" {'at most' if right == ']' else 'less than'} {high:g}"
+    else:
+        interval = ""
+    ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
+    if ok:
+        v = float(value)
+        ok = v == v  # NaN is in no interval
+        if ok and low is not None:
+            ok = v >= low if left == "[" else v > low
+        if ok and high is not None:
+            ok = v <= high if right == "]" else v < high
+    if not ok:
+        raise ValueError(f"{name} must be {what}{interval}{' or None' if allow_none else ''}; got {value!r}")
+    return float(value)
+
+
+def check_timeout(timeout, name: str = "timeout") -> float | None:
     """``timeout`` as a positive number of seconds, or ``None`` (wait for ever)."""
-    if timeout is not None and not (isinstance(timeout, (int, float)) and not isinstance(timeout, bool) and timeout > 0):
-        raise ValueError(f"timeout must be a positive number of seconds or None; got {timeout!r}")
-    return timeout
+    return check_interval(name, timeout, low=0, closed="neither", allow_none=True, what="a number of seconds")
+
+
+def check_trainer(trainer) -> str:
+    """``trainer`` if it is one of :data:`TRAINERS`, else ``ValueError`` listing them."""
+    return check_choice("trainer", trainer, TRAINERS)
 
 
 def check_mpi_cluster(cl, what: str) -> int:

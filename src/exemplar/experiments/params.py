@@ -19,11 +19,15 @@ Every rejection is a ``ValueError`` that names the parameter, what it accepts an
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import numbers
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any, Iterable, Mapping
+
+from exemplar import config
+from exemplar.validation import DTYPES, TRAINERS
 
 #: The kinds of parameter :class:`Param` knows.
 KINDS = ("int", "float", "bool", "str", "int_list", "str_list", "bool_list")
@@ -49,7 +53,7 @@ class Param:
     default
         The notebook's default.
     help : str
-        What it means, for messages, ``exemplar run --help-params`` and the docs.
+        What it means, for messages and the docs.
     minimum, maximum : number, optional
         Bounds of a number (of each item, for ``int_list``).
     choices : tuple, optional
@@ -211,9 +215,44 @@ class ParamSpec:
         """:meth:`check` of this spec's names as they stand in ``namespace`` (a notebook's ``globals()``)."""
         return self.check({name: namespace[name] for name in self.names if name in namespace})
 
-    def describe(self) -> str:
-        """One line per parameter: name, default, what it accepts, what it means."""
-        return "\n".join(f"{p.name} = {p.default!r}: {p.help} ({p.accepted()})" for p in self.params)
+
+
+#: The parameters several chapters take, declared once; a chapter's :data:`SPEC` lists them with
+#: :func:`shared` (which may change a default or the help text, never the kind or the range).
+SHARED: dict[str, Param] = {p.name: p for p in (
+    Param("engine_counts", "int_list", [1, 2, 4, 6], "MPI engines (processes) to train on", minimum=1),
+    Param("hidden", "int", None, "hidden units; None: the sweep's optimum (results/sequential_sweep.csv)",
+          minimum=1, optional=True),
+    Param("epochs", "int", None, "epochs (max_iter); None: the sweep's optimum", minimum=1, optional=True),
+    Param("repeats", "int", 5, "runs per setting: run r uses random_state seed+r on every engine", minimum=1),
+    Param("n_train", "int", config.PAPER_N_TRAIN, "the first n_train training images, split over the engines",
+          minimum=1, maximum=config.N_TRAIN_TOTAL),
+    Param("seed", "int", 0, "random_state of repeat 0 (repeat r uses seed+r)", minimum=0),
+    Param("launcher", "str", "mpi", "engines started by mpiexec, sharing one MPI world", choices=("mpi",)),
+    Param("resume", "bool", False, "keep finished runs of an earlier, interrupted run with the same parameters"),
+    Param("retries", "int", 0, "restart the cluster and rerun a configuration this many times if it fails",
+          minimum=0),
+    Param("dtype", "str", "float64", "float32: train in single precision (features, weights, MPI buffers)",
+          choices=DTYPES),
+    Param("trainer", "str", "numpy", "who trains each network: \"numpy\", the fast trainer (the same network and "
+          "training as scikit-learn's, equal to it in float64), or \"sklearn\" (MLPClassifier)", choices=TRAINERS),
+)}
+
+
+def shared(name: str, **changes) -> Param:
+    """The shared parameter ``name`` (:data:`SHARED`), with another ``default`` or ``help`` if given.
+
+    Raises
+    ------
+    KeyError
+        For a name that is not shared.
+    ValueError
+        For a change other than ``default`` and ``help`` (the kind and range are the shared ones).
+    """
+    other = sorted(set(changes) - {"default", "help"})
+    if other:
+        raise ValueError(f"a shared parameter may change its default and help only; got {other}")
+    return dataclasses.replace(SHARED[name], **changes)
 
 
 def check_engine_counts(engine_counts: list[int], n_train: int, *, reference: bool = False,

@@ -1,6 +1,26 @@
-"""Running a list of configurations safely: rows saved as they finish, resumable, retried on a dead engine.
+"""Running a chapter: one protocol, and a loop whose rows are saved as they finish, resumable, retried.
 
-Every experiment notebook runs the same loop: for each configuration (engine count, repeat,
+**The chapter protocol.** Every chapter that runs experiments (``exemplar.experiments.<chapter>``)
+offers the same seams, and :func:`run_chapter` drives them all::
+
+    SPEC                                 its parameters (exemplar.experiments.params.ParamSpec)
+    RESULTS_NAME, KEY_COLUMNS            results/RESULTS_NAME.csv and the columns naming a configuration
+    EXPERIMENT                           what it measures, for the provenance
+    parameters(namespace) -> p           the checked parameters (a notebook's globals())
+    load(p) -> Inputs                    the data its runs need, and what the provenance records of them
+    configs(p) -> list of dict           every configuration, in the order they run
+    run_one(p, inputs, cluster, config)  one configuration's measured row
+    summarize(rows) -> DataFrame         the chapter's summary of its rows
+
+and, where a chapter needs them, ``cluster_size(p, config)`` (the engines a configuration runs on;
+default: its ``n_engines``; ``None`` runs it in this process), ``start_cluster(p, n)`` (default:
+:func:`exemplar.parallel.cluster.start_cluster` with ``p.launcher``), ``recorded(p)`` (the
+parameters the provenance records; default: every parameter of ``SPEC``), ``finish(rows)`` (the
+rows as written at the end, e.g. in column order) and ``run_group(p, inputs, cluster, configs,
+done)`` (a whole group of configurations at once, yielding rows as they finish: the sweep's fits
+share work). :data:`PROTOCOL` names the required seams; :func:`check_protocol` holds a module to them.
+
+**The loop.** Every experiment notebook runs the same loop: for each configuration (engine count, repeat,
 strategy, ...), run it, and append a row to ``results/NAME.csv``. This module owns that loop so
 that each notebook gets the same guarantees:
 
@@ -30,12 +50,18 @@ import hashlib
 import json
 import sys
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, NamedTuple, Sequence
 
 import pandas as pd
 
 from exemplar import config, locks, results
 from exemplar.validation import check_positive_int
+
+#: What every run chapter module offers (:func:`check_protocol`).
+PROTOCOL = ("SPEC", "RESULTS_NAME", "KEY_COLUMNS", "EXPERIMENT", "parameters", "load", "configs", "run_one",
+            "summarize")
+#: What a run chapter module may offer besides (:func:`run_chapter` has a default for each).
+OPTIONAL = ("cluster_size", "start_cluster", "recorded", "finish", "run_group")
 
 #: Provenance fields that identify what produced a row (time, host name and commit are left out:
 #: a rerun tomorrow, or after a commit that touches only prose, may resume).
@@ -185,7 +211,7 @@ def run_configs(configs: Iterable[Mapping[str, Any]], run_one: Callable[[Any, Ma
                 cluster_size: Callable[[Mapping[str, Any]], int | None] = lambda c: c.get("n_engines"),
                 retries: int = 0,
                 retry_on: tuple[type[BaseException], ...] = (Exception,), progress: bool = True,
-                log: Callable[[str], None] = print) -> pd.DataFrame:
+                log: Callable[[str], None] = print, run_group: Callable | None = None) -> pd.DataFrame:
     """Run each configuration and save its row; one cluster per run of equal ``n_engines``.
 
     Parameters
@@ -206,6 +232,11 @@ def run_configs(configs: Iterable[Mapping[str, Any]], run_one: Callable[[Any, Ma
         How many times a failing configuration is retried on a fresh cluster.
     retry_on : tuple of exception types
         Failures worth a retry (by default any ``Exception``; ``KeyboardInterrupt`` never is).
+    run_group : callable, optional
+        ``run_group(cluster_or_None, configs, done_rows) -> iterable of rows``: runs a whole group of
+        configurations sharing a cluster at once, yielding each row (config fields included) as it
+        finishes, in any order; ``done_rows`` is the log's frame (rows of a resumed run included).
+        Instead of ``run_one``, for chapters whose configurations share work.
 
     Returns
     -------
@@ -237,33 +268,38 @@ def run_configs(configs: Iterable[Mapping[str, Any]], run_one: Callable[[Any, Ma
             while group_end < len(pending) and cluster_size(pending[group_end]) == n:
                 group_end += 1
             group = pending[i:group_end]
-            _run_group(group, n, run_one, log_to, start_cluster, retries, retry_on, bar, log)
+            _run_group(group, n, run_one, log_to, start_cluster, retries, retry_on, bar, log, run_group)
             i = group_end
     return log_to.frame()
 
 
-def _run_group(group, n, run_one, log_to, start_cluster, retries, retry_on, bar, log) -> None:
+def _run_group(group, n, run_one, log_to, start_cluster, retries, retry_on, bar, log, run_group=None) -> None:
     """Run configurations sharing one engine count, restarting the cluster after a failure."""
-    j, attempt = 0, 0
-    while j < len(group):
+    attempt = 0
+    while True:
+        remaining = [c for c in group if not log_to.done(c)]
+        if not remaining:
+            return
         try:
-            if n is None:
-                cm = _null_cluster()
-            else:
-                cm = start_cluster(int(n))
-            with cm as cl:
-                while j < len(group):
-                    config = group[j]
-                    row = run_one(cl, config)
-                    log_to.append({**config, **dict(row)})  # a ResultsWriteError is not retried
-                    bar.update(1)
-                    j += 1
-                    attempt = 0
+            with (_null_cluster() if n is None else start_cluster(int(n))) as cl:
+                if run_group is None:
+                    for config in remaining:
+                        row = run_one(cl, config)
+                        log_to.append({**config, **dict(row)})  # a ResultsWriteError is not retried
+                        bar.update(1)
+                        attempt = 0
+                else:
+                    for row in run_group(cl, remaining, log_to.frame()):
+                        log_to.append(dict(row))
+                        bar.update(1)
+                        attempt = 0
+            return
         except ResultsWriteError:
             raise
         except retry_on as exc:
             attempt += 1
-            where = {k: group[j][k] for k in log_to.key_columns}
+            first = next(c for c in group if not log_to.done(c))
+            where = {k: first[k] for k in log_to.key_columns}
             if attempt > retries:
                 raise ExperimentError(
                     f"configuration {where} failed{f' after {retries} retries' if retries else ''}: {exc}. "
@@ -282,3 +318,141 @@ class _null_cluster:
 
     def __exit__(self, *exc):
         return False
+
+
+# ---------------------------------------------------------------------------------------------
+# The chapter protocol
+# ---------------------------------------------------------------------------------------------
+
+class Inputs(dict):
+    """What a chapter's ``load(p)`` returns: the data its runs need (by name, as a dict), and in
+    :attr:`provenance` what the results' provenance records of them (``inputs``, ``n_test``, ...)."""
+
+    def __init__(self, data: Mapping[str, Any] | None = None, **provenance):
+        super().__init__(data or {})
+        self.provenance = dict(provenance)
+
+    def __getattr__(self, name):
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
+class ChapterRun(NamedTuple):
+    """What :func:`run_chapter` returns: every row of the results file, its provenance, and where it is.
+
+    ``prov`` holds ``run_seconds`` (this run's time) and the machine's load at the start and the end.
+    """
+
+    rows: pd.DataFrame
+    prov: dict
+    path: Path
+
+    @property
+    def cores(self) -> int:
+        """Usable cores of the machine that ran it."""
+        return int(self.prov["machine"]["usable_cores"])
+
+
+def check_protocol(module) -> None:
+    """Raise ``TypeError`` naming what ``module`` lacks of :data:`PROTOCOL`, or what is not callable."""
+    missing = [name for name in PROTOCOL if not hasattr(module, name)]
+    if missing:
+        raise TypeError(f"{module.__name__} is not a run chapter: it lacks {', '.join(missing)} "
+                        f"(the protocol: {', '.join(PROTOCOL)})")
+    wrong = [name for name in (*PROTOCOL[4:], *OPTIONAL) if hasattr(module, name)
+             and not callable(getattr(module, name))]
+    if wrong:
+        raise TypeError(f"{module.__name__}: {', '.join(wrong)} must be functions")
+
+
+def recorded(module, p) -> dict[str, Any]:
+    """The parameters a chapter's provenance records: its own ``recorded(p)``, else every ``SPEC`` name."""
+    if hasattr(module, "recorded"):
+        return dict(module.recorded(p))
+    return {name: getattr(p, name) for name in module.SPEC.names}
+
+
+def run_chapter(module, p, *, inputs: Inputs | None = None, directory=None, start_cluster: Callable | None = None,
+                progress: bool = True, log: Callable[[str], None] = print) -> ChapterRun:
+    """Run a chapter: load → provenance → results log → every configuration → the rows written with provenance.
+
+    Parameters
+    ----------
+    module : module
+        A run chapter (:data:`PROTOCOL`).
+    p : Parameters
+        From ``module.parameters``.
+    inputs : Inputs, optional
+        Stand-in for ``module.load(p)`` (tests give small data or stand-in trainers).
+    directory : path, optional
+        The results folder (default: :func:`exemplar.config.results_dir`).
+    start_cluster : callable, optional
+        ``start_cluster(n)`` → a context manager yielding a cluster (default: the module's
+        ``start_cluster(p, n)``, else :func:`exemplar.parallel.cluster.start_cluster` with ``p.launcher``).
+    progress : bool
+        Show a progress bar.
+    log : callable
+        Where the loop says what it resumed or retried.
+
+    Returns
+    -------
+    ChapterRun
+        Every row of the results file (resumed ones included), its provenance and its path.
+
+    Raises
+    ------
+    ExperimentError
+        When a configuration still fails after ``p.retries`` retries; rows finished before it are saved.
+    ResultsBusyError
+        When another run is writing the same results file.
+    """
+    import time
+
+    check_protocol(module)
+    inputs = module.load(p) if inputs is None else inputs
+    prov = results.provenance(recorded(module, p), experiment=module.EXPERIMENT,
+                              **getattr(inputs, "provenance", {}))
+    log_to = ResultsLog(module.RESULTS_NAME, prov, module.KEY_COLUMNS, resume=getattr(p, "resume", False),
+                        directory=directory, log=log)
+    if start_cluster is None:
+        start_cluster = _default_start(module, p)
+    t0 = time.perf_counter()
+    rows = run_configs(module.configs(p), _run_one(module, p, inputs), log_to, start_cluster=start_cluster,
+                       cluster_size=_cluster_size(module, p), retries=getattr(p, "retries", 0), progress=progress,
+                       log=log, run_group=_run_group_of(module, p, inputs))
+    prov["run_seconds"] = round(time.perf_counter() - t0, 1)
+    prov = results.with_end_load(prov)
+    if hasattr(module, "finish"):
+        rows = module.finish(rows)
+    path = results.write_results(module.RESULTS_NAME, rows, prov, directory)
+    return ChapterRun(rows, prov, Path(path))
+
+
+def _default_start(module, p) -> Callable:
+    if hasattr(module, "start_cluster"):
+        return lambda n: module.start_cluster(p, n)
+
+    def start(n):
+        from exemplar.parallel.cluster import start_cluster
+
+        return start_cluster(n, launcher=getattr(p, "launcher", "mpi"))
+
+    return start
+
+
+def _cluster_size(module, p) -> Callable:
+    if hasattr(module, "cluster_size"):
+        return lambda c: module.cluster_size(p, c)
+    return lambda c: c.get("n_engines")
+
+
+def _run_one(module, p, inputs) -> Callable:
+    return lambda cl, c: module.run_one(p, inputs, cl, c)
+
+
+def _run_group_of(module, p, inputs):
+    if not hasattr(module, "run_group"):
+        return None
+    return lambda cl, group, done: module.run_group(p, inputs, cl, group, done)
