@@ -17,7 +17,7 @@ from threadpoolctl import threadpool_limits
 from exemplar import parallel as ex
 from exemplar.models import numpy_mlp
 from exemplar.models.sklearn_mlp import build_mlp, fit_timed, get_weights
-from exemplar.experiments import communication
+from exemplar.analysis import communication as analysis
 from exemplar.parallel import train
 
 # ------------------------------------------------------------------------------------------
@@ -240,18 +240,18 @@ def _fake_runs():
 
 
 def test_the_title_question_is_answered_from_the_means():
-    summary = communication.summarize_strategies(_fake_runs())
+    summary = analysis.summarize_strategies(_fake_runs())
     assert set(summary.variant) == {"one-shot", "periodic, every 1 epoch", "ensemble"}
     assert (summary.runs == 2).all()
     np.testing.assert_allclose(summary.set_index(["variant", "n_engines"]).loc[("ensemble", 2), "accuracy_pct_mean"], 89.6)
-    answer = communication.speed_at_same_accuracy(summary, tolerance_pp=0.5).set_index("n_engines")
+    answer = analysis.speed_at_same_accuracy(summary, tolerance_pp=0.5).set_index("n_engines")
     assert list(answer.index) == [2, 4]
     assert answer.loc[2, "fastest"] == "ensemble" and answer.loc[2, "reached"]  # 89.6 >= 89.5, faster than 89.8's
     assert answer.loc[2, "speedup"] == pytest.approx(10.0 / 5.5)
     assert answer.loc[2, "gap_pp"] == pytest.approx(-0.4)
     assert not answer.loc[4, "reached"] and pd.isna(answer.loc[4, "fastest"])
     assert answer.loc[4, "most_accurate"] == "ensemble" and answer.loc[4, "most_accurate_gap_pp"] == pytest.approx(-0.8)
-    wide = communication.speed_at_same_accuracy(summary, tolerance_pp=1.0).set_index("n_engines")
+    wide = analysis.speed_at_same_accuracy(summary, tolerance_pp=1.0).set_index("n_engines")
     assert wide.loc[4, "fastest"] == "ensemble" and wide.loc[4, "faster"]
     with pytest.raises(ValueError, match="no 1-engine"):
-        communication.speed_at_same_accuracy(summary[summary.n_engines > 1])
+        analysis.speed_at_same_accuracy(summary[summary.n_engines > 1])

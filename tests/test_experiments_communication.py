@@ -1,4 +1,5 @@
-"""Chapter 04's module: its parameters (checked before any work), its run loop, its tables and its sentences.
+"""Chapter 04: its parameters (checked before any work), its runs (experiments.communication), its numbers
+(analysis.communication), its tables and sentences (reporting.communication).
 
 No notebook is executed and no cluster is started: the run loop is driven with a stand-in trainer
 and cluster, and the sentences are built from a made-up table of runs.
@@ -16,7 +17,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from exemplar.experiments import communication
+from exemplar.analysis import communication as analysis
+from exemplar.experiments import communication, runner
+from exemplar.reporting import communication as page
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "04-communication.ipynb"
 #: The QUICK plan's parameters, as papermill's ``-p`` hands them over (strings), with the model given.
@@ -104,7 +107,7 @@ def test_the_site_checks_the_same_parameters_before_starting_a_kernel():
 # ---------------------------------------------------------------------------------------------- the plan
 def test_configs_run_each_variant_per_engine_count_scaling_and_repeat_in_order():
     p = communication.parameters({**QUICK, "repeats": 2, "strategies": ["one-shot", "periodic"], "sync_every": [1, 5]})
-    assert communication.variants(p) == [("one-shot", None), ("periodic", 1), ("periodic", 5)]
+    assert analysis.variants(p.strategies, p.sync_every) == [("one-shot", None), ("periodic", 1), ("periodic", 5)]
     configs = communication.configs(p)
     assert len(configs) == 2 * 2 * 2 * 3
     assert configs[0] == {"n_engines": 1, "scale_inputs": False, "repeat": 0, "seed": 0, "strategy": "one-shot",
@@ -116,7 +119,7 @@ def test_configs_run_each_variant_per_engine_count_scaling_and_repeat_in_order()
 
 def test_plan_sentence():
     p = communication.parameters(QUICK)
-    assert communication.plan_sentence(p) == (
+    assert page.plan_sentence(p) == (
         "Classifier: **75 hidden units, at most 75 epochs** (as given). 4 strategy variants × 2 engine counts × "
         "2 input scalings × 1 repeats = **16 runs**.")
 
@@ -151,11 +154,21 @@ def fake_cluster(n):
     yield FakeCluster(n)
 
 
+def fake_inputs(train):
+    """What ``communication.load`` returns, with a stand-in trainer and no data (the provenance as the real one's)."""
+    return runner.Inputs({"source": ("csv", "train.csv", 1000), "X_test": None, "y_test": None, "train": train},
+                         inputs="raw pixels 0-255 and pixels / 255, float64", n_test=10000, trainer="numpy")
+
+
+def run_chapter(p, directory, train):
+    return runner.run_chapter(communication, p, inputs=fake_inputs(train), directory=directory,
+                              start_cluster=fake_cluster, progress=False, log=lambda s: None)
+
+
 def test_run_saves_every_row_in_the_results_order_and_resumes(tmp_path):
     p = communication.parameters({**QUICK, "strategies": ["one-shot", "periodic"], "scale_inputs": [True]})
     calls = []
-    out = communication.run(p, directory=tmp_path, start_cluster=fake_cluster, train=fake_train(calls),
-                            progress=False, log=lambda s: None)
+    out = run_chapter(p, tmp_path, fake_train(calls))
     assert calls == [(1, True, 0, "one-shot", 1), (1, True, 0, "periodic", 5),
                      (2, True, 0, "one-shot", 1), (2, True, 0, "periodic", 5)]
     assert out.path == tmp_path / "communication.csv"
@@ -165,26 +178,28 @@ def test_run_saves_every_row_in_the_results_order_and_resumes(tmp_path):
     assert saved.variant.tolist() == ["one-shot", "periodic, every 5 epochs"] * 2
     cores = out.prov["machine"]["usable_cores"]
     assert saved.oversubscribed.tolist() == [n > cores for n in saved.n_engines]
-    assert str(out.runs.sync_every.dtype) == "Int64" and out.prov["run_seconds"] >= 0
+    assert str(out.rows.sync_every.dtype) == "Int64" and out.prov["run_seconds"] >= 0
     assert out.prov["parameters"]["engine_counts"] == [1, 2] and "chosen_by" not in out.prov["parameters"]
+    assert list(out.prov["parameters"]) == communication.SPEC.names
+    assert (out.prov["experiment"], out.prov["n_test"], out.prov["trainer"]) == (
+        "communication strategies for exemplar parallelism", 10000, "numpy")
 
     calls.clear()  # a rerun with resume=True finds every configuration done
     p.resume = True
-    again = communication.run(p, directory=tmp_path, start_cluster=fake_cluster, train=fake_train(calls),
-                              progress=False, log=lambda s: None)
-    assert calls == [] and len(again.runs) == 4
-    assert again.runs.accuracy_pct.tolist() == saved.accuracy_pct.tolist()
+    again = run_chapter(p, tmp_path, fake_train(calls))
+    assert calls == [] and len(again.rows) == 4
+    assert again.rows.accuracy_pct.tolist() == saved.accuracy_pct.tolist()
 
 
 def test_run_sentence():
     runs = pd.DataFrame({"replicas_identical": [None, True, True, None]})
     prov = {"run_seconds": 90.0, "machine": {"usable_cores": 2, "cpu_model": "Some CPU"}}
-    assert communication.run_sentence(runs, prov, "/elsewhere/communication.csv") == (
+    assert page.run_sentence(runs, prov, "/elsewhere/communication.csv") == (
         "4 runs in **1.5 minutes**, written to `/elsewhere/communication.csv`. This machine has **2 cores** "
         "(Some CPU); runs with more engines than cores share them. In all 2 periodic and gradient-allreduce "
         "runs the engines ended with bit-identical weights.")
     runs.loc[1, "replicas_identical"] = False
-    assert "ended with NOT identical weights." in communication.run_sentence(runs, prov, "/x.csv")
+    assert "ended with NOT identical weights." in page.run_sentence(runs, prov, "/x.csv")
 
 
 # ---------------------------------------------------------------------------------------------- made-up runs
@@ -220,11 +235,11 @@ def summary():
 
 @pytest.fixture
 def answer(summary):
-    return communication.speed_at_same_accuracy(summary, 0.5)
+    return analysis.speed_at_same_accuracy(summary, 0.5)
 
 
 def test_answer_paragraph(answer):
-    assert communication.answer_paragraph(answer, 0.5, 2, 3) == (
+    assert page.answer_paragraph(answer, 0.5, 2, 3) == (
         "**The answer, as measured in this chapter.** Counting as \"the same accuracy\" a mean test accuracy "
         "within 0.5 percentage points of the sequential run's: with raw pixels, as in the paper, **yes, on every "
         "engine count measured**; with pixels / 255, **no, on no engine count**. With raw pixels the sequential "
@@ -232,10 +247,17 @@ def test_answer_paragraph(answer):
         "**1.67×** the sequential speed (measured). With pixels / 255 the sequential run reaches 95.00 % in 20.00 s; on 2 "
         "engines no strategy did; the closest, *gradient-allreduce*, was 0.80 pp short. (Speedups compare wall "
         "times, including reading and distributing the data, on this 2-core machine; means of 3 repeats.)")
-    assert communication.answer_paragraph(answer, 0.5, 1, 1).endswith(
+    assert page.answer_paragraph(answer, 0.5, 1, 1).endswith(
         "on 2 engines (sharing cores) no strategy did; the closest, *gradient-allreduce*, was 0.80 pp short. "
         "(Speedups compare wall times, including reading and distributing the data, on this 1-core machine; "
         "one run each.)")
+
+
+def test_verdict_sentence_with_a_lead(answer):
+    plain = page.verdict_sentence(answer, 0.5)
+    assert plain.startswith("Counting as \"the same accuracy\" a mean test accuracy within 0.5 percentage points")
+    led = page.verdict_sentence(answer, 0.5, lead="Communicating during training instead, and ")
+    assert led == "Communicating during training instead, and c" + plain[1:]
 
 
 def verdict_rows(reached, faster, n=(2, 4)):
@@ -250,23 +272,23 @@ def verdict_rows(reached, faster, n=(2, 4)):
     ([False, False], [False, False], "no, on no engine count"),
 ])
 def test_verdict(reached, faster, expected):
-    assert communication.verdict(verdict_rows(reached, faster), 0.5) == expected
+    assert page.verdict(verdict_rows(reached, faster), 0.5) == expected
 
 
 def test_engines_list():
-    assert [communication.engines_list(ns) for ns in ([2], [2, 4], [2, 4, 6])] == ["2", "2 and 4", "2, 4 and 6"]
+    assert [page.engines_list(ns) for ns in ([2], [2, 4], [2, 4, 6])] == ["2", "2 and 4", "2, 4 and 6"]
 
 
 def test_timing_noise(summary):
-    assert communication.timing_noise(summary) == (
+    assert page.timing_noise(summary) == (
         " How precise are the speedups? On one engine, one-shot and ensemble run the very same fit "
         "(bit-identical models); their mean wall times differ by 10 % here, which is the timing noise of this "
         "machine to keep in mind when reading the speedup columns.")
-    assert communication.timing_noise(summary[summary.variant != "ensemble"]) == ""
+    assert page.timing_noise(summary[summary.variant != "ensemble"]) == ""
 
 
 def test_epochs_paragraph(summary):
-    assert communication.epochs_paragraph(summary) == (
+    assert page.epochs_paragraph(summary) == (
         "Epochs run, mean over the parallel runs (the sequential run's in brackets): raw pixels (30): *ensemble* "
         "20, *gradient-allreduce* 36, *one-shot* 20, *periodic, every 5 epochs* 40; pixels / 255 (50): *ensemble* "
         "50, *gradient-allreduce* 50, *one-shot* 50, *periodic, every 5 epochs* 50. One-shot and ensemble engines "
@@ -274,38 +296,38 @@ def test_epochs_paragraph(summary):
         "loss of all the data together does. Here that kept them training longer (44 epochs on average against "
         "35): part of the accuracy they recover is that longer training, and part of the time they cost.")
     scaled = summary[summary.scale_inputs]
-    assert communication.epochs_paragraph(scaled).endswith(
+    assert page.epochs_paragraph(scaled).endswith(
         " Here both ran about as many epochs (50 and 50 on average).")
     only_local = summary[summary.strategy.isin(["one-shot", "ensemble"])]
-    assert communication.epochs_paragraph(only_local).endswith("the loss of all the data together does.")
+    assert page.epochs_paragraph(only_local).endswith("the loss of all the data together does.")
 
 
 def test_scaling_paragraph(summary):
-    assert communication.scaling_paragraph(summary) == (
+    assert page.scaling_paragraph(summary) == (
         "Scaling the inputs moved the sequential accuracy by **+5.00 pp**. Going from 1 to 2 engines moved "
         "one-shot averaging's accuracy by -2.00 pp on raw pixels and -2.00 pp on scaled ones; the strategy that "
         "kept the most was *periodic, every 5 epochs* on raw pixels (-0.25 pp) and *gradient-allreduce* on scaled "
         "ones (-0.80 pp). Every parallel run on scaled pixels, even the worst (*one-shot* on 2 engines, 93.00 %), "
         "is more accurate than the sequential run on raw pixels as the paper trained it (90.00 %).")
     worse = communication.summarize(made_up_runs({**MADE_UP, (True, 2, "one-shot"): (89.5, 10.0, 50)}))
-    assert communication.scaling_paragraph(worse).endswith(
+    assert page.scaling_paragraph(worse).endswith(
         "The worst parallel run on scaled pixels (*one-shot* on 2 engines, 89.50 %) falls below the sequential run "
         "on raw pixels (90.00 %).")
-    assert communication.scaling_paragraph(summary[~summary.scale_inputs]) == (
+    assert page.scaling_paragraph(summary[~summary.scale_inputs]) == (
         "Only one input scaling was run, so its effect cannot be compared here.")
 
 
 def test_recovery_sentence(summary):
-    assert communication.recovery_sentence(summary) == (
+    assert page.recovery_sentence(summary) == (
         "On raw pixels with 2 engines, one-shot averaging ended 2.00 pp below the sequential run. *ensemble*: "
         "1.00 pp below, 50 % of one-shot's loss recovered. *gradient-allreduce*: 0.40 pp below, 80 % of "
         "one-shot's loss recovered. *periodic, every 5 epochs*: 0.25 pp below, 88 % of one-shot's loss recovered.")
-    assert communication.recovery_sentence(summary[summary.scale_inputs]).startswith(
+    assert page.recovery_sentence(summary[summary.scale_inputs]).startswith(
         "On pixels / 255 with 2 engines, one-shot averaging ended 2.00 pp below the sequential run.")
 
 
 def test_summary_bullets(answer):
-    assert communication.summary_bullets(answer, 0.5, 90.0, 2) == "\n".join([
+    assert page.summary_bullets(answer, 0.5, 90.0, 2) == "\n".join([
         "- Counting as \"the same accuracy\" a mean test accuracy within 0.5 percentage points of the sequential "
         "run's: with raw pixels, as in the paper, **yes, on every engine count measured**; with pixels / 255, "
         "**no, on no engine count**.",
@@ -318,7 +340,7 @@ def test_summary_bullets(answer):
 
 # ---------------------------------------------------------------------------------------------- tables
 def test_answer_table(answer):
-    t = communication.answer_table(answer, 0.5)
+    t = page.answer_table(answer, 0.5)
     assert list(t.columns) == ["inputs", "engines", "sequential accuracy (%)", "within 0.5 pp?",
                                "fastest such strategy", "its accuracy (%)", "gap (pp)", "its wall time (s)",
                                "speedup (wall)", "speedup (training)", "its wall time, a core each (estimate, s)",
@@ -331,7 +353,7 @@ def test_answer_table(answer):
 
 
 def test_communication_table(summary):
-    c = communication.communication_table(summary)
+    c = page.communication_table(summary)
     assert list(c.columns) == ["inputs", "strategy", "engines", "epochs run", "rounds", "MB per engine",
                                "communication (s)", "share of wall time (%)", "wall time (s)"]
     assert len(c) == 8 and set(c.engines) == {2} and c["MB per engine"].eq(2.0).all()
@@ -340,13 +362,13 @@ def test_communication_table(summary):
 
 
 def test_effects_table(summary):
-    e = communication.effects_table(summary).set_index("strategy")
+    e = page.effects_table(summary).set_index("strategy")
     assert list(e.columns) == [
         "raw pixels, 1 engine (%)", "raw pixels, 2 engines (%)", "parallelism effect, raw pixels (pp)",
         "pixels / 255, 1 engine (%)", "pixels / 255, 2 engines (%)", "parallelism effect, pixels / 255 (pp)",
         "scaling effect, 1 engine (pp)", "scaling effect, 2 engines (pp)"]
     assert e.loc["one-shot"].tolist() == [90.0, 88.0, -2.0, 95.0, 93.0, -2.0, 5.0, 5.0]
-    one = communication.effects_table(summary[summary.scale_inputs])
+    one = page.effects_table(summary[summary.scale_inputs])
     assert list(one.columns) == ["strategy", "pixels / 255, 1 engine (%)", "pixels / 255, 2 engines (%)",
                                  "parallelism effect, pixels / 255 (pp)"]
 
@@ -364,8 +386,7 @@ def test_a_failed_run_keeps_the_rows_finished_before_it(tmp_path):
         return works(cl, *args, **kwargs)
 
     with pytest.raises(ExperimentError, match="died"):
-        communication.run(p, directory=tmp_path, start_cluster=fake_cluster, train=train, progress=False,
-                          log=lambda s: None)
+        run_chapter(p, tmp_path, train)
     saved = pd.read_csv(tmp_path / "communication.csv")
     assert saved[["n_engines", "scale_inputs"]].values.tolist() == [[1, False], [1, True]]
 
@@ -388,19 +409,19 @@ def test_engine_counts_above_the_cores_are_answered_from_the_estimate():
     raw4 = summary[(summary.n_engines == 4) & ~summary.scale_inputs].set_index("variant")
     # estimated wall: wall - training + estimate = 12 - 6 + 1.5
     assert raw4.loc["periodic, every 5 epochs", "estimated_wall_mean"] == pytest.approx(7.5)
-    answer = communication.speed_at_same_accuracy(summary, 0.5, cores=2).set_index(["scale_inputs", "n_engines"])
+    answer = analysis.speed_at_same_accuracy(summary, 0.5, cores=2).set_index(["scale_inputs", "n_engines"])
     assert answer.basis.tolist() == ["measured", "estimate", "measured", "estimate"]
     row = answer.loc[(False, 4)]
     assert row.fastest == "periodic, every 5 epochs" and row.faster
     assert row.speedup == row.speedup_estimate == pytest.approx(10.0 / 7.5)  # the sequential run's estimate is its wall
     assert row.speedup_measured == pytest.approx(10.0 / 12.0)
-    measured_only = communication.speed_at_same_accuracy(summary, 0.5).set_index(["scale_inputs", "n_engines"])
+    measured_only = analysis.speed_at_same_accuracy(summary, 0.5).set_index(["scale_inputs", "n_engines"])
     assert set(measured_only.basis) == {"measured"} and not measured_only.loc[(False, 4)].faster
 
 
 def test_answer_paragraph_marks_measured_and_estimated_speedups():
-    answer = communication.speed_at_same_accuracy(communication.summarize(estimated_runs()), 0.5, cores=2)
-    assert communication.answer_paragraph(answer, 0.5, 2, 3) == (
+    answer = analysis.speed_at_same_accuracy(communication.summarize(estimated_runs()), 0.5, cores=2)
+    assert page.answer_paragraph(answer, 0.5, 2, 3) == (
         "**The answer, as measured in this chapter.** Counting as \"the same accuracy\" a mean test accuracy "
         "within 0.5 percentage points of the sequential run's: with raw pixels, as in the paper, **yes, on every "
         "engine count measured**; with pixels / 255, **no, on no engine count**. With raw pixels the sequential "
@@ -414,19 +435,19 @@ def test_answer_paragraph_marks_measured_and_estimated_speedups():
         "run (the sequential run's too) by its estimate with a core per engine: per communication round the "
         "slowest engine's compute CPU time, plus the collective modelled as recursive doubling; means of 3 "
         "repeats.)")
-    bullets = communication.summary_bullets(answer, 0.5, 90.0, 2).split("\n")
+    bullets = page.summary_bullets(answer, 0.5, 90.0, 2).split("\n")
     assert bullets[-1] == ("- The runs took 1.5 minutes on 2 cores; engine counts above 2 time-share the cores, so "
                            "their speeds are estimated for a core per engine from each engine's CPU time.")
-    table = communication.answer_table(answer, 0.5)
+    table = page.answer_table(answer, 0.5)
     assert table["answer from"].tolist() == ["measured", "estimate", "measured", "estimate"]
 
 
 def test_validation_sentence_per_strategy():
     runs = estimated_runs()
-    assert communication.validation_sentence(runs[runs.scale_inputs & (runs.variant == "one-shot")], 2) == (
+    assert page.validation_sentence(runs[runs.scale_inputs & (runs.variant == "one-shot")], 2) == (
         "With no more engines than cores, the dedicated-core estimate over the measured training wall "
         "time was one-shot on 1 engine 1.00; one-shot on 2 engines 1.00: 2 of 2 within 10 %.")
-    assert communication.validation_sentence(made_up_runs(), 2) == (
+    assert page.validation_sentence(made_up_runs(), 2) == (
         "These runs predate the dedicated-core estimate (no `dedicated_seconds` column).")
 
 

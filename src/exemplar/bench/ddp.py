@@ -105,10 +105,10 @@ import warnings
 import numpy as np
 import pandas as pd
 
+from exemplar.analysis import communication as analysis
 from exemplar.bench import common
 from exemplar.bench.ddp_ours import first_reach, ours_curve
 from exemplar.bench.ddp_torch import TORCH_HINT, global_batch_rows, require_torch, train_ddp
-from exemplar.experiments import communication
 from exemplar.validation import check_dtype
 
 __all__ = ["OURS", "DTYPES", "KIND_UPPER", "KIND_EPOCH", "COLUMNS", "TORCH_HINT", "params", "ddp_label", "ours_label",
@@ -159,7 +159,7 @@ def ddp_label(dtype: str = "float32", flush_denormal: bool = True) -> str:
 
 def ours_label(strategy: str = OURS, dtype: str = "float64") -> str:
     """``strategy`` of one of our rows: ``"gradient-allreduce"`` (float64), ``"gradient-allreduce (float32)"``."""
-    return communication.variant_name(strategy, 1) + (f" ({dtype})" if dtype != "float64" else "")
+    return analysis.variant_name(strategy, 1) + (f" ({dtype})" if dtype != "float64" else "")
 
 
 # --------------------------------------------------------------------------------------------
