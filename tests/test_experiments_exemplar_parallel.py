@@ -11,7 +11,7 @@ import pytest
 
 from exemplar import config, metrics
 from exemplar.experiments import exemplar_parallel as chapter
-from exemplar.experiments.sweep import BASELINE
+from exemplar.analysis.sweep import BASELINE
 
 
 def _params(**given):

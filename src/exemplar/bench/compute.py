@@ -41,7 +41,7 @@ from exemplar import config, data
 from exemplar.bench import common, compute_profile
 from exemplar.parallel import cluster
 from exemplar.models import numpy_mlp, sklearn_mlp as mlp
-from exemplar.experiments import sweep
+from exemplar.analysis import sweep
 from exemplar import parallel as ex
 from exemplar.validation import check_positive_int
 

@@ -131,7 +131,7 @@ def params(quick: bool = False) -> dict:
     if quick:
         return {"n_trains": [600, 2000], "dtypes": ["float64"], "trainers": list(TRAINERS), "n_engines": 2,
                 "n_test": 500, "hidden": 20, "epochs": 5, "timeout": 300.0}
-    from exemplar.experiments import sweep
+    from exemplar.analysis import sweep
 
     hidden, epochs, _ = sweep.chosen_model()
     return {"n_trains": [config.PAPER_N_TRAIN, 60_000], "dtypes": list(DTYPES), "trainers": list(TRAINERS),

@@ -32,6 +32,7 @@ from exemplar.bench import common
 from exemplar import config, data, results
 from exemplar.parallel import cluster
 from exemplar.models import sklearn_mlp as mlp
+from exemplar.analysis.sweep import chosen_model
 from exemplar.experiments import sweep
 from exemplar import parallel as ex
 from exemplar.validation import check_positive_int
@@ -95,7 +96,7 @@ def sweep_rows(hidden_sizes, epochs, repeats, n_train, n_test, engines=2):
 
 def params(quick: bool) -> dict:
     """The full sizes (6,000 to 60,000 images, 2 to 6 engines), or tiny ones for ``--quick``."""
-    hidden, epochs, _ = sweep.chosen_model()
+    hidden, epochs, _ = chosen_model()
     if quick:
         return {"sizes": [300, 600], "engine_counts": [2], "hidden": 20, "epochs": 5, "n_test": 500,
                 "sweep_hidden": [10, 20], "sweep_epochs": [5], "sweep_repeats": 1, "sweep_n_train": 400}

@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from exemplar import config, metrics, paper
+from exemplar.analysis import sweep as sweep_analysis
 from exemplar.experiments import sweep
 from exemplar.experiments.params import Param, Parameters, ParamSpec, check_engine_counts
 from exemplar.validation import DTYPES
@@ -75,9 +76,9 @@ def parameters(namespace: Mapping[str, Any]) -> Parameters:
 
 
 def choose_model(p: Parameters) -> tuple[Parameters, str]:
-    """``p`` with ``hidden`` and ``epochs`` filled in (:func:`exemplar.experiments.sweep.chosen_model`),
+    """``p`` with ``hidden`` and ``epochs`` filled in (:func:`exemplar.analysis.sweep.chosen_model`),
     and where they came from."""
-    hidden, epochs, chosen_by = sweep.chosen_model(p.hidden, p.epochs)
+    hidden, epochs, chosen_by = sweep_analysis.chosen_model(p.hidden, p.epochs)
     return Parameters(**{**p.as_dict(), "hidden": hidden, "epochs": epochs}), chosen_by
 
 
@@ -105,7 +106,7 @@ def configs(engine_counts: Sequence[int], repeats: int, seed: int = 0) -> list[d
 
     Repeat ``r`` uses ``seed + r`` on every engine.
     """
-    out = [{"strategy": sweep.BASELINE, "n_engines": 1, "repeat": r, "seed": seed + r} for r in range(repeats)]
+    out = [{"strategy": sweep_analysis.BASELINE, "n_engines": 1, "repeat": r, "seed": seed + r} for r in range(repeats)]
     out += [{"strategy": "one-shot", "n_engines": n, "repeat": r, "seed": seed + r}
             for n in engine_counts for r in range(repeats)]
     return out
@@ -113,7 +114,7 @@ def configs(engine_counts: Sequence[int], repeats: int, seed: int = 0) -> list[d
 
 def on_cluster(config: Mapping[str, Any]) -> int | None:
     """Engine count of a configuration; ``None`` (this process) for the sequential baseline."""
-    return None if config["strategy"] == sweep.BASELINE else int(config["n_engines"])
+    return None if config["strategy"] == sweep_analysis.BASELINE else int(config["n_engines"])
 
 
 def runner(source, train: tuple, test: tuple, hidden: int, epochs: int, cores: int, **run_kwargs):
@@ -220,7 +221,7 @@ def analyse(runs: pd.DataFrame, cores: int) -> Analysis:
     machine) to every measured count, which then counts the missing cores as serial work.
     """
     per_n = metrics.summarize_runs(runs[runs.strategy == "one-shot"])
-    baseline = metrics.summarize_runs(runs[runs.strategy == sweep.BASELINE])
+    baseline = metrics.summarize_runs(runs[runs.strategy == sweep_analysis.BASELINE])
     t1 = per_n.loc[per_n.n_engines == 1, "fit_seconds_max"]
     ref = float(t1.iloc[0]) if len(t1) else float(baseline.fit_seconds_max.iloc[0])
     per_n["speedup"] = metrics.speedup(ref, per_n.fit_seconds_max)

@@ -29,13 +29,13 @@ from tqdm import tqdm
 
 from exemplar import config, metrics
 from exemplar.experiments.params import Param, Parameters, ParamSpec
+from exemplar.analysis.sweep import COLUMNS, RESULTS_NAME  # noqa: F401 (the protocol's name for it)
 from exemplar.models import sklearn_mlp as mlp
 
-#: Columns of ``results/sequential_sweep.csv``, in order. ``fit_epochs`` is the cap of the fit that
-#: produced the row: the row's own ``epochs``, or a larger cap whose fit stopped first (the same fit).
-COLUMNS = ["hidden", "epochs", "repeat", "seed", "train_seconds", "train_cpu_seconds", "accuracy_pct", "n_iter",
-           "fit_epochs"]
-
+# TEMPORARY (issue 20): experiments/{communication,combining,algorithms}.py and reporting/claims.py read
+# these here until they read exemplar.analysis.sweep; removed then.
+from exemplar.analysis.sweep import (BASELINE, BASIS, best_model, chosen_model, optimum, pooled,  # noqa: F401
+                                     same_model_classes, summarize, time_basis)
 
 def check_sizes(name: str, values: Sequence[int]) -> list[int]:
     values = list(values)
@@ -225,122 +225,6 @@ def _fits_on_engines(cl, grid, X_train, y_train, X_test, y_test, seed, threads):
             pass
 
 
-def summarize(rows: pd.DataFrame) -> pd.DataFrame:
-    """Table I: per (hidden, epochs) the mean and sd of time and accuracy, and the impact factor.
-
-    The impact factor is computed from the means, as the paper's Table I does
-    (mean accuracy / mean time): ``impact`` from the wall time of the fits (``time_mean``),
-    ``impact_cpu`` from their CPU time (``cpu_mean``; NaN for results that record none).
-    ``n_iter_max`` (the most epochs any repeat ran) tells which epoch caps cut a fit short.
-    """
-    g = rows.groupby(["hidden", "epochs"], as_index=False)
-    aggs = dict(time_mean=("train_seconds", "mean"), time_sd=("train_seconds", "std"))
-    if "train_cpu_seconds" in rows.columns:
-        aggs.update(cpu_mean=("train_cpu_seconds", "mean"), cpu_sd=("train_cpu_seconds", "std"))
-    aggs.update(accuracy_mean=("accuracy_pct", "mean"), accuracy_sd=("accuracy_pct", "std"),
-                n_iter_mean=("n_iter", "mean"), n_iter_max=("n_iter", "max"), runs=("repeat", "count"))
-    out = g.agg(**aggs)
-    if "cpu_mean" not in out.columns:
-        out.insert(4, "cpu_mean", np.nan)
-        out.insert(5, "cpu_sd", np.nan)
-    out["impact"] = metrics.impact_factor(out["accuracy_mean"], out["time_mean"])
-    out["impact_cpu"] = metrics.impact_factor(out["accuracy_mean"], out["cpu_mean"])
-    return out
-
-
-def optimum(table: pd.DataFrame, column: str = "impact") -> pd.Series:
-    """The row of :func:`summarize`'s table with the largest ``column`` (the paper: impact factor).
-
-    This is the plain, point-by-point maximum; :func:`best_model` is the one the report judges by.
-    """
-    return table.loc[table[column].idxmax()]
-
-
-#: The time a verdict is judged from: its column in :func:`summarize`'s table and the impact factor's.
-BASIS = {"cpu": ("cpu_mean", "impact_cpu"), "wall": ("time_mean", "impact")}
-
-
-def time_basis(table: pd.DataFrame) -> str:
-    """``"cpu"`` when every row of :func:`summarize`'s table has a CPU time, else ``"wall"`` (older results)."""
-    return "cpu" if "cpu_mean" in table.columns and len(table) and table["cpu_mean"].notna().all() else "wall"
-
-
-def same_model_classes(table: pd.DataFrame) -> pd.Series:
-    """A label per row of :func:`summarize`'s table; rows with the same label trained the same networks.
-
-    For one hidden size, the epoch caps no repeat reached (``n_iter_max < epochs``) train the same
-    networks, seed for seed: equal accuracies, times that differ only by noise. Those caps share a label
-    (when their mean accuracies are equal too); every other row, and every row without ``n_iter_max``, is its own.
-    """
-    labels = []
-    for row in table.itertuples():
-        free = hasattr(row, "n_iter_max") and row.n_iter_max < row.epochs
-        labels.append(f"{row.hidden}: stopped early, {row.accuracy_mean!r} %" if free
-                      else f"{row.hidden}: {row.epochs} epochs")
-    return pd.Series(labels, index=table.index, name="model")
-
-
-def pooled(table: pd.DataFrame, column: str) -> pd.Series:
-    """``column`` of :func:`summarize`'s table averaged over the rows that trained the same networks
-    (:func:`same_model_classes`), weighted by their runs: one value per row."""
-    classes = same_model_classes(table)
-    weighted = (table[column] * table["runs"]).groupby(classes).transform("sum")
-    return weighted / table["runs"].groupby(classes).transform("sum")
-
-
-def best_model(table: pd.DataFrame) -> pd.Series:
-    """The optimum by impact factor, judged so that noise cannot move it: from the fits' CPU time where
-    recorded (:func:`time_basis`), which other work barely moves, else wall time; epoch caps that trained
-    the same networks (:func:`same_model_classes`) count as one, times pooled, named by the smallest cap
-    (the least budget that trains those networks; the parallel chapters then train with that cap).
-
-    Returns
-    -------
-    pandas.Series
-        ``hidden``, ``epochs`` (the smallest equivalent cap), ``caps`` (all equivalent caps, sorted),
-        ``accuracy_mean``, ``time`` and ``impact`` (pooled, on the basis), ``wall_time`` (pooled wall
-        time), ``n_iter_mean`` and ``basis`` (``"cpu"`` or ``"wall"``).
-    """
-    basis = time_basis(table)
-    time_col, _ = BASIS[basis]
-    t = table.assign(model=same_model_classes(table), time=pooled(table, time_col),
-                     wall_time=pooled(table, "time_mean"))
-    t["impact"] = metrics.impact_factor(t["accuracy_mean"], t["time"])
-    best = t.loc[t["impact"].idxmax()]
-    same = t[t.model == best.model]
-    return pd.Series({"hidden": int(best.hidden), "epochs": int(same.epochs.min()),
-                      "caps": sorted(int(e) for e in same.epochs), "accuracy_mean": best.accuracy_mean,
-                      "time": best.time, "impact": best.impact, "wall_time": best.wall_time,
-                      "n_iter_mean": best.n_iter_mean, "basis": basis})
-
-
-def chosen_model(hidden: int | None = None, epochs: int | None = None, results_name: str = "sequential_sweep"):
-    """The classifier the parallel chapters train: given explicitly, else the sweep's optimum.
-
-    Returns
-    -------
-    (hidden, epochs, reason)
-        ``reason`` says where the choice came from: the parameters, the sweep's results file
-        (its optimum by impact factor, :func:`best_model`), or, when no sweep has been run, the paper's (75, 75).
-    """
-    from exemplar import config, paper, results
-
-    if hidden is not None and epochs is not None:
-        return mlp.check_positive_int("hidden", hidden), mlp.check_positive_int("epochs", epochs), "as given"
-    path = config.results_dir() / f"{results_name}.csv"
-    if path.is_file():
-        best = best_model(summarize(results.read_results(results_name)[0]))
-        h, e = int(best.hidden), int(best.epochs)
-        reason = (f"the sweep's optimum by impact factor ({'CPU' if best.basis == 'cpu' else 'wall'} time), "
-                  f"from {config.display_path(path)}")
-    else:
-        h, e = paper.OPTIMUM
-        reason = "the paper's optimum: no sweep results found"
-    h = mlp.check_positive_int("hidden", hidden) if hidden is not None else h
-    e = mlp.check_positive_int("epochs", epochs) if epochs is not None else e
-    return h, e, reason
-
-
 def baseline_run(X_train, y_train, X_test, y_test, hidden: int, epochs: int, seed: int = 0,
                  threads: int | None = None, dtype: str = "float64") -> dict:
     """One fit in this process, BLAS with ``threads`` threads (``None``: every core, a user's default),
@@ -362,16 +246,9 @@ def baseline_run(X_train, y_train, X_test, y_test, hidden: int, epochs: int, see
             "wall_seconds": wall, "accuracy_pct": acc, "n_iter_max": fit.n_iter, "dtype": np.dtype(dtype).name}
 
 
-#: Strategy name of :func:`baseline_run`'s default rows.
-BASELINE = "sequential, all-core BLAS"
-
-
 # ---------------------------------------------------------------------------------------------
 # The chapter: notebooks/02-sequential-sweep.ipynb
 # ---------------------------------------------------------------------------------------------
-
-#: Results name of the chapter (``results/sequential_sweep.csv``).
-RESULTS_NAME = "sequential_sweep"
 
 #: The chapter's parameters, as in the notebook's ``parameters`` cell.
 SPEC = ParamSpec(
