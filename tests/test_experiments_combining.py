@@ -1,4 +1,5 @@
-"""Chapter 04b (exemplar.experiments.combining): parameters, configurations, summary, sentences; no cluster."""
+"""Chapter 04b: parameters and runs (experiments.combining), numbers (analysis.combining), tables and sentences
+(reporting.combining); no cluster."""
 
 from __future__ import annotations
 
@@ -8,7 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from exemplar.analysis import combining as analysis
 from exemplar.experiments import combining as chapter
+from exemplar.experiments import runner
+from exemplar.reporting import combining as page
 
 COLUMNS = ("accuracy_pct", "exchanges", "extra_rounds", "extra_bytes", "seconds", "comm_seconds")
 EXCHANGES = {"mean": 1, "matched": 1, "distilled": 2, "ensemble": 1}
@@ -71,14 +75,14 @@ def test_configs_run_one_start_on_one_engine():
     assert len(c) == 2 * 2 + 2 * 2 * 2  # 1 engine: scalings x repeats; 2 engines: x starts too
     assert {x["start"] for x in c if x["n_engines"] == 1} == {"identical"}
     assert [x["seed"] for x in c[:2]] == [0, 1]
-    assert chapter.plan_sentence(p).startswith("Classifier: **10 hidden units, at most 5 epochs** (as given), on the "
+    assert page.plan_sentence(p, len(c)).startswith("Classifier: **10 hidden units, at most 5 epochs** (as given), on the "
                                                "first 6,000 training images. 12 trainings")
 
 
 # ---------------------------------------------------------------------------------------------- summary
 def test_summary_recovers_one_shots_loss(runs):
     s = chapter.summarize(runs).set_index(["start", "n_engines", "method"])
-    assert list(chapter.long_form(runs).method.unique()) == ["mean", "matched", "distilled", "ensemble"]
+    assert list(analysis.long_form(runs).method.unique()) == ["mean", "matched", "distilled", "ensemble"]
     assert s.loc[("identical", 2, "distilled"), "recovered_pct"] == pytest.approx(90.0)
     assert s.loc[("different", 2, "matched"), "recovered_pct"] == pytest.approx(100 * 20 / 30)
     assert s.loc[("identical", 2, "distilled"), "gap_pp"] == pytest.approx(-0.2)
@@ -88,32 +92,32 @@ def test_summary_recovers_one_shots_loss(runs):
 
 def test_answer_paragraph_for_a_made_up_table(runs):
     summary = chapter.summarize(runs)
-    assert chapter.answer_paragraph(summary) == (
+    assert page.answer_paragraph(summary) == (
         "**The answer, as measured in this chapter.** At 2 engines, with at most 2 exchanges of models after the "
         "data are distributed, one network came within 0.5 pp of the sequential network's accuracy in 1 of 1 "
         "settings (MNIST, raw pixels). MNIST, raw pixels: the plain mean ends 2.00 pp below the sequential 90.00 %; "
         "the best network, *distilled* (identical start, 2 exchanges), ends 0.20 pp below it, 90 % of the loss "
-        "recovered. " + chapter.premise_sentence(summary))
+        "recovered. " + page.premise_sentence(summary))
 
 
 def test_premise_sentence_for_a_made_up_table(runs):
-    assert chapter.premise_sentence(chapter.summarize(runs)) == (
+    assert page.premise_sentence(chapter.summarize(runs)) == (
         "The paper's premise, tested at 2 engines: with a different start per engine, the plain mean loses a "
         "further 28.00 pp against identical starts, so the plain mean needs identical starts; matching the "
         "hidden units wins back 20.00 pp of it, while the ensemble of differently started networks scores +2.00 pp "
         "against the ensemble of identically started ones.")
     identical_only = chapter.summarize(runs[runs.start == "identical"])
-    assert chapter.premise_sentence(identical_only) == ("Only identical starts were run, so the paper's premise "
+    assert page.premise_sentence(identical_only) == ("Only identical starts were run, so the paper's premise "
                                                         "was not tested.")
 
 
 def test_reach_sentence_for_a_made_up_table(runs):
     summary = chapter.summarize(runs)
-    assert chapter.reach_sentence(summary) == (
+    assert page.reach_sentence(summary) == (
         "How far each method got at 2 engines with identical starts (accuracy minus the sequential network's, over "
         "the data sets and scalings run): *mean* -2.00 pp; *matched* -2.00 pp; *distilled* -0.20 pp; "
         "*ensemble* -1.00 pp.")
-    assert chapter.reach_sentence(summary, "different").startswith("How far each method got at 2 engines with "
+    assert page.reach_sentence(summary, "different").startswith("How far each method got at 2 engines with "
                                                                    "different starts")
 
 
@@ -121,24 +125,24 @@ def test_goal_not_reached_is_said(runs):
     runs = runs.copy()
     runs.loc[1, "distilled__accuracy_pct"] = 89.0
     runs.loc[2, "distilled__accuracy_pct"] = 88.5
-    text = chapter.answer_paragraph(chapter.summarize(runs))
+    text = page.answer_paragraph(chapter.summarize(runs))
     assert "no method brought one network within 0.5 pp of the sequential network's accuracy." in text
     assert "the best network, *distilled* (identical start, 2 exchanges), ends 1.00 pp below it, 50 % of" in text
 
 
 def test_tables_and_figure(runs):
     summary = chapter.summarize(runs)
-    acc = chapter.accuracy_table(summary)
+    acc = page.accuracy_table(summary)
     assert list(acc.columns) == ["data", "inputs", "start", "method", "2 engines"]
     assert acc.iloc[0].tolist() == ["MNIST", "raw pixels (sequential 90.00 %)", "identical", "mean", "88.00 (0 %)"]
-    goal = chapter.goal_table(summary)
+    goal = page.goal_table(summary)
     assert goal.loc[0, "within 0.5 pp?"] == "yes" and goal.loc[0, "best network"] == "distilled (identical start)"
-    cost = chapter.cost_table(summary).set_index("method")
+    cost = page.cost_table(summary).set_index("method")
     assert cost.loc["distilled", "extra MB per engine"] == pytest.approx(0.001)
     assert cost.loc["distilled", "share of the slowest fit (%)"] == pytest.approx(50.0)
-    premise = chapter.premise_table(summary)
+    premise = page.premise_table(summary)
     assert premise.loc[0, "best network, different start"] == "distilled"
-    lit = chapter.literature_table(summary).set_index("method")
+    lit = page.literature_table(summary).set_index("method")
     assert lit.loc["distilled", "what we measured"] == ("+1.80 pp over the mean, identical starts; +29.00 pp over "
                                                         "the mean, different starts (at 2 engines, averaged over data "
                                                         "sets and scalings)")
@@ -146,14 +150,14 @@ def test_tables_and_figure(runs):
     comm = pd.DataFrame({"n_engines": [2, 2, 2], "scale_inputs": [False] * 3, "comm_rounds": [1, 50, 40],
                          "accuracy_pct": [88.0, 90.0, 89.0],
                          "variant": ["one-shot", "periodic, every 1 epoch", "periodic, every 1 epoch"]})
-    fig = chapter.exchanges_figure(summary, comm)
+    fig = page.exchanges_figure(summary, comm)
     periodic = [t for t in fig.data if t.name == "communication chapter"]
     assert list(periodic[0].x) == [45.0] and list(periodic[0].y) == [89.5]
-    assert len(chapter.exchanges_figure(summary, None).data) == 1
+    assert len(page.exchanges_figure(summary, None).data) == 1
 
 
 def test_summary_bullets(runs):
-    text = chapter.summary_bullets(chapter.summarize(runs), 90.0, 2)
+    text = page.summary_bullets(chapter.summarize(runs), 90.0, 2)
     assert text.splitlines()[:2] == [
         "- Goal (one network within 0.5 pp of sequential at 2 engines, at most 2 exchanges): reached in 1 of 1 "
         "settings.",
@@ -185,8 +189,14 @@ def test_run_saves_one_row_per_configuration(tmp_path):
         return types.SimpleNamespace(hidden=kw["hidden"], epochs=kw["epochs"], n_train=100, fit_seconds_max=1.0,
                                      n_iter=[5], distribute_seconds=0.0, methods=methods)
 
-    res = chapter.run(p, directory=tmp_path, start_cluster=_Fake, combine=combine, progress=False, log=lambda m: None)
-    assert len(res.runs) == 3 and (tmp_path / "combining.csv").is_file()
+    inputs = runner.Inputs({"tests": {"mnist": (None, None)}, "combine": combine},
+                           inputs="raw pixels 0-255 and pixels / 255, float64", n_test={"mnist": 10000})
+    res = runner.run_chapter(chapter, p, inputs=inputs, directory=tmp_path, start_cluster=_Fake, progress=False,
+                             log=lambda m: None)
+    assert len(res.rows) == 3 and (tmp_path / "combining.csv").is_file()
+    assert list(res.prov["parameters"]) == chapter.SPEC.names + ["settings"]
+    assert (res.prov["experiment"], res.prov["n_test"]) == ("combining networks trained apart, better than a mean",
+                                                           {"mnist": 10000})
     assert [c["same_start"] for c in calls] == [True, True, False]
-    assert chapter.summarize(res.runs).query("n_engines == 2").gap_pp.tolist() == [-1.0, -1.0, -1.0, -1.0]
-    assert "3 trainings in **" in chapter.run_sentence(res.runs, res.prov, res.path)
+    assert chapter.summarize(res.rows).query("n_engines == 2").gap_pp.tolist() == [-1.0, -1.0, -1.0, -1.0]
+    assert "3 trainings in **" in page.run_sentence(res.rows, res.prov, res.path)

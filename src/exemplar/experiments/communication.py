@@ -19,6 +19,7 @@ import pandas as pd
 from exemplar import config, results
 from exemplar.analysis import communication as analysis
 from exemplar.analysis.communication import RESULTS_NAME  # noqa: F401 (the protocol's name for it)
+from exemplar.analysis.sweep import chosen_model
 from exemplar.experiments.params import Param, Parameters, ParamSpec, check_engine_counts, shared
 from exemplar.experiments.runner import Inputs
 from exemplar.parallel import STRATEGIES
@@ -66,8 +67,6 @@ def parameters(namespace: Mapping[str, Any]) -> Parameters:
     ValueError
         Naming the parameter, what it accepts and what it got.
     """
-    from exemplar.experiments import sweep
-
     p = SPEC.from_namespace(namespace)
     p.engine_counts = check_engine_counts(p.engine_counts, p.n_train, reference=True, larger=True)
     if "one-shot" not in p.strategies:
@@ -75,7 +74,7 @@ def parameters(namespace: Mapping[str, Any]) -> Parameters:
                          f"reference); got {p.strategies}")
     p.sync_every = sorted(p.sync_every)
     p.scale_inputs = sorted(p.scale_inputs)
-    p.hidden, p.epochs, p.chosen_by = sweep.chosen_model(p.hidden, p.epochs)
+    p.hidden, p.epochs, p.chosen_by = chosen_model(p.hidden, p.epochs)
     return p
 
 
