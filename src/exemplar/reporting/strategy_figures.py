@@ -41,7 +41,7 @@ def frontier(summary: pd.DataFrame, title: str, tolerance_pp: float = 0.5, refer
     Parameters
     ----------
     summary : DataFrame
-        :func:`exemplar.experiments.communication.summarize_strategies` rows of *one* input scaling.
+        :func:`exemplar.analysis.communication.summarize_strategies` rows of *one* input scaling.
     tolerance_pp : float
         The shaded region is "at least as fast as sequential and within ``tolerance_pp`` of its accuracy".
     reference : str
