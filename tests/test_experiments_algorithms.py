@@ -1,35 +1,43 @@
-"""Chapter 05 without a notebook: its parameters, its runs (saved one by one, resumed, retried) and its sentences.
+"""Chapter 05 without a notebook: its parameters, its runs (saved one by one, resumed, retried), its summary
+(:mod:`exemplar.analysis.algorithms`) and its sentences (:mod:`exemplar.reporting.algorithms`).
 
 The sentences are asserted word for word for a made-up table of runs whose numbers are chosen
-by hand; no test here starts a cluster (``run`` gets a stand-in one).
+by hand; no test here starts a cluster (``run_chapter`` gets a stand-in one and a stand-in trainer).
 """
 
 from __future__ import annotations
 
 import contextlib
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from exemplar import config, results
+from exemplar.analysis import algorithms as analysis
 from exemplar.experiments import algorithms as chapter
-from exemplar.experiments.runner import ExperimentError
+from exemplar.experiments import runner
+from exemplar.experiments.runner import ChapterRun, ExperimentError
+from exemplar.reporting import algorithms as page
+
+from conftest import need_mnist
 
 # --------------------------------------------------------------------------------------- parameters
 
 
 def test_defaults_are_accepted_as_they_are():
-    p = chapter.parameters({})
-    assert p.as_dict() == chapter.SPEC.defaults()
+    p = chapter.parameters({"hidden": 50, "epochs": 60})
+    assert p.as_dict() == {**chapter.SPEC.defaults(), "hidden": 50, "epochs": 60, "chosen_by": "as given"}
     assert p.engine_counts == [1, 2, 4, 6] and p.n_train == [6000, 60000] and p.n_test is None
 
 
 def test_papermill_strings_are_read_as_values():
     p = chapter.parameters({"engine_counts": "[1, 2]", "n_train": "[1000]", "repeats": "2", "n_test": "2000",
-                            "datasets": '["mnist"]', "resume": "true", "hidden": "null"})
+                            "datasets": '["mnist"]', "resume": "true", "hidden": "32", "epochs": "null"})
     assert (p.engine_counts, p.n_train, p.repeats, p.n_test, p.datasets, p.resume, p.hidden) == \
-        ([1, 2], [1000], 2, 2000, ["mnist"], True, None)
+        ([1, 2], [1000], 2, 2000, ["mnist"], True, 32)
+    assert isinstance(p.epochs, int) and p.chosen_by != "as given"  # None: the sweep's optimum (else the paper's)
 
 
 BAD = [
@@ -73,7 +81,7 @@ def test_parameters_come_from_a_notebook_namespace():
 def test_configurations_in_run_order_with_fewer_repeats_at_the_full_set():
     p = chapter.parameters({"algorithms": ["lda", "mlp"], "datasets": ["mnist"], "engine_counts": [1, 2],
                             "n_train": [1000, 60000], "repeats": 2, "repeats_full_set": 1, "seed": 5})
-    configs = chapter.configurations(p)
+    configs = chapter.configs(p)
     assert [(c["n_engines"], c["n_train"], c["repeat"], c["algorithm"]) for c in configs] == [
         (1, 1000, 0, "lda"), (1, 1000, 0, "mlp"), (1, 1000, 1, "lda"), (1, 1000, 1, "mlp"),
         (1, 60000, 0, "lda"), (1, 60000, 0, "mlp"),
@@ -84,8 +92,8 @@ def test_configurations_in_run_order_with_fewer_repeats_at_the_full_set():
 
 
 def test_provenance_records_the_chosen_model_and_every_parameter():
-    p = chapter.parameters({})
-    recorded = chapter.provenance_parameters(p, chapter.ChosenModel(50, 60, "as given"))
+    p = chapter.parameters({"hidden": 50, "epochs": 60})
+    recorded = runner.recorded(chapter, p)
     assert list(recorded) == ["algorithms", "datasets", "engine_counts", "n_train", "repeats", "repeats_full_set",
                               "n_test", "hidden", "epochs", "seed", "launcher", "shrinkage", "resume", "retries", "trainer"]
     assert (recorded["hidden"], recorded["epochs"], recorded["shrinkage"]) == (50, 60, 0.1)
@@ -120,42 +128,41 @@ def fake_algorithm(fail_at=()):
 
 @pytest.fixture
 def small_run(tmp_path, monkeypatch):
-    if not (config.data_dir() / "mnist_test.csv").is_file():
-        pytest.fail("MNIST is missing: run `make data` before the tests", pytrace=False)
+    need_mnist()
     monkeypatch.setenv("EXEMPLAR_RESULTS", str(tmp_path))
-    values = {"algorithms": ["gaussian-nb", "lda"], "datasets": ["mnist"], "engine_counts": [1, 2],
-              "n_train": [100], "n_test": 20}
-    return values, chapter.ChosenModel(10, 10, "as given")
+    return {"algorithms": ["gaussian-nb", "lda"], "datasets": ["mnist"], "engine_counts": [1, 2], "n_train": [100],
+            "n_test": 20, "hidden": 10, "epochs": 10}
 
 
-def test_run_saves_each_row_and_resumes_after_a_failure(small_run, monkeypatch):
-    import exemplar.parallel.algorithms
+def run_with(p, train, **kw):
+    """``run_chapter`` of the chapter with the real test sets (``load``) and a stand-in trainer."""
+    inputs = chapter.load(p)
+    inputs["train"] = train
+    return runner.run_chapter(chapter, p, inputs=inputs, progress=False, **kw)
 
-    values, model = small_run
+
+def test_run_saves_each_row_and_resumes_after_a_failure(small_run):
     failing, _ = fake_algorithm(fail_at={3})
-    monkeypatch.setattr(exemplar.parallel.algorithms, "run_algorithm", failing)
     with pytest.raises(ExperimentError, match="rerun with resume=True"):
-        chapter.run(chapter.parameters(values), model, start_cluster=fake_start, progress=False, log=lambda m: None)
+        run_with(chapter.parameters(small_run), failing, start_cluster=fake_start, log=lambda m: None)
     saved, _ = results.read_results(chapter.RESULTS_NAME)
     assert len(saved) == 2  # the two runs before the failure, saved as they finished
 
     working, calls = fake_algorithm()
-    monkeypatch.setattr(exemplar.parallel.algorithms, "run_algorithm", working)
     said = []
-    res = chapter.run(chapter.parameters({**values, "resume": True}), model, start_cluster=fake_start,
-                      progress=False, log=said.append)
+    p = chapter.parameters({**small_run, "resume": True})
+    run = run_with(p, working, start_cluster=fake_start, log=said.append)
     assert calls == ["gaussian-nb", "lda"]  # only the runs on 2 engines were left
     assert any("kept 2 rows" in m for m in said)
+    assert run.prov["n_test"] == {"mnist": 20} and run.prov["parameters"]["hidden"] == 10
+    res = analysis.read_runs(run, p)
     assert len(res.runs) == 4 and list(res.summary.runs) == [1, 1, 1, 1]
     assert (res.runs.accuracy_pct == 50.2).all() and res.runs.oversubscribed.dtype == bool
     assert res.csv_path == config.results_dir() / "algorithms.csv"
     np.testing.assert_allclose(res.summary.speedup, [1, 2, 1, 2])
 
 
-def test_run_retries_a_failed_configuration_on_a_fresh_cluster(small_run, monkeypatch):
-    import exemplar.parallel.algorithms
-
-    values, model = small_run
+def test_run_retries_a_failed_configuration_on_a_fresh_cluster(small_run):
     started = []
 
     def counting_start(n):
@@ -163,10 +170,9 @@ def test_run_retries_a_failed_configuration_on_a_fresh_cluster(small_run, monkey
         return fake_start(n)
 
     flaky, calls = fake_algorithm(fail_at={2})
-    monkeypatch.setattr(exemplar.parallel.algorithms, "run_algorithm", flaky)
-    res = chapter.run(chapter.parameters({**values, "retries": 1}), model, start_cluster=counting_start,
-                      progress=False, log=lambda m: None)
-    assert len(res.runs) == 4 and len(calls) == 5 and started == [1, 1, 2]
+    run = run_with(chapter.parameters({**small_run, "retries": 1}), flaky, start_cluster=counting_start,
+                   log=lambda m: None)
+    assert len(run.rows) == 4 and len(calls) == 5 and started == [1, 1, 2]
 
 
 # --------------------------------------------------------------------------------------- the summary
@@ -179,7 +185,7 @@ def test_summarize_algorithms_speedup_and_accuracy_change():
             rows.append({"dataset": "mnist", "n_train": 6000, "algorithm": "lda", "n_engines": n, "repeat": r,
                          "fit_seconds_max": fit, "distribute_seconds": 0.0, "combine_seconds": 0.0,
                          "wall_seconds": fit + 1, "accuracy_pct": acc})
-    out = chapter.summarize_algorithms(pd.DataFrame(rows))
+    out = chapter.summarize(pd.DataFrame(rows))
     assert list(out.n_engines) == [1, 2, 4] and list(out.runs) == [2, 2, 2]
     np.testing.assert_allclose(out.speedup, [1, 2, 4])
     np.testing.assert_allclose(out.speedup_wall, [1, 9 / 5, 9 / 3])
@@ -201,47 +207,48 @@ def made_up(rows=MADE_UP, engine_counts=(1, 2), cores=2):
     runs = pd.DataFrame([{"dataset": "mnist", "n_train": 1000, "algorithm": a, "n_engines": n, "repeat": 0,
                           "fit_seconds_max": fit, "distribute_seconds": 0.0, "combine_seconds": comb,
                           "wall_seconds": fit + comb + 1, "accuracy_pct": acc} for a, n, fit, comb, acc in rows])
-    return chapter.read_runs(runs, ["mnist"], ["mlp", "gaussian-nb", "lda"], list(engine_counts), cores,
-                             "Test CPU", config.ROOT / "results" / "algorithms.csv")
+    prov = {"machine": {"usable_cores": cores, "cpu_model": "Test CPU"}}
+    p = SimpleNamespace(datasets=["mnist"], algorithms=["mlp", "gaussian-nb", "lda"], engine_counts=list(engine_counts))
+    return analysis.read_runs(ChapterRun(runs, prov, config.ROOT / "results" / "algorithms.csv"), p)
 
 
 def test_model_sentence():
-    assert chapter.model_sentence(chapter.ChosenModel(75, 60, "as given")) == (
+    assert page.model_sentence(SimpleNamespace(hidden=75, epochs=60, chosen_by="as given")) == (
         "MLP: **75 hidden units, at most 60 epochs** (as given). LDA and QDA: covariance shrinkage **0.1**; "
         "Naive Bayes: scikit-learn's defaults.")
 
 
 def test_runs_sentence():
-    assert chapter.runs_sentence(made_up()) == (
+    assert page.runs_sentence(made_up()) == (
         "6 runs in `results/algorithms.csv` (1 per configuration at 1,000 images), 0.4 minutes of runs in all. "
         "This machine has **2 cores** (Test CPU).")
-    assert chapter.runs_sentence(made_up(engine_counts=[1, 2, 4])).endswith(
+    assert page.runs_sentence(made_up(engine_counts=[1, 2, 4])).endswith(
         "**2 cores** (Test CPU): with 4 engines, engines outnumber cores and share them, so those runs measure "
         "oversubscription, not parallelism.")
 
 
 def test_exact_sentence():
-    assert chapter.exact_sentence(made_up()) == (
+    assert page.exact_sentence(made_up()) == (
         "Test accuracy of the exactly combined models:\n\n"
         "- MNIST, 1,000 images, Gaussian Naive Bayes: 60.00 % on every engine count\n"
         "- MNIST, 1,000 images, LDA: 75.00 % on every engine count")
     changed = [r if r[:2] != ("lda", 2) else ("lda", 2, 0.5, 4.5, 74.9) for r in MADE_UP]
-    assert chapter.exact_sentence(made_up(changed)) == (
+    assert page.exact_sentence(made_up(changed)) == (
         "Test accuracy of the exactly combined models:\n\n"
         "- MNIST, 1,000 images, Gaussian Naive Bayes: 60.00 % on every engine count\n"
         "- **MNIST, 1,000 images, LDA: accuracy varies from 74.90 to 75.00 %** (it should not)")
-    assert chapter.exact_sentence(made_up(MADE_UP[:2])) == "No Naive Bayes, LDA or QDA runs in this selection."
+    assert page.exact_sentence(made_up(MADE_UP[:2])) == "No Naive Bayes, LDA or QDA runs in this selection."
 
 
 def test_comparison_engines():
-    assert chapter.comparison_engines([1, 2, 4, 6], 2) == 2  # the most with a core each
-    assert chapter.comparison_engines([1, 2, 4, 6], 8) == 6
-    assert chapter.comparison_engines([1, 4, 6], 2) == 4  # else the fewest above 1
-    assert chapter.comparison_engines([1], 2) is None
+    assert analysis.comparison_engines([1, 2, 4, 6], 2) == 2  # the most with a core each
+    assert analysis.comparison_engines([1, 2, 4, 6], 8) == 6
+    assert analysis.comparison_engines([1, 4, 6], 2) == 4  # else the fewest above 1
+    assert analysis.comparison_engines([1], 2) is None
 
 
 def test_gains_sentence():
-    assert chapter.gains_sentence(made_up()) == (
+    assert page.gains_sentence(made_up()) == (
         "Speedup of the training time and change of accuracy on **2 engines** (one per core):\n\n"
         "- **MNIST, 1,000 images**: MLP (weight averaging) gains most (2.00×). All, fastest first: "
         "MLP (weight averaging) 2.00× (-1.50 pp), Gaussian Naive Bayes 1.00× (+0.00 pp), LDA 0.80× (+0.00 pp).\n\n"
@@ -252,7 +259,7 @@ def test_gains_sentence():
 
 def test_gains_sentence_warns_of_speedups_beyond_the_engine_count():
     fast = [r if r[:2] != ("mlp", 2) else ("mlp", 2, 1.0, 0.0, 80.0) for r in MADE_UP]
-    text = chapter.gains_sentence(made_up(fast))
+    text = page.gains_sentence(made_up(fast))
     assert "The largest loss" not in text  # no accuracy was lost
     assert text.endswith(
         "\n\n**Read these with care:** 1 of the 3 speedups exceed 1.25 × the engine count (the largest: "
@@ -264,12 +271,12 @@ def test_gains_sentence_warns_of_speedups_beyond_the_engine_count():
 
 def test_with_one_engine_count_there_is_nothing_to_compare():
     one = made_up([r for r in MADE_UP if r[1] == 1], engine_counts=[1])
-    assert chapter.gains_sentence(one) == "Only one engine count was run: no speedups to compare."
-    assert chapter.summary_sentence(one).count("\n- ") == 0
+    assert page.gains_sentence(one) == "Only one engine count was run: no speedups to compare."
+    assert page.summary_sentence(one).count("\n- ") == 0
 
 
 def test_time_shares_sentence():
-    assert chapter.time_shares_sentence(made_up()) == (
+    assert page.time_shares_sentence(made_up()) == (
         "For the algorithms combined from statistics, the engines' work is small: at 1,000 images the slowest "
         "1-engine fit takes at most 1.00 s, and gathering plus combining is 50 % (Gaussian Naive Bayes), "
         "75 % (LDA) of the 1-engine training time (median over the data sets). That part runs in the master "
@@ -280,7 +287,7 @@ def test_time_shares_sentence():
 
 
 def test_summary_sentence():
-    assert chapter.summary_sentence(made_up(engine_counts=[1, 2, 4])) == "\n".join([
+    assert page.summary_sentence(made_up(engine_counts=[1, 2, 4])) == "\n".join([
         "- Every algorithm the paper names trains on MPI shards exactly as its MLP does. Naive Bayes, LDA and QDA "
         "combine exactly: the model, and so its accuracy, is the same on any number of engines and equals "
         "scikit-learn's sequential fit; they pay nothing in accuracy for parallelism.",
@@ -300,7 +307,7 @@ def test_summary_sentence():
 
 def test_summary_answer_when_an_exact_algorithm_gains_most():
     slow_mlp = [r if r[:2] != ("mlp", 2) else ("mlp", 2, 8.0, 0.0, 78.5) for r in MADE_UP]
-    last = chapter.summary_sentence(made_up(slow_mlp)).splitlines()[-1]
+    last = page.summary_sentence(made_up(slow_mlp)).splitlines()[-1]
     assert last == (
         "- The answer to the paper's question on this machine: Gaussian Naive Bayes gains most in speed "
         "(1.00× on 2 engines). The exactly combined algorithms keep their accuracy and reach up to 1.00×: they suit "
@@ -308,33 +315,33 @@ def test_summary_answer_when_an_exact_algorithm_gains_most():
 
 
 def test_fashion_labels_sentence():
-    assert chapter.fashion_labels_sentence() == (
+    assert page.fashion_labels_sentence() == (
         "Labels: 0 T-shirt/top, 1 Trouser, 2 Pullover, 3 Dress, 4 Coat, 5 Sandal, 6 Shirt, 7 Sneaker, 8 Bag, "
         "9 Ankle boot.")
-    assert chapter.fashion_preview(["mnist"]) == []
+    assert page.fashion_preview(["mnist"]) == []
 
 
 # --------------------------------------------------------------------------------------- tables and figures
 
 
 def test_answer_table():
-    table = chapter.answer_table(made_up(engine_counts=[1, 2, 4]), "mnist").data
+    table = page.answer_table(made_up(engine_counts=[1, 2, 4]), "mnist").data
     assert list(table.columns) == [
         ("", "algorithm"), ("", "images"), ("1 engine", "acc. (%)"), ("1 engine", "time (s)"), ("1 engine", "impact"),
         ("2 engines", "speedup"), ("2 engines", "Δ acc. (pp)"), ("2 engines", "impact")]
     assert list(table[("", "algorithm")]) == ["MLP", "Naive Bayes", "LDA"]
     np.testing.assert_allclose(table[("2 engines", "speedup")], [2.0, 1.0, 0.8])
     np.testing.assert_allclose(table[("1 engine", "impact")], [20.0, 60.0, 18.75])
-    assert chapter.answer_table(made_up(), "fashion-mnist").data == "Fashion-MNIST is not among this run's data sets."
+    assert page.answer_table(made_up(), "fashion-mnist").data == "Fashion-MNIST is not among this run's data sets."
 
 
 def test_answer_table_marks_oversubscribed_engine_counts():
-    columns = chapter.answer_table(made_up(cores=1), "mnist").data.columns
+    columns = page.answer_table(made_up(cores=1), "mnist").data.columns
     assert ("2 engines (oversubscribed)", "speedup") in list(columns)
 
 
 def test_time_shares_table():
-    table = chapter.time_shares_table(made_up()).data
+    table = page.time_shares_table(made_up()).data
     assert list(table["algorithm"]) == ["MLP (weight averaging)", "MLP (weight averaging)", "Gaussian Naive Bayes",
                                         "Gaussian Naive Bayes", "LDA", "LDA"]
     assert list(table["engines"]) == [1, 2] * 3
@@ -343,7 +350,7 @@ def test_time_shares_table():
 
 def test_figures_draw_every_algorithm():
     res = made_up()
-    speedups = chapter.speedup_figure(res)
+    speedups = page.speedup_figure(res)
     assert {t.name for t in speedups.data} >= {"MLP (weight averaging)", "Gaussian Naive Bayes", "LDA"}
-    accuracy = chapter.accuracy_figure(res)
+    accuracy = page.accuracy_figure(res)
     assert {t.name for t in accuracy.data} >= {"Gaussian Naive Bayes", "LDA"}

@@ -1,64 +1,37 @@
-"""Chapter 05's tables, figures and computed sentences, read from a :class:`Reading` of the runs.
+"""Chapter 05's text: its computed sentences, display tables and figures, read from a :class:`Reading` of the runs.
 
-Private to :mod:`exemplar.experiments.algorithms`, which imports everything here and is where the
-notebook and the tests find it. Each function takes the runs (and what the run was asked for) and
-returns a string of Markdown, a styled table or a figure; none of them runs anything.
+Every number comes from :mod:`exemplar.analysis.algorithms` (the summary of ``results/algorithms.csv``
+and the figures of the answer); this module only says it. Each function takes the runs (and what the
+run was asked for) and returns a string of Markdown, a styled table or a figure; none of them runs
+anything. The notebook ``05-algorithms`` shows it as ``page``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from exemplar import config
-from exemplar.models.statistics import ALGORITHMS, STATISTICS_ALGORITHMS
-from exemplar.reporting.figures import ALGORITHM_NAMES
-
+from exemplar.analysis import algorithms as analysis
+from exemplar.analysis.algorithms import Reading
+from exemplar.models.statistics import ALGORITHMS, SHRINKAGE, STATISTICS_ALGORITHMS
+from exemplar.reporting import figures
+from exemplar.reporting.figures import ALGORITHM_NAMES, DATASET_NAMES
 
 #: Short names, for the columns of the answer tables.
 SHORT_NAMES = {"mlp": "MLP", "gaussian-nb": "Naive Bayes", "lda": "LDA", "qda": "QDA", "tree": "trees (forest)"}
 
 
-@dataclass
-class Reading:
-    """The runs of this chapter and what they were asked for: what every table and sentence reads.
-
-    Attributes
-    ----------
-    runs : DataFrame
-        One row per run (of the selected data sets and algorithms).
-    summary : DataFrame
-        :func:`~exemplar.experiments.algorithms.summarize_algorithms` of ``runs``.
-    datasets, algorithms, engine_counts : list
-        The parameters, in their order.
-    cores : int
-        The machine's usable cores.
-    cpu_model : str
-        The machine's processor, as the provenance records it.
-    csv_path : Path
-        Where the rows are.
-    """
-
-    runs: pd.DataFrame
-    summary: pd.DataFrame
-    datasets: list[str]
-    algorithms: list[str]
-    engine_counts: list[int]
-    cores: int
-    cpu_model: str
-    csv_path: Path
+def model_sentence(p: Any) -> str:
+    """What the models are: the MLP's size and where it came from (``p.hidden``, ``p.epochs``, ``p.chosen_by``),
+    the shrinkage, Naive Bayes' defaults."""
+    return (f"MLP: **{p.hidden} hidden units, at most {p.epochs} epochs** ({p.chosen_by}). "
+            f"LDA and QDA: covariance shrinkage **{SHRINKAGE}**; Naive Bayes: scikit-learn's defaults.")
 
 
-# --------------------------------------------------------------------------------------- reading the runs
-def _dataset_name(dataset: str) -> str:
-    from exemplar.reporting.figures import DATASET_NAMES
-
-    return DATASET_NAMES[dataset]
-
-
+# --------------------------------------------------------------------------------------- the runs
 def runs_sentence(res: Reading) -> str:
     """How many runs, where they are, how many repeats at each size, how long, and the machine's cores."""
     runs = res.runs
@@ -76,29 +49,26 @@ def runs_sentence(res: Reading) -> str:
 
 def exact_sentence(res: Reading) -> str:
     """Whether the exactly combined models (Naive Bayes, LDA, QDA) score the same on every engine count."""
-    acc = res.runs.groupby(["dataset", "n_train", "algorithm"]).accuracy_pct.agg(["min", "max"]).reset_index()
-    exact = acc[acc.algorithm.isin(STATISTICS_ALGORITHMS)]
-    exact = exact.assign(_d=exact.dataset.map(res.datasets.index)).sort_values(["_d", "n_train", "algorithm"])
+    exact = analysis.exact_accuracies(res.runs, res.datasets, STATISTICS_ALGORITHMS)
     same = exact[exact["max"] == exact["min"]]
-    lines = [f"- {_dataset_name(r.dataset)}, {r.n_train:,} images, {ALGORITHM_NAMES[r.algorithm]}: "
+    lines = [f"- {DATASET_NAMES[r.dataset]}, {r.n_train:,} images, {ALGORITHM_NAMES[r.algorithm]}: "
              f"{r['min']:.2f} % on every engine count" for _, r in same.iterrows()]
     differ = exact[exact["max"] != exact["min"]]
-    lines += [f"- **{_dataset_name(r.dataset)}, {r.n_train:,} images, {ALGORITHM_NAMES[r.algorithm]}: "
+    lines += [f"- **{DATASET_NAMES[r.dataset]}, {r.n_train:,} images, {ALGORITHM_NAMES[r.algorithm]}: "
               f"accuracy varies from {r['min']:.2f} to {r['max']:.2f} %** (it should not)"
               for _, r in differ.iterrows()]
     return (("Test accuracy of the exactly combined models:\n\n" + "\n".join(lines)) if lines
             else "No Naive Bayes, LDA or QDA runs in this selection.")
 
 
+# --------------------------------------------------------------------------------------- the answer
 def answer_table(res: Reading, dataset: str):
     """Per algorithm and size: the 1-engine accuracy, time and impact; per further engine count the
     speedup, the accuracy change and the impact. A sentence instead when ``dataset`` was not run."""
     from IPython.display import Markdown
 
-    from exemplar.reporting import figures
-
     if dataset not in res.datasets:
-        return Markdown(f"{_dataset_name(dataset)} is not among this run's data sets.")
+        return Markdown(f"{DATASET_NAMES[dataset]} is not among this run's data sets.")
     part = res.summary[res.summary.dataset == dataset]
     rows = [_answer_row(m, a, g.set_index("n_engines"), res.engine_counts, res.cores)
             for (m, a), g in part.groupby(["n_train", "algorithm"], sort=False)]
@@ -122,32 +92,16 @@ def _answer_row(m: int, a: str, g: pd.DataFrame, engine_counts, cores: int) -> d
     return row
 
 
-def comparison_engines(engine_counts, cores: int) -> int | None:
-    """The engine count the chapter compares at: the most that still have a core each, else the fewest above 1."""
-    real = [n for n in engine_counts if 1 < n <= cores]
-    more = [n for n in engine_counts if n > 1]
-    return max(real) if real else (min(more) if more else None)
-
-
-def median_gains(res: Reading) -> tuple[pd.Series, pd.Series]:
-    """Per algorithm at :func:`comparison_engines`: median speedup (fastest first) and median accuracy change."""
-    at = comparison_engines(res.engine_counts, res.cores)
-    pick = res.summary[res.summary.n_engines == at] if at else res.summary.iloc[:0]
-    fast = pick.groupby("algorithm").speedup.median().sort_values(ascending=False)
-    kept = pick.groupby("algorithm").accuracy_change_pp.median()
-    return fast, kept
-
-
 def gains_sentence(res: Reading) -> str:
     """Which algorithm gains most: per data set and size, then over them all; the largest loss; odd speedups."""
     summary, cores = res.summary, res.cores
-    at = comparison_engines(res.engine_counts, cores)
-    pick = summary[summary.n_engines == at] if at else summary.iloc[:0]
+    at = analysis.comparison_engines(res.engine_counts, cores)
+    pick = analysis.at_comparison(res)
     if not len(pick):
         return "Only one engine count was run: no speedups to compare."
     groups = sorted(pick.groupby(["dataset", "n_train"]), key=lambda kv: (res.datasets.index(kv[0][0]), kv[0][1]))
     lines = [_gains_line(d, m, g) for (d, m), g in groups]
-    fast, kept = median_gains(res)
+    fast, kept = analysis.median_gains(res)
     text = (f"Speedup of the training time and change of accuracy on **{at} engines** "
             f"({'one per core' if at <= cores else 'more engines than cores'}):\n\n" + "\n".join(lines) + "\n\n"
             f"Over the data sets and sizes (median), **{ALGORITHM_NAMES[fast.index[0]]}** gains most from "
@@ -156,7 +110,7 @@ def gains_sentence(res: Reading) -> str:
     worst = summary.loc[summary.accuracy_change_pp.idxmin()]
     if worst.accuracy_change_pp < 0:
         text += (f" The largest loss of accuracy is {ALGORITHM_NAMES[worst.algorithm]}'s on "
-                 f"{_dataset_name(worst.dataset)} at {worst.n_train:,} images and {worst.n_engines} engines "
+                 f"{DATASET_NAMES[worst.dataset]} at {worst.n_train:,} images and {worst.n_engines} engines "
                  f"({worst.accuracy_change_pp:+.2f} pp).")
     return text + _odd_speedups(summary)
 
@@ -167,17 +121,17 @@ def _gains_line(dataset: str, n_train: int, g: pd.DataFrame) -> str:
     best = g.iloc[0]
     order = ", ".join(f"{ALGORITHM_NAMES[r.algorithm]} {r.speedup:.2f}× ({r.accuracy_change_pp:+.2f} pp)"
                       for _, r in g.iterrows())
-    return (f"- **{_dataset_name(dataset)}, {n_train:,} images**: {ALGORITHM_NAMES[best.algorithm]} gains most "
+    return (f"- **{DATASET_NAMES[dataset]}, {n_train:,} images**: {ALGORITHM_NAMES[best.algorithm]} gains most "
             f"({best.speedup:.2f}×). All, fastest first: {order}.")
 
 
 def _odd_speedups(summary: pd.DataFrame) -> str:
     """A warning paragraph when speedups exceed 1.25 × the engine count (else nothing)."""
-    odd = summary[(summary.n_engines > 1) & (summary.speedup > 1.25 * summary.n_engines)]
+    odd = analysis.odd_speedups(summary, 1.25)
     if not len(odd):
         return ""
-    top = odd.assign(ratio=odd.speedup / odd.n_engines).sort_values("ratio", ascending=False).head(4)
-    cases = "; ".join(f"{ALGORITHM_NAMES[r.algorithm]}, {_dataset_name(r.dataset)}, "
+    top = odd.head(4)
+    cases = "; ".join(f"{ALGORITHM_NAMES[r.algorithm]}, {DATASET_NAMES[r.dataset]}, "
                       f"{r.n_train:,} images: {r.speedup:.1f}× on {r.n_engines}" for _, r in top.iterrows())
     return (f"\n\n**Read these with care:** {len(odd)} of the {int((summary.n_engines > 1).sum())} speedups "
             f"exceed 1.25 × the engine count (the largest: {cases}{'; …' if len(odd) > len(top) else ''}). "
@@ -186,10 +140,10 @@ def _odd_speedups(summary: pd.DataFrame) -> str:
             "chapter on a quiet machine before drawing conclusions from these speedups.")
 
 
+# --------------------------------------------------------------------------------------- figures
 def speedup_figure(res: Reading):
     """Figure 1: speedup against engines per algorithm, with the paper's MLP speedups (Table II)."""
     from exemplar import paper
-    from exemplar.reporting import figures
 
     pt = paper.table_ii()
     paper_points = (pt.n_processes.to_numpy(), (pt.time.iloc[0] / pt.time).to_numpy(), "paper: MLP, Table II")
@@ -198,27 +152,20 @@ def speedup_figure(res: Reading):
 
 def accuracy_figure(res: Reading):
     """Figure 2: test accuracy against engines per algorithm."""
-    from exemplar.reporting import figures
-
     return figures.algorithm_accuracy(res.summary, cores=res.cores)
 
 
-def _largest_size(summary: pd.DataFrame) -> pd.DataFrame:
-    return summary[summary.n_train == summary.n_train.max()]
-
-
+# --------------------------------------------------------------------------------------- where the time goes
 def time_shares_table(res: Reading):
     """At the largest training size, per data set and algorithm, on 1 and on the most engines: where the time goes."""
-    from exemplar.reporting import figures
-
     parts = []
-    for (d, a), g in _largest_size(res.summary).groupby(["dataset", "algorithm"], sort=False):
+    for (d, a), g in analysis.largest_size(res.summary).groupby(["dataset", "algorithm"], sort=False):
         for n in sorted({1, int(g.n_engines.max())}):
             r = g[g.n_engines == n]
             if r.empty:
                 continue
             r = r.iloc[0]
-            parts.append({"data set": _dataset_name(d), "algorithm": ALGORITHM_NAMES[a], "engines": n,
+            parts.append({"data set": DATASET_NAMES[d], "algorithm": ALGORITHM_NAMES[a], "engines": n,
                           "fit, slowest engine (s)": r.fit_seconds_max, "distribution (s)": r.distribute_seconds,
                           "gather + combine (s)": r.combine_seconds, "training time (s)": r.training_seconds,
                           "combination share (%)": 100 * r.combine_seconds / r.training_seconds})
@@ -227,7 +174,7 @@ def time_shares_table(res: Reading):
 
 def time_shares_sentence(res: Reading) -> str:
     """How much of the 1-engine training time is the master's combination (statistics) or the fit (the others)."""
-    big = _largest_size(res.summary)
+    big = analysis.largest_size(res.summary)
     one = big[big.n_engines == 1].copy()
     one["share"] = one.combine_seconds / one.training_seconds
     stat = one[one.algorithm.isin(STATISTICS_ALGORITHMS)]
@@ -251,6 +198,7 @@ def time_shares_sentence(res: Reading) -> str:
     return " ".join(text)
 
 
+# --------------------------------------------------------------------------------------- the second data set
 def fashion_labels_sentence() -> str:
     """Fashion-MNIST's ten labels and what they mean."""
     from exemplar.data import FASHION_MNIST_CLASSES
@@ -265,17 +213,12 @@ def fashion_preview(datasets, n: int = 20) -> list:
     from IPython.display import Markdown
 
     from exemplar import data
-    from exemplar.reporting import figures
 
     X, y = data.load_dataset("fashion-mnist", "train", n_rows=n)
     return [figures.digit_grid(X, y, n=n), Markdown(fashion_labels_sentence())]
 
 
-def _median_at(summary: pd.DataFrame, algorithm: str, column: str, n: int) -> float:
-    v = summary[(summary.algorithm == algorithm) & (summary.n_engines == n)][column]
-    return float(v.median()) if len(v) else float("nan")
-
-
+# --------------------------------------------------------------------------------------- summary
 def summary_sentence(res: Reading) -> str:
     """The chapter's summary, as Markdown bullets: exactness, each algorithm's gain, the answer, oversubscription."""
     bullets = [
@@ -283,13 +226,14 @@ def summary_sentence(res: Reading) -> str:
         "combine exactly: the model, and so its accuracy, is the same on any number of engines and equals "
         "scikit-learn's sequential fit; they pay nothing in accuracy for parallelism."
     ]
-    at = comparison_engines(res.engine_counts, res.cores)
+    at = analysis.comparison_engines(res.engine_counts, res.cores)
     if at:
         for a in [a for a in ALGORITHMS if a in res.algorithms]:
-            s, d = _median_at(res.summary, a, "speedup", at), _median_at(res.summary, a, "accuracy_change_pp", at)
+            s = analysis.median_at(res.summary, a, "speedup", at)
+            d = analysis.median_at(res.summary, a, "accuracy_change_pp", at)
             bullets.append(f"{ALGORITHM_NAMES[a]} on {at} engines: training {s:.2f}× as fast as on one, "
                            f"accuracy {d:+.2f} percentage points (median over the data sets and sizes).")
-        bullets.append(_answer(median_gains(res)[0], at))
+        bullets.append(_answer(analysis.median_gains(res)[0], at))
     over = [n for n in res.engine_counts if n > res.cores]
     if over:
         bullets.append(f"With {', '.join(map(str, over))} engines on {res.cores} cores, engines share cores: those "
