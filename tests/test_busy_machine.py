@@ -1,6 +1,6 @@
 """Conclusions that survive a busy machine (issue 13, item 6).
 
-A small sweep chapter runs twice through :func:`exemplar.experiments.sweep.run`, once on the
+A small sweep chapter runs twice through :func:`exemplar.experiments.runner.run_chapter`, once on the
 machine as it is and once beside a CPU hog (busy-loop processes, more than the cores), and the
 verdicts judged from its CPU times must be the same: the ranking of its networks by CPU time, the
 optimum and every Table I claim. The grid is the paper's (50, 100) × (85, 100) at 1,000 images, chosen
@@ -9,7 +9,7 @@ so that its networks differ clearly in cost: at this size 50 hidden units stop e
 both caps) whose costs differ by about 1.5× in hidden units × epochs (4,250 against 2,900) and by 1.45–2.3×
 in CPU time (16 runs, quiet and beside the hog). The test asks what the report needs, that other work cannot
 reorder clearly different times, and not the impossible, that noise cannot reorder equal ones (those
-the rules count as one network, :func:`exemplar.experiments.sweep.same_model_classes`). (The earlier
+the rules count as one network, :func:`exemplar.analysis.sweep.same_model_classes`). (The earlier
 grid, (50, 100) × (50, 85), held 50 hidden units × 50 epochs and 100 hidden units × 29 epochs: 2,500 against
 2,900 hidden units × epochs, and within 7 % of each other in CPU time on a quiet machine since the sweep
 trains each network once. Beside the hog they swapped places and turned a Table I verdict.)
@@ -27,7 +27,8 @@ import psutil
 import pytest
 
 from exemplar import config, paper, results
-from exemplar.experiments import sweep
+from exemplar.analysis import sweep as analysis
+from exemplar.experiments import runner, sweep
 from exemplar.reporting import claims, status
 
 #: A small sweep: fits one after another in the test's process (no engines), under 2 CPU seconds in all.
@@ -51,8 +52,8 @@ def cpu_hog():
 def _run_quick(folder, monkeypatch) -> pd.DataFrame:
     monkeypatch.setenv("EXEMPLAR_RESULTS", str(folder))
     folder.mkdir()
-    run = sweep.run(sweep.parameters(SMALL))
-    assert run.csv_path == folder / "sequential_sweep.csv"
+    run = runner.run_chapter(sweep, sweep.parameters(SMALL))
+    assert run.path == folder / "sequential_sweep.csv"
     return run.rows
 
 
@@ -63,9 +64,9 @@ def _verdicts(rows: pd.DataFrame) -> tuple:
     nearly the same may swap places by noise on any clock; what the report concludes from the times
     (the optimum, the claims' verdicts) must not change.
     """
-    table = sweep.summarize(rows)
-    assert sweep.time_basis(table) == "cpu"
-    best = sweep.best_model(table)
+    table = analysis.summarize(rows)
+    assert analysis.time_basis(table) == "cpu"
+    best = analysis.best_model(table)
     ours = claims.Ours(table, pd.DataFrame(), {}, {}, cores=2)
     t1 = claims.table_i_comparison(ours)
     ran = t1[t1[("accuracy (%)", "ours")].notna()]
@@ -163,7 +164,7 @@ def test_paper_optimum_counts_as_reproduced_when_its_cap_trained_the_same_networ
     t1 = paper.table_i()
     rows = t1.assign(repeat=0, seed=0, n_iter=40, train_cpu_seconds=t1.time, train_seconds=t1.time * 3,
                      accuracy_pct=t1.hidden.map(lambda h: 95.0 if h == 75 else 80.0))
-    ours = claims.Ours(sweep.summarize(rows.drop(columns=["time", "accuracy", "impact"])), pd.DataFrame(), {}, {}, 2)
+    ours = claims.Ours(analysis.summarize(rows.drop(columns=["time", "accuracy", "impact"])), pd.DataFrame(), {}, {}, 2)
     claim = claims.optimum_claim(ours)
     assert claim.verdict == claims.REPRODUCED and claim.ours.startswith("(75, 50–100)")
     assert "judged from CPU time" in claim.why

@@ -2,25 +2,28 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from exemplar.models import sklearn_mlp as mlp
+from exemplar.analysis import sweep as analysis
+from exemplar.experiments import runner
 from exemplar.experiments import sweep
+from exemplar.models import sklearn_mlp as mlp
+from exemplar.reporting import sweep as page
 
 
 def test_small_sweep_rows_and_summary(mnist_small):
     X, y, Xt, yt = mnist_small
     rows = sweep.run_sweep(X, y, Xt, yt, hidden_sizes=[20, 30], epochs=[5, 10], repeats=1, seed=3,
                            progress=False)
-    assert list(rows.columns) == sweep.COLUMNS
+    assert list(rows.columns) == analysis.COLUMNS
     assert len(rows) == 4
     assert set(zip(rows.hidden, rows.epochs)) == {(20, 5), (20, 10), (30, 5), (30, 10)}
     assert (rows.seed == 3).all()
     assert (rows.train_seconds > 0).all() and (rows.train_cpu_seconds > 0).all()
     assert (rows.n_iter <= rows.epochs).all()
     assert rows.accuracy_pct.between(20, 100).all()  # raw pixels, 400 images, a few epochs: above chance (10 %)
-    table = sweep.summarize(rows)
+    table = analysis.summarize(rows)
     assert len(table) == 4
     assert np.allclose(table.impact, table.accuracy_mean / table.time_mean)
-    best = sweep.optimum(table)
+    best = analysis.optimum(table)
     assert best.impact == table.impact.max()
 
 
@@ -35,7 +38,7 @@ def test_sweep_is_reproducible(mnist_small):
 def test_summary_sd_over_repeats():
     rows = pd.DataFrame({"hidden": [5, 5], "epochs": [7, 7], "repeat": [0, 1], "seed": [0, 1],
                          "train_seconds": [1.0, 3.0], "accuracy_pct": [80.0, 90.0], "n_iter": [7, 7]})
-    t = sweep.summarize(rows).iloc[0]
+    t = analysis.summarize(rows).iloc[0]
     assert t.time_mean == 2.0 and t.accuracy_mean == 85.0
     assert t.accuracy_sd == pytest.approx(np.std([80, 90], ddof=1))
     assert t.impact == pytest.approx(42.5)
@@ -68,10 +71,9 @@ def test_sweep_on_engines_gives_the_same_fits_as_in_this_process(mnist_small):
     X, y, Xt, yt = mnist_small
     grid = dict(hidden_sizes=[10, 20], epochs=[5, 8], repeats=1, seed=3, progress=False)
     here = sweep.run_sweep(X, y, Xt, yt, **grid)
-    seen = []
     with start_cluster(2, launcher="local") as cl:
-        there = sweep.run_sweep(X, y, Xt, yt, cluster=cl, on_row=seen.append, **grid)
-    assert len(there) == len(seen) == 4 and set(there.engine) <= {0, 1}
+        there = sweep.run_sweep(X, y, Xt, yt, cluster=cl, **grid)
+    assert len(there) == 4 and set(there.engine) <= {0, 1}
     merged = here.merge(there, on=["hidden", "epochs", "repeat", "seed"], suffixes=("", "_engine"))
     assert len(merged) == 4
     assert (merged.accuracy_pct == merged.accuracy_pct_engine).all()
@@ -111,13 +113,13 @@ def test_chapter_refuses_each_bad_parameter_by_name(given, message):
 
 def test_run_sentence():
     machine = {"cpu_model": "Test CPU", "logical_cores": 8, "usable_cores": 2}
-    assert sweep.run_sentence(4, "/tmp/r/sequential_sweep.csv", machine, 2) == (
+    assert page.run_sentence(4, "/tmp/r/sequential_sweep.csv", machine, 2) == (
         "4 fits in `/tmp/r/sequential_sweep.csv` on Test CPU (8 cores), run 2 at a time on 2 engines, "
         "each fit one single-threaded process.")
-    assert sweep.run_sentence(4, "/tmp/r/s.csv", machine, 3).endswith(
+    assert page.run_sentence(4, "/tmp/r/s.csv", machine, 3).endswith(
         "run 3 at a time on 3 engines, each fit one single-threaded process (more engines than cores: "
         "the fits share cores, and their times grow).")
-    assert sweep.run_sentence(1, "/tmp/r/s.csv", machine, 0) == (
+    assert page.run_sentence(1, "/tmp/r/s.csv", machine, 0) == (
         "1 fits in `/tmp/r/s.csv` on Test CPU (8 cores), run one after another in this process.")
 
 
@@ -126,11 +128,11 @@ def _made_up_table():
                          "seed": [0] * 4, "train_seconds": [2.0, 2.5, 4.0, 5.0],
                          "accuracy_pct": [88.0, 88.25, 90.0, 90.5], "n_iter": [40, 45, 50, 60]})
     rows = pd.concat([rows, rows.assign(repeat=1, seed=1, accuracy_pct=rows.accuracy_pct + 1.0)])
-    return sweep.summarize(rows)
+    return analysis.summarize(rows)
 
 
 def test_optimum_sentence_for_a_made_up_table():
-    assert sweep.optimum_sentence(_made_up_table()) == (
+    assert page.optimum_sentence(_made_up_table()) == (
         "The best impact factor here is **44.25**, for **50 hidden units and 50 epochs**: 88.50 % in 2.00 s "
         "(the fits stopped after 40 epochs on average). The paper's optimum was 75 hidden units and 75 epochs: "
         "88.23 % in 5.40 s, impact 16.35, on an Intel i7-9750H (6 cores), 16 GB RAM."
@@ -149,32 +151,32 @@ def _made_up_cpu_table():
                          "seed": [0] * 4, "train_seconds": [4.0, 2.0, 8.0, 10.0],
                          "train_cpu_seconds": [2.1, 1.9, 4.0, 5.0],
                          "accuracy_pct": [88.0, 88.0, 90.0, 90.5], "n_iter": [40, 40, 50, 60]})
-    return sweep.summarize(rows)
+    return analysis.summarize(rows)
 
 
 def test_summary_has_cpu_times_beside_wall_times():
     t = _made_up_cpu_table()
-    assert sweep.time_basis(t) == "cpu" and sweep.time_basis(_made_up_table()) == "wall"
+    assert analysis.time_basis(t) == "cpu" and analysis.time_basis(_made_up_table()) == "wall"
     assert t.cpu_mean.tolist() == [2.1, 1.9, 4.0, 5.0]
     assert np.allclose(t.impact_cpu, t.accuracy_mean / t.cpu_mean)
     assert np.allclose(t.impact, t.accuracy_mean / t.time_mean)
-    assert sweep.same_model_classes(t).nunique() == 3            # (50, 50) and (50, 75): the same networks
-    assert sweep.pooled(t, "cpu_mean").round(9).tolist() == [2.0, 2.0, 4.0, 5.0]
+    assert analysis.same_model_classes(t).nunique() == 3            # (50, 50) and (50, 75): the same networks
+    assert analysis.pooled(t, "cpu_mean").round(9).tolist() == [2.0, 2.0, 4.0, 5.0]
 
 
 def test_best_model_pools_caps_that_trained_the_same_networks():
-    best = sweep.best_model(_made_up_cpu_table())
+    best = analysis.best_model(_made_up_cpu_table())
     assert (best.hidden, best.epochs, best.caps, best.basis) == (50, 50, [50, 75], "cpu")  # the least budget
     assert best.time == pytest.approx(2.0) and best.impact == pytest.approx(44.0)
     assert best.wall_time == pytest.approx(3.0)
     # the noise between the two equal models cannot move the optimum: swap their CPU times, same answer
     rows = _made_up_cpu_table()
     rows.loc[:1, "cpu_mean"] = [1.9, 2.1]
-    assert sweep.best_model(rows)[["hidden", "epochs"]].tolist() == [50, 50]
+    assert analysis.best_model(rows)[["hidden", "epochs"]].tolist() == [50, 50]
 
 
 def test_optimum_sentence_from_cpu_times_word_for_word():
-    assert sweep.optimum_sentence(_made_up_cpu_table()) == (
+    assert page.optimum_sentence(_made_up_cpu_table()) == (
         "The best impact factor here is **44.00**, for **50 hidden units, with any epoch cap from 50 to 75** "
         "(every fit stopped before the smallest, so these caps trained the same networks and count as one; the "
         "parallel chapters use 50): 88.00 % in 2.00 s of CPU time (3.00 s wall) (the fits stopped after 40 epochs "
@@ -191,21 +193,21 @@ def test_optimum_sentence_from_cpu_times_word_for_word():
 
 def test_timing_sentence_rejects_an_unknown_basis():
     with pytest.raises(ValueError, match="basis must be 'cpu' or 'wall'; got 'gpu'"):
-        sweep.timing_sentence("gpu")
+        page.timing_sentence("gpu")
 
 
 def test_optimum_sentence_without_the_75_75_point():
     table = _made_up_table()
-    text = sweep.optimum_sentence(table[table.hidden == 50])
+    text = page.optimum_sentence(table[table.hidden == 50])
     assert "Our (75, 75)" not in text and "**50 hidden units and 50 epochs**" in text
 
 
 def test_table_beside_paper():
-    t = sweep.table_beside_paper(_made_up_table())
+    t = page.table_beside_paper(_made_up_table())
     assert list(t.columns) == ["hidden", "epochs", "time (s)", "time sd", "accuracy (%)", "accuracy sd",
                                "epochs run", "impact", "paper time (s)", "paper accuracy (%)", "paper impact"]
     assert len(t) == 4 and t["paper time (s)"].notna().all()
-    t = sweep.table_beside_paper(_made_up_cpu_table())
+    t = page.table_beside_paper(_made_up_cpu_table())
     assert list(t.columns) == ["hidden", "epochs", "time (s)", "time sd", "CPU time (s)", "CPU time sd",
                                "accuracy (%)", "accuracy sd", "epochs run", "impact", "impact (CPU time)",
                                "paper time (s)", "paper accuracy (%)", "paper impact"]
@@ -225,3 +227,41 @@ def test_a_cap_the_larger_fit_never_reached_reuses_that_fit_and_equals_its_own_f
     for row in rows.itertuples():
         own = sweep.fit_one(row.hidden, row.epochs, row.repeat, 0, X.astype(float), y, Xt.astype(float), yt)
         assert (own["n_iter"], own["accuracy_pct"]) == (row.n_iter, row.accuracy_pct)
+
+
+def _inputs(mnist_small):
+    X, y, Xt, yt = mnist_small
+    return runner.Inputs({"X_train": X, "y_train": y, "X_test": Xt, "y_test": yt}, n_test=len(yt),
+                         inputs="raw pixels 0-255, float64")
+
+
+def test_the_chapter_run_gives_the_sweeps_rows_and_resumes_with_them(mnist_small, tmp_path):
+    """run_chapter drives the sweep's run_group: the same rows as run_sweep (a cap the largest fit stopped
+    before reuses it), saved as they finish; a resumed run keeps the rows on disk and reuses their largest fits."""
+    X, y, Xt, yt = mnist_small
+    p = _chapter_params(hidden_sizes=[85], epochs=[2, 60, 100], repeats=2, engines=0, n_train=400)
+    assert sweep.cluster_size(p, sweep.configs(p)[0]) is None
+    quiet = dict(progress=False, log=lambda m: None, directory=tmp_path, inputs=_inputs(mnist_small))
+    run = runner.run_chapter(sweep, p, **quiet)
+    expected = sweep.run_sweep(X, y, Xt, yt, [85], [2, 60, 100], repeats=2, progress=False)
+    key = ["hidden", "epochs", "repeat"]
+    same = ["seed", "accuracy_pct", "n_iter", "fit_epochs"]
+    got = run.rows.sort_values(key, ignore_index=True)
+    assert got[key + same].equals(expected.sort_values(key, ignore_index=True)[key + same])
+    assert list(run.rows.columns) == analysis.COLUMNS + ["provenance_id"]
+    assert run.path == tmp_path / "sequential_sweep.csv"
+    assert run.prov["parameters"] == p.as_dict() and run.prov["experiment"] == sweep.EXPERIMENT
+
+    on_disk = pd.read_csv(run.path)
+    on_disk[on_disk.epochs == 100].to_csv(run.path, index=False)          # interrupted after the largest cap
+    p = _chapter_params(hidden_sizes=[85], epochs=[2, 60, 100], repeats=2, engines=0, n_train=400, resume=True)
+    again = runner.run_chapter(sweep, p, **quiet).rows.sort_values(key, ignore_index=True)
+    assert again[key + same].equals(got[key + same])
+
+
+def test_run_one_fits_one_point(mnist_small):
+    X, y, Xt, yt = mnist_small
+    p = _chapter_params(hidden_sizes=[12], epochs=[3], repeats=1, engines=0, n_train=400, seed=2)
+    row = sweep.run_one(p, _inputs(mnist_small), None, sweep.configs(p)[0])
+    own = sweep.fit_one(12, 3, 0, 2, X.astype(float), y, Xt.astype(float), yt)
+    assert (row["seed"], row["n_iter"], row["accuracy_pct"]) == (2, own["n_iter"], own["accuracy_pct"])
