@@ -18,7 +18,7 @@ from exemplar.bench import compute, compute_profile, run_all
 from exemplar.bench import report as report_bench
 from exemplar.models import numpy_mlp
 from exemplar.parallel.cluster import mpiexec_path
-from exemplar.reporting import performance as bench
+from exemplar.analysis import performance as bench_analysis
 
 #: For the tests that start an MPI cluster (marked ``mpi``): skipped only where no mpiexec is installed.
 skip_without_mpiexec = pytest.mark.skipif(not mpiexec_path().exists(), reason=f"no mpiexec at {mpiexec_path()}")
@@ -60,14 +60,14 @@ def test_the_fast_trainers_lines_are_classified_from_its_source():
     assert lines[_line("NumpyMLP._forward", "np.matmul")] == ("NumpyMLP._forward", "GEMM (BLAS matmul)")
     assert lines[_line("NumpyMLP._forward", "np.exp")][1] == "activations, softmax, derivatives"
     assert lines[_line("NumpyMLP.loss_grad_sum", "np.log")][1] == "loss (log-loss, L2 penalty)"
-    assert lines[_line("NumpyMLP.apply", "self.ms +=")][1] == "Adam update"
+    assert lines[_line("NumpyMLP.apply", "adam.update")][1] == "Adam update"
     assert lines[_line("NumpyMLP.apply", "grad /= n_rows")][1] == "gradient scaling and L2 term"
     assert lines[_line("Batches.take", "np.take")][1] == "batch gather (X[idx] copy)"
 
 
 def test_a_fast_trainer_stack_goes_by_its_innermost_frame_in_numpy_mlp():
     outer = ["<module> (fit.py:14)", "timed_fit (fit.py:11)", "train (exemplar/models/numpy_mlp.py:1)",
-             _fast("EpochTrainer.epoch", _line("EpochTrainer.epoch", "loss_grad_sum"))]
+             _fast("NumpyEpochs.epoch", _line("NumpyEpochs.epoch", "loss_grad_sum"))]
     gemm = outer + [_fast("NumpyMLP.loss_grad_sum", _line("NumpyMLP.loss_grad_sum", "matmul"))]
     assert compute.classify_stack(gemm) == "GEMM (BLAS matmul)"
     # numpy's own Python wrappers below the sampled line do not decide
@@ -76,12 +76,12 @@ def test_a_fast_trainer_stack_goes_by_its_innermost_frame_in_numpy_mlp():
     assert compute.classify_stack(relu) == "activations, softmax, derivatives"
     # the epoch's shuffle (a permutation drawn from the weights' stream, then applied) is its own category
     for needle in ("shuffle(perm)", "[perm]"):
-        shuffle = outer[:-1] + [_fast("EpochTrainer.epoch", _line("EpochTrainer.epoch", needle)),
+        shuffle = outer[:-1] + [_fast("NumpyEpochs.epoch", _line("NumpyEpochs.epoch", needle)),
                                 "shuffle (numpy/random/mtrand.pyx:1)"]
         assert compute.classify_stack(shuffle) == "shuffle"
     # a line that is not where the source says (the file changed): the function's own category
     assert compute.classify_stack(outer + [_fast("NumpyMLP.apply", 1)]) == "Adam update"
-    assert compute.classify_stack(outer + [_fast("EpochTrainer.__init__", 1)]).startswith("other Python")
+    assert compute.classify_stack(outer + [_fast("NumpyEpochs.__init__", 1)]).startswith("other Python")
 
 
 def test_samples_count_only_inside_the_timed_fit():
@@ -126,8 +126,8 @@ def test_compute_and_report_benchmarks_write_their_results(tmp_path):
     assert (df.fit_cpu_seconds > 0).all()
     assert np.allclose(df.fraction_of_peak_cpu, df.gflop / df.fit_cpu_seconds / df.peak_gflops)
     assert (tmp_path / "compute.json").is_file()
-    s = bench.compute_summary(df)
-    assert 0 < bench.engine_efficiency(df) < 1.5 and len(s) == 16 + 2 * len(compute.exemplar_trainers())
+    s = bench_analysis.compute_summary(df)
+    assert len(s) == 16 + 2 * len(compute.exemplar_trainers())
 
     assert report_bench.main(["--quick", "--output-dir", str(tmp_path)]) == 0
     sc = pd.read_csv(tmp_path / "report_scaling.csv")

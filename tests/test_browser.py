@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from exemplar import config
+from exemplar.analysis import stages
 from exemplar.site import browser
-from exemplar.site import notebooks as report
 
 pytestmark = [pytest.mark.browser, pytest.mark.book, pytest.mark.slow]
 
@@ -105,7 +105,7 @@ def test_every_page_renders_offline_in_chromium(quick_site, chromium):
     assert not problems, "\n".join(problems)
 
     # Every chapter of the table of contents was opened, and the site's own pages too.
-    toc_pages = {f"book/_run/{stem}.html" for stem in report.PLAN}
+    toc_pages = {f"book/_run/{stem}.html" for stem in stages.PLAN}
     assert toc_pages | {"book/_run/intro.html", "index.html", "search.html", "genindex.html"} <= set(pages)
 
     # Accessibility: axe-core ran on every page; nothing serious or critical (those are problems above).

@@ -1,4 +1,5 @@
-"""Chapter 06 (``exemplar.experiments.performance``): its parameter, reading the benchmarks, and its sentences.
+"""Chapter 06: its parameter and reading the benchmarks (``exemplar.experiments.performance``), its sections and
+sentences (``exemplar.reporting.performance``) and its targets (``exemplar.reporting.targets``).
 
 Every sentence is asserted word for word for a made-up table; nothing here runs a benchmark or a notebook.
 """
@@ -12,8 +13,11 @@ import pandas as pd
 import pytest
 
 from exemplar import config
+from exemplar.analysis import performance as analysis
+from exemplar.analysis import stages
 from exemplar.experiments import performance as chapter
-from exemplar.reporting import performance as perf
+from exemplar.reporting import performance as page
+from exemplar.reporting import targets
 
 BENCH = config.ROOT / "results" / "bench"
 
@@ -143,23 +147,23 @@ def test_load_reads_what_is_there_and_the_sections_say_what_is_missing(tmp_path,
     m = chapter.load(chapter.parameters({"bench_dir": str(bench)}))
     assert m.directory == bench and m.stages is None and m.cores == 2
     assert m.missing == ["compute", "compute_profile", "distribution", "ddp", "memory", "report_scaling"]
-    assert chapter.header(m).data == (
+    assert page.header(m).data == (
         f"Benchmarks read from `{bench}`, measured on Test CPU (2 usable cores, 16.0 GiB), commit `0123456789ab`, "
         "2026-01-02T03:04:05+00:00. Missing: compute, compute_profile, distribution, ddp, memory, report_scaling. "
         "The load of the machine was not recorded with these results (they predate the record), so whether other "
         "work shared its cores is not known.")
-    note = chapter.compute_section(m)
+    note = page.compute_section(m)
     assert [n.data for n in note] == [f"*Not measured yet: no `compute.csv` in `{bench}`. "
                                       "Run `make bench`, then rebuild the book.*"]
-    assert chapter.compute_prose(m) == [] and chapter.distribution_prose(m) == []
-    assert chapter.stages_section(m)[0].data == "*No stage times recorded yet: `make book` records them.*"
-    table, sentence = chapter.sweep_section(m)
+    assert page.compute_prose(m) == [] and page.distribution_prose(m) == []
+    assert page.stages_section(m)[0].data == "*No stage times recorded yet: `make book` records them.*"
+    table, sentence = page.sweep_section(m)
     assert list(table.data.columns) == ["hidden", "epochs", "epochs run", "one at a time (s)", "two at a time (s)",
                                         "ratio"]
-    assert sentence.data == chapter.sweep_sentence(_sweep_engines())
-    assert chapter.memory_section(m)[0].data.startswith("*Not measured yet: no `memory.csv`")
-    assert list(m.goals.measured) == ["not measured"] * 7
-    assert chapter.summary(m).data.startswith("- The fast trainer's fit, default network, float64")
+    assert sentence.data == page.sweep_sentence(_sweep_engines())
+    assert page.memory_section(m)[0].data.startswith("*Not measured yet: no `memory.csv`")
+    assert list(targets.targets(m).measured) == ["not measured"] * 7
+    assert page.summary(m).data.startswith("- The fast trainer's fit, default network, float64")
 
 
 def test_the_sections_show_the_trainers_and_the_memory(tmp_path, monkeypatch):
@@ -168,17 +172,17 @@ def test_the_sections_show_the_trainers_and_the_memory(tmp_path, monkeypatch):
     _profile_csv().to_csv(tmp_path / "compute_profile.csv", index=False)
     _memory_csv().to_csv(tmp_path / "memory.csv", index=False)
     m = chapter.load(chapter.parameters({"bench_dir": str(tmp_path)}))
-    table, bars = chapter.compute_section(m)
+    table, bars = page.compute_section(m)
     assert {"trainer", "hidden", "batch"} <= set(table.data.columns) and len(table.data) == 20
     assert len(bars.data) == 2 and len(bars.data[0].x) == 16  # sequential: trainers × networks × dtypes × inputs
-    assert [p.data for p in chapter.compute_prose(m)] == [chapter.compute_sentence(perf.compute_summary(_compute_csv()))]
-    side, profile_bars, sentence = chapter.profile_section(m)
+    assert [p.data for p in page.compute_prose(m)] == [page.compute_sentence(analysis.compute_summary(_compute_csv()))]
+    side, profile_bars, sentence = page.profile_section(m)
     assert list(side.data.columns) == ["category", "numpy, float64", "sklearn, float64", "numpy, float32"]
     assert {t.name for t in profile_bars.data} == {"numpy, float64", "sklearn, float64", "numpy, float32"}
-    assert sentence.data == chapter.profile_sentence(_profile_csv(), _compute_csv())
-    mem_table, mem_sentence = chapter.memory_section(m)
-    assert len(mem_table.data) == 6 and mem_sentence.data == chapter.memory_sentence(_memory_csv())
-    goals = m.goals.set_index("key")
+    assert sentence.data == page.profile_sentence(_profile_csv(), _compute_csv())
+    mem_table, mem_sentence = page.memory_section(m)
+    assert len(mem_table.data) == 6 and mem_sentence.data == page.memory_sentence(_memory_csv())
+    goals = targets.targets(m).set_index("key")
     assert goals.loc["compute-float64"].met is True and goals.loc["memory"].measured == "0 of 6 processes"
 
 
@@ -186,10 +190,10 @@ def test_read_stages_prefers_full_runs_and_falls_back_to_quick_ones(tmp_path):
     rows = {"run_id": ["a", "b", "b"], "stage": ["x", "x", "y"], "seconds": [1.0, 2.0, 3.0],
             "quick": [True, True, True]}
     pd.DataFrame(rows).to_csv(tmp_path / "stages.csv", index=False)
-    assert chapter.read_stages(tmp_path / "stages.csv").set_index("stage").seconds.to_dict() == {"x": 2.0, "y": 3.0}
+    assert stages.read_stages(tmp_path / "stages.csv").set_index("stage").seconds.to_dict() == {"x": 2.0, "y": 3.0}
     pd.DataFrame({**rows, "quick": [False, True, True]}).to_csv(tmp_path / "stages.csv", index=False)
-    assert chapter.read_stages(tmp_path / "stages.csv").set_index("stage").seconds.to_dict() == {"x": 1.0}
-    assert chapter.read_stages(tmp_path / "absent.csv") is None
+    assert stages.read_stages(tmp_path / "stages.csv").set_index("stage").seconds.to_dict() == {"x": 1.0}
+    assert stages.read_stages(tmp_path / "absent.csv") is None
 
 
 # --------------------------------------------------------------------------------------------
@@ -198,13 +202,13 @@ def test_read_stages_prefers_full_runs_and_falls_back_to_quick_ones(tmp_path):
 
 
 def test_not_measured_and_sources_sentences():
-    assert chapter.not_measured_sentence("ddp", BENCH) == (
+    assert page.not_measured_sentence("ddp", BENCH) == (
         "*Not measured yet: no `ddp.csv` in `results/bench`. Run `make bench`, then rebuild the book.*")
-    assert chapter.sources_sentence(BENCH, {}, []) == "Benchmarks read from `results/bench`."
+    assert page.sources_sentence(BENCH, {}, []) == "Benchmarks read from `results/bench`."
 
 
 def test_compute_sentence():
-    assert chapter.compute_sentence(perf.compute_summary(_compute_csv())) == (
+    assert page.compute_sentence(analysis.compute_summary(_compute_csv())) == (
         "By each fit's CPU time (what it takes on a core of its own; the table gives the wall-clock shares too): on "
         "one core, the fast trainer's fit of the default network (85 hidden units, batches of 200) runs at **65 % of "
         "the single-core float64 peak** (73 GFLOP/s) on raw pixels and 63 % on scaled ones; scikit-learn's "
@@ -218,19 +222,19 @@ def test_compute_sentence():
         "trainer 60 %, scikit-learn 40 %.")
     # without CPU times (an older file), by wall time
     older = _compute_csv().drop(columns="fraction_of_peak_cpu")
-    assert chapter.compute_sentence(perf.compute_summary(older)).startswith(
+    assert page.compute_sentence(analysis.compute_summary(older)).startswith(
         "On one core, the fast trainer's fit of the default network (85 hidden units, batches of 200) runs at **60 % "
         "of the single-core float64 peak**")
 
 
 def test_compute_sentence_without_the_fast_trainer():
     older = _compute_csv()[lambda d: d.trainer == "sklearn"].drop(columns="trainer")
-    assert chapter.compute_sentence(perf.compute_summary(older)) == (
+    assert page.compute_sentence(analysis.compute_summary(older)) == (
         "The compute benchmark has no fits of the fast trainer yet: run `make bench`.")
 
 
 def test_profile_sentence():
-    assert chapter.profile_sentence(_profile_csv(), _compute_csv()) == (
+    assert page.profile_sentence(_profile_csv(), _compute_csv()) == (
         "In float64, **70 % of the fast trainer's samples are in the GEMMs**, against 50 % of scikit-learn's; the "
         "rest of its time: Adam update 15 % (scikit-learn 20 %), batch gather (X[idx] copy) 10 % (scikit-learn 30 %), "
         "shuffle 5 % (scikit-learn 0 %). At 65 % of peak overall (raw pixels, as profiled) with 70 % of its time in "
@@ -238,14 +242,14 @@ def test_profile_sentence():
         "GEMM reaches alone (above); the rest is element-wise work (Adam's update of every weight at every step, the "
         "batch gather, the activations) bound by memory speed, not by the peak. The float64 target (≥ 55 %) is "
         "**met**.")
-    assert chapter.profile_sentence(_profile_csv(), None).endswith("The float64 target (≥ 55 %) is **not measured**.")
+    assert page.profile_sentence(_profile_csv(), None).endswith("The float64 target (≥ 55 %) is **not measured**.")
     only_sklearn = _profile_csv()[_profile_csv().trainer == "sklearn"].drop(columns="trainer")  # an older file
-    assert chapter.profile_sentence(only_sklearn, None) == (
+    assert page.profile_sentence(only_sklearn, None) == (
         "The profile has no samples of the fast trainer yet: run `make bench`.")
 
 
 def test_memory_sentence():
-    assert chapter.memory_sentence(_memory_csv()) == (
+    assert page.memory_sentence(_memory_csv()) == (
         "Of the 6 processes measured (the client and every rank, one-shot runs on 6,000 and 60,000 images), "
         "**6 stayed within their bound** (twice their own data in the training dtype plus 300 MB, counting what each "
         "took on for the run: peak minus its idle baseline); closest to its bound: rank 0 (60,000 images, float64, "
@@ -264,7 +268,7 @@ def test_distribution_sentence():
         + rows("comm.scatter-pickle", 6000, [60.0, 100.0, 140.0])
         + rows("ipyparallel-scatter", 6000, [96.0, 80.0, 90.0], times_ours=[96.0, 40.0, 30.0])
         + rows("scatterv-uint8", 60000, [10.0, 20.0, 30.0]))
-    assert chapter.distribution_sentence(summary) == (
+    assert page.distribution_sentence(summary) == (
         "Our `Scatterv` gives 6,000 images to 2/4/6 engines in **1.0 / 2.0 / 3.0 ms**, 0.05 / 0.10 / 0.15 % of the "
         "fit time (target ≤ 1 %), and 60,000 in 10 / 20 / 30 ms. ipyparallel's scatter takes 96 / 80 / 90 ms for "
         "the 6,000 (30–96× ours), the pickled scatter 60 / 100 / 140 ms. Two things make ours fast: sending bytes "
@@ -279,7 +283,7 @@ def test_distribution_sentence():
 
 
 def test_ddp_sentences():
-    headline, epochs = chapter.ddp_sentences(_ddp_runs())
+    headline, epochs = page.ddp_sentences(_ddp_runs())
     assert headline == (
         "The sequential scikit-learn fit reaches 94.00 %, so the target is **93.50 %**. In float64, our "
         "*gradient-allreduce, numpy trainer* gets there in **2.00 s** (measured at the target epoch) and ends at "
@@ -298,11 +302,11 @@ def test_ddp_sentences():
         "weights half as often; that costs more epochs than the second core saves.")
     # a dtype in which DDP was not run is left out
     float32_only = _ddp_runs()[lambda d: (d.dtype == "float32") | (d.framework != "pytorch-ddp")]
-    assert "In float64" not in chapter.ddp_sentences(float32_only)[0]
+    assert "In float64" not in page.ddp_sentences(float32_only)[0]
 
 
 def test_ddp_sentences_when_the_target_was_not_reached():
-    assert chapter.ddp_sentences(_ddp_runs(reached=False)) == [
+    assert page.ddp_sentences(_ddp_runs(reached=False)) == [
         "Our strategy or DDP did not reach the target accuracy in these runs; the table shows how close each came."]
 
 
@@ -310,23 +314,23 @@ def test_stages_sentence():
     stages = pd.DataFrame({"stage": ["a", "b", "c"], "seconds": [60.0, 120.0, 180.0], "quick": [False] * 3})
     tail = (". Setting up `.venv` and fetching the data are not counted: both are done once per machine. The sweep "
             "runs its fits two at a time on two engines (below); without that it takes about twice as long.")
-    assert chapter.stages_sentence(stages, 2) == (
+    assert page.stages_sentence(stages, 2) == (
         "The latest full stages sum to **6.0 minutes** (target ≤ 10 min for the full report on 2 cores). "
         "The heaviest are `c` (3.0 min, 50 %) and `b` (2.0 min, 33 %)" + tail)
-    assert chapter.stages_sentence(stages.assign(quick=True)).startswith(
+    assert page.stages_sentence(stages.assign(quick=True)).startswith(
         "The latest QUICK stages sum to **6.0 minutes** (target ≤ 10 min for the full report on these cores).")
 
 
 def test_projection_sentence():
     projected = pd.DataFrame({"n_train": [6000, 6000, 60000, 60000], "stage": ["a", "b", "a", "b"],
                               "seconds": [60.0, 120.0, 600.0, 1200.0]})
-    assert chapter.projection_sentence(projected) == (
+    assert page.projection_sentence(projected) == (
         "Projected full report: 6,000 images **3 min**; 60,000 images **30 min**. The sweep and the parallel "
         "chapters grow with the fits; the algorithms chapter already runs its own sizes.")
 
 
 def test_sweep_sentence():
-    assert chapter.sweep_sentence(_sweep_engines()) == (
+    assert page.sweep_sentence(_sweep_engines()) == (
         "Side by side, each fit took **1.13×** its time alone on average (from 1.00× to 1.30×), with identical "
         "accuracies and epochs; the grid as a whole finished 1.67× sooner. The two fits share the memory bus and "
         "the last-level cache, which is what the ratio above 1 measures: the sweep's times in Table I are those of "
@@ -336,7 +340,7 @@ def test_sweep_sentence():
 def test_summary_bullets():
     goals = pd.DataFrame({"measure": ["Compute", "Distribution"], "measured": ["31 % of peak", "not measured"],
                           "target": ["≥ 40 %", "≤ 1 %"], "met": [False, None], "note": ["see the profile", ""]})
-    assert chapter.summary_bullets(goals) == (
+    assert targets.summary_bullets(goals) == (
         "- Compute: 31 % of peak (target ≥ 40 %): **not met** (see the profile).\n"
         "- Distribution: not measured (target ≤ 1 %): not measured.\n"
         "- Every number on this page comes from `results/bench/*.csv` and `results/report_stages.csv`, with the "

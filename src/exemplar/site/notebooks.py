@@ -1,7 +1,8 @@
 """Execute the notebooks with papermill into ``book/_run/`` and build the Jupyter Book.
 
-The plan of the report is :data:`PLAN`: each notebook with the parameters of a full run and of a
-QUICK run. ``exemplar run`` executes it; ``exemplar book`` builds ``_build/html``.
+The plan of the report is :data:`exemplar.analysis.stages.PLAN`: each notebook with the parameters of
+a full run and of a QUICK run. ``exemplar run`` executes it (:func:`run_plan`); ``exemplar book`` builds
+``_build/html`` (:func:`build_book`). Each stage's wall time goes to ``results/report_stages.csv``.
 """
 
 from __future__ import annotations
@@ -16,22 +17,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from exemplar import config
-
-#: notebook stem → (full-run parameters, QUICK parameters). Empty = the notebook's own defaults.
-PLAN: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
-    "01-data": ({}, {}),
-    "02-sequential-sweep": ({}, {"hidden_sizes": [50, 75], "epochs": [50, 75], "repeats": 1, "n_train": 1000}),
-    "03-exemplar-parallel": ({}, {"engine_counts": [1, 2], "repeats": 1, "n_train": 1000}),
-    "04-communication": ({}, {"engine_counts": [1, 2], "repeats": 1, "n_train": 1000, "sync_every": [5]}),
-    "04b-combining": ({}, {"engine_counts": [1, 2], "repeats": 1, "n_train": 1000, "datasets": ["mnist"]}),
-    "05-algorithms": ({}, {"engine_counts": [1, 2], "n_train": [1000], "repeats": 1, "repeats_full_set": 1,
-                                       "n_test": 2000}),
-    # Reads results/bench (written by `make bench`, not by this plan) and the stage times recorded so far.
-    "06-performance": ({}, {}),
-    # These two read the others' results and papermill records, so they run last (the book puts 00 first).
-    "00-paper-vs-report": ({}, {}),
-    "99-status": ({}, {}),
-}
+from exemplar.analysis import stages
 
 HIDE_TAG = "remove-cell"
 
@@ -67,35 +53,47 @@ def hide_injected_parameters(path: Path) -> None:
     nbformat.write(nb, path)
 
 
-def check_parameters(stem: str, parameters: Mapping[str, Any] | None) -> None:
+def check_parameters(stem: str, parameters: Mapping[str, Any] | None) -> dict[str, Any]:
     """Check ``parameters`` against the chapter's declared parameters before any kernel starts.
 
     The chapter's module (:data:`exemplar.experiments.CHAPTERS`) declares them once, in ``SPEC``;
     a bad value raises ``ValueError`` naming the parameter and what it accepts.
+
+    Returns
+    -------
+    dict
+        The given parameters as their declared kinds: a value given as text (``exemplar run -p NAME
+        VALUE``) is read as its parameter reads it (:meth:`exemplar.experiments.params.Param.parse`:
+        ``[1, 2]``, ``3``, ``true``, ``None``, ``float32``). Those of a notebook without a chapter module, as given.
     """
     import importlib
 
     from exemplar.experiments import CHAPTERS
 
+    given = dict(parameters or {})
     if stem not in CHAPTERS:
-        return
+        return given
     module = importlib.import_module(f"exemplar.experiments.{CHAPTERS[stem]}")
     spec = getattr(module, "SPEC", None)
-    if spec is not None:
-        spec.check(dict(parameters or {}))  # unknown names too
-        module.parameters({**spec.defaults(), **dict(parameters or {})})  # and the chapter's cross-checks
+    if spec is None:
+        return given
+    given = {name: spec[name].parse(value) if name in spec.names else value for name, value in given.items()}
+    checked = spec.check(given)  # unknown names too
+    module.parameters({**spec.defaults(), **given})  # and the chapter's cross-checks
+    return {name: getattr(checked, name) for name in given}
 
 
 def execute(stem: str, parameters: Mapping[str, Any] | None = None, out_dir: Path | None = None,
             plan: bool = True, log_output: bool = False) -> Path:
-    """Execute ``notebooks/STEM.ipynb`` with ``parameters`` into ``out_dir`` (default ``book/_run``).
+    """Execute ``notebooks/STEM.ipynb`` with ``parameters`` (checked, and read as their kinds, by
+    :func:`check_parameters`) into ``out_dir`` (default ``book/_run``).
 
     The notebook runs into a temporary file that is renamed into place only on success; a
     failed run is kept as ``NAME.failed.ipynb`` beside it for inspection and raises :class:`RunError`.
     """
     import papermill as pm
 
-    check_parameters(stem, parameters)
+    parameters = check_parameters(stem, parameters)
     source = config.NOTEBOOKS_DIR / f"{stem}.ipynb"
     if not source.is_file():
         known = ", ".join(sorted(p.stem for p in config.NOTEBOOKS_DIR.glob("*.ipynb")))
@@ -111,7 +109,7 @@ def execute(stem: str, parameters: Mapping[str, Any] | None = None, out_dir: Pat
     try:
         # The kernel's stderr (the sweep's tqdm progress bar, warnings) goes straight to ours, so a
         # batch run shows its progress; the book drops stderr outputs (nb_output_stderr: remove).
-        pm.execute_notebook(str(source), str(tmp), parameters=dict(parameters or {}), kernel_name="python3",
+        pm.execute_notebook(str(source), str(tmp), parameters=parameters, kernel_name="python3",
                             cwd=str(config.NOTEBOOKS_DIR), progress_bar=False, log_output=log_output,
                             stderr_file=sys.stderr, kernel_manager_class=ipc_kernel_manager())
     except BaseException as exc:
@@ -152,10 +150,6 @@ def ipc_kernel_manager():
     return IPCKernelManager
 
 
-#: Name of the results file where ``exemplar run`` and ``exemplar book`` record each stage's wall time.
-STAGES_NAME = "report_stages"
-
-
 def record_stage(run_id: str, stage: str, seconds: float, quick: bool, directory: Path | None = None) -> Path:
     """Append one stage's wall time to ``results/report_stages.csv`` (rewritten atomically).
 
@@ -167,7 +161,7 @@ def record_stage(run_id: str, stage: str, seconds: float, quick: bool, directory
     from exemplar import locks, results
 
     directory = Path(directory) if directory is not None else config.results_dir()
-    path = directory / f"{STAGES_NAME}.csv"
+    path = directory / f"{stages.STAGES_NAME}.csv"
     prov = results.provenance({}, what="wall time of each stage of `exemplar run` and `exemplar book`")
     row = {"run_id": run_id, "stage": stage, "seconds": round(float(seconds), 2), "quick": bool(quick),
            "git_commit": prov["git_commit"], "cpu_model": prov["machine"]["cpu_model"],
@@ -175,7 +169,7 @@ def record_stage(run_id: str, stage: str, seconds: float, quick: bool, directory
     with locks.exclusive(path, wait=True):  # two runs at once each add their row; neither is lost
         old = pd.read_csv(path) if path.is_file() else pd.DataFrame()
         frame = pd.concat([old, pd.DataFrame([row])], ignore_index=True)
-        return results.write_results(STAGES_NAME, frame, prov, directory=directory)
+        return results.write_results(stages.STAGES_NAME, frame, prov, directory=directory)
 
 
 def _run_id() -> str:
@@ -185,20 +179,21 @@ def _run_id() -> str:
 
 
 def run_plan(quick: bool = False, only: list[str] | None = None, log=print) -> list[Path]:
-    """Execute every notebook of :data:`PLAN` (or those named in ``only``), full size or QUICK.
+    """Execute every notebook of :data:`exemplar.analysis.stages.PLAN` (or those named in ``only``), full size
+    or QUICK (results in :data:`exemplar.config.QUICK_RESULTS` unless ``EXEMPLAR_RESULTS`` says otherwise).
 
     Each notebook's wall time is recorded with :func:`record_stage` as soon as it finishes.
     """
     if quick:
-        os.environ.setdefault("EXEMPLAR_RESULTS", str(config.ROOT / "results" / "quick"))
-    stems = only or list(PLAN)
-    unknown = sorted(set(stems) - set(PLAN))
+        os.environ.setdefault("EXEMPLAR_RESULTS", str(config.ROOT / config.QUICK_RESULTS))
+    stems = only or list(stages.PLAN)
+    unknown = sorted(set(stems) - set(stages.PLAN))
     if unknown:
-        raise RunError(f"unknown notebook(s) {unknown}; the plan has {list(PLAN)}")
+        raise RunError(f"unknown notebook(s) {unknown}; the plan has {list(stages.PLAN)}")
     out = []
     run_id = _run_id()
     for stem in stems:
-        params = PLAN[stem][1 if quick else 0]
+        params = stages.PLAN[stem][1 if quick else 0]
         t0 = time.perf_counter()
         log(f"[exemplar run] {stem} {'QUICK ' if quick else ''}{params or '(defaults)'}", flush=True)
         out.append(execute(stem, params))
@@ -240,14 +235,14 @@ def build_book(root: Path | None = None, strict: bool = True, record: bool = Tru
     static = root / "book" / "_static"
     static.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(plotly_js_path(), static / "plotly.min.js")
-    missing = [stem for stem in PLAN if not (root / "book" / "_run" / f"{stem}.ipynb").is_file()]
+    missing = [stem for stem in stages.PLAN if not (root / "book" / "_run" / f"{stem}.ipynb").is_file()]
     if missing:
         raise RunError(f"executed notebooks missing in book/_run: {missing}; run `exemplar run` first")
     # The first page opens with the report's answer, computed from the results these pages show.
     from exemplar.reporting.answer import render_intro
 
     quick = _is_quick_run(root)
-    results_dir = None if os.environ.get("EXEMPLAR_RESULTS") else root / "results" / ("quick" if quick else "")
+    results_dir = None if os.environ.get("EXEMPLAR_RESULTS") else root / (config.QUICK_RESULTS if quick else "results")
     render_intro(root / "book" / "intro.md", root / "book" / "_run" / "intro.md", results_dir)
     jb = Path(sys.executable).parent / "jupyter-book"
     cmd = [str(jb) if jb.exists() else "jupyter-book", "build", str(root), "--path-output", str(root)]
@@ -256,7 +251,7 @@ def build_book(root: Path | None = None, strict: bool = True, record: bool = Tru
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, cwd=root)
     if proc.returncode == 0 and record:
-        where = None if (os.environ.get("EXEMPLAR_RESULTS") or not quick) else root / "results" / "quick"
+        where = None if (os.environ.get("EXEMPLAR_RESULTS") or not quick) else root / config.QUICK_RESULTS
         record_stage(_run_id(), "jupyter-book build", time.perf_counter() - t0, quick=quick, directory=where)
     if proc.returncode != 0:
         raise RunError(f"jupyter-book build failed (exit {proc.returncode}); see the warnings above")
