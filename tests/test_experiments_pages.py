@@ -1,4 +1,5 @@
-"""Chapters 00 (paper vs report), 01 (data) and 99 (status): parameters, tables and sentences, without notebooks."""
+"""Chapters 00 (paper vs report), 01 (data) and 99 (status): their parameters (``exemplar.experiments``), tables and
+sentences (``exemplar.reporting``), without notebooks."""
 
 from __future__ import annotations
 
@@ -8,6 +9,9 @@ import pytest
 
 from exemplar import config
 from exemplar.experiments import data_overview, paper_vs_report, status
+from exemplar.reporting import claims
+from exemplar.reporting import data_overview as data_page
+from exemplar.reporting import status as status_page
 
 
 # ------------------------------------------------------------------------------------ 00-paper-vs-report
@@ -23,7 +27,7 @@ def test_paper_vs_report_parameters():
 def test_verdict_sentence_for_a_made_up_table():
     verdicts = pd.DataFrame({"verdict": ["reproduced", "not reproduced", "reproduced", "reproduced with a caveat",
                                          "reproduced"]})
-    assert paper_vs_report.verdict_sentence(verdicts) == (
+    assert claims.verdict_sentence(verdicts) == (
         "**3** reproduced, **1** reproduced with a caveat, **1** not reproduced (of 5 claims).")
 
 
@@ -47,32 +51,32 @@ def test_data_refuses_bad_parameters(given, message):
 
 
 def test_loaded_sentence():
-    assert data_overview.loaded_sentence(60000, 10000, 6000) == (
+    assert data_page.loaded_sentence(60000, 10000, 6000) == (
         "Test images loaded: **10,000**; training images: **60,000**, of which the experiments use the first "
         "**6,000**.")
     with pytest.raises(ValueError, match="the test set must hold all 10,000 images; got 9,999"):
-        data_overview.loaded_sentence(60000, 9999, 6000)
+        data_page.loaded_sentence(60000, 9999, 6000)
 
 
 def test_source_table_reads_the_checksums():
     X = np.array([[0, 255], [3, 4]], dtype=np.uint8)
     sums = f"aaa  {config.MNIST_TRAIN_CSV}\nbbb  {config.MNIST_TEST_CSV}\n"
-    t = data_overview.source_table(X, np.array([1, 2]), X[:1], np.array([3]), sums)
+    t = data_page.source_table(X, np.array([1, 2]), X[:1], np.array([3]), sums)
     assert t.to_dict("list") == {"file": [config.MNIST_TRAIN_CSV, config.MNIST_TEST_CSV], "images": [2, 1],
                                  "pixel range": ["0–255", "0–255"], "sha256": ["aaa", "bbb"]}
     with pytest.raises(ValueError, match="no checksum for mnist_test.csv"):
-        data_overview.source_table(X, np.array([1, 2]), X, np.array([3, 4]), f"aaa  {config.MNIST_TRAIN_CSV}\n")
+        data_page.source_table(X, np.array([1, 2]), X, np.array([3, 4]), f"aaa  {config.MNIST_TRAIN_CSV}\n")
 
 
 def test_header_table_shows_whole_counts_out_of_9999():
-    t = data_overview.header_table()
+    t = data_page.header_table()
     whole = lambda column: (t[column] - t[column].round()).abs() < 0.01  # to the 4 decimals the paper printed
     assert whole("× 9,999 / 100").all() and not whole("× 10,000 / 100").any()
     assert t.iloc[1].tolist() == [88.229, 8821.998, 8822.88]  # rounded to 3 decimals, as the page shows
 
 
 def test_class_counts():
-    counts = data_overview.class_counts(np.array([0, 1, 1, 9, 9]), np.array([2, 2]), n_train=3)
+    counts = data_page.class_counts(np.array([0, 1, 1, 9, 9]), np.array([2, 2]), n_train=3)
     wide = counts.pivot(index="split", columns="digit", values="images")
     assert wide.loc["first 3 training images"].tolist() == [1, 2, 0, 0, 0, 0, 0, 0, 0, 0]
     assert wide.loc["10,000 test images"].tolist() == [0, 0, 2, 0, 0, 0, 0, 0, 0, 0]
@@ -88,12 +92,12 @@ def test_status_parameters():
 
 
 def test_results_sentence():
-    assert status.results_sentence("/tmp/q", ["exemplar", "sequential_sweep"]) == (
+    assert status_page.results_sentence("/tmp/q", ["exemplar", "sequential_sweep"]) == (
         "Results read from `/tmp/q`: `exemplar`, `sequential_sweep`.")
-    assert status.results_sentence(config.ROOT / "results" / "quick", {"a": {}}) == (
+    assert status_page.results_sentence(config.ROOT / "results" / "quick", {"a": {}}) == (
         "Results read from `results/quick`: `a`.")
 
 
 def test_execution_sentence():
     runs = pd.DataFrame({"notebook": ["01", "02", "99"], "duration (s)": [12.25, 30.0, np.nan]})
-    assert status.execution_sentence(runs) == "Total execution time: **42.2 s** over 2 notebooks."
+    assert status_page.execution_sentence(runs) == "Total execution time: **42.2 s** over 2 notebooks."

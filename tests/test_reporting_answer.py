@@ -50,3 +50,20 @@ def test_one_shot_sentence_from_cpu_times_marks_estimates_above_the_cores():
         "training, which other work on the machine barely moves; sequential 88.00 %).")
     per_n.loc[2, "fit_cpu_seconds_max"] = float("nan")            # old rows: wall time for every count
     assert "1.33× faster" in answer.one_shot_sentence(per_n, cores=2)
+
+
+def test_a_speedup_below_one_is_said_to_be_slower():
+    """A made-up table where the parallel runs are slower than the sequential one: the words follow the numbers."""
+    per_n = _per_n([(1, 2.0, 88.0), (2, 2.15, 86.0)])  # 2.0 / 2.15 = 0.93
+    assert answer.one_shot_sentence(per_n, cores=2) == (
+        "The paper's method, one average of the engines' networks at the end, **neither trains faster nor keeps the "
+        "accuracy**: slower (0.93× the sequential speed) and 2.00 pp less accurate on 2 engines (training time of the "
+        "slowest engine; sequential 88.00 %).")
+    assert "faster" not in answer.one_shot_sentence(per_n, cores=2).split("**")[2]
+    mixed = _per_n([(1, 2.0, 88.0), (2, 1.0, 87.9), (4, 2.5, 87.8)])
+    text = answer.one_shot_sentence(mixed, cores=4)
+    assert "**trains faster only on 2 engines and keeps the accuracy**" in text
+    assert "2.00× faster" in text and "slower (0.80× the sequential speed) and 0.20 pp less accurate on 4" in text
+    kept_not_faster = _per_n([(1, 2.0, 88.0), (2, 2.0, 88.1)])
+    assert "**does not train faster and keeps the accuracy**: as fast as sequential and 0.10 pp more accurate" in \
+        answer.one_shot_sentence(kept_not_faster, cores=2)

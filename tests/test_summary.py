@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 
 from exemplar import paper, results
+from exemplar.analysis import stages
 from exemplar.site import browser
-from exemplar.site import notebooks as report
 from exemplar.reporting import claims as summary
 from exemplar.reporting import status
 from exemplar.site import sphinxext
@@ -164,7 +164,7 @@ def test_execution_table_reads_papermills_record(tmp_path):
 
 
 def test_plan_runs_the_summary_pages_after_the_chapters():
-    stems = list(report.PLAN)
+    stems = list(stages.PLAN)
     assert stems[-1] == "99-status", "the status page reads every other notebook's run: it must run last"
     assert stems.index("00-paper-vs-report") > max(stems.index("02-sequential-sweep"),
                                                     stems.index("03-exemplar-parallel"))

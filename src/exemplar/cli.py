@@ -13,16 +13,9 @@ One entry point for every stage of the report (data -> experiments -> results ->
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
-
-
-def _parse_value(text: str):
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        return text
+from exemplar import config
 
 
 def cmd_data(args) -> int:
@@ -49,14 +42,14 @@ def cmd_validate(args) -> int:
 
 
 def cmd_run(args) -> int:
-    from exemplar.site import notebooks as report
+    from exemplar.site import notebooks
 
     if args.notebook and (args.parameters or args.output_dir):
-        params = {k: _parse_value(v) for k, v in args.parameters}
+        params = dict(args.parameters)  # each VALUE is read as its parameter's kind (notebooks.check_parameters)
         for stem in args.notebook:
-            print(report.execute(stem, params, out_dir=args.output_dir, plan=False))
+            print(notebooks.execute(stem, params, out_dir=args.output_dir, plan=False))
         return 0
-    report.run_plan(quick=args.quick, only=args.notebook or None)
+    notebooks.run_plan(quick=args.quick, only=args.notebook or None)
     return 0
 
 
@@ -67,16 +60,24 @@ def cmd_bench(args) -> int:
 
 
 def cmd_summary(args) -> int:
+    """Print the headline table of the paper against this report; with ``--figure``, draw the README's picture."""
+    from pathlib import Path
+
     from exemplar.reporting import claims
 
-    return claims.main([*(["--results", args.results] if args.results else []),
-                        *(["--figure", args.figure] if args.figure else [])])
+    directory = Path(args.results) if args.results else None
+    print(claims.headline_markdown(directory))
+    if args.figure:
+        from exemplar.site.browser import figure_png
+
+        print(figure_png(claims.readme_figure(directory), Path(args.figure)))
+    return 0
 
 
 def cmd_book(args) -> int:
-    from exemplar.site import notebooks as report
+    from exemplar.site import notebooks
 
-    index = report.build_book(strict=not args.no_strict)
+    index = notebooks.build_book(strict=not args.no_strict)
     print(f"built {index}")
     return 0
 
@@ -104,15 +105,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("run", help="execute the notebooks with papermill into book/_run")
     r.add_argument("notebook", nargs="*", help="notebook stems (default: the whole plan)")
-    r.add_argument("--quick", action="store_true", help="small sizes; results go to results/quick")
+    r.add_argument("--quick", action="store_true", help=f"small sizes; results go to {config.QUICK_RESULTS}")
     r.add_argument("-p", "--parameter", dest="parameters", nargs=2, action="append", default=[],
-                   metavar=("NAME", "VALUE"), help="set a notebook parameter (VALUE is JSON, or a string)")
+                   metavar=("NAME", "VALUE"),
+                   help="set a notebook parameter; VALUE is read as the parameter's kind ([1, 2], 3, true, None, "
+                        "float32)")
     r.add_argument("--output-dir", help="where to write the executed notebook (default book/_run)")
     r.set_defaults(func=cmd_run)
 
     e = sub.add_parser("bench", help="run the performance benchmarks into results/bench (make bench)")
     e.add_argument("names", nargs="*", help="benchmarks to run (default: all, cheap ones first)")
-    e.add_argument("--quick", action="store_true", help="tiny sizes; results go to results/quick/bench")
+    e.add_argument("--quick", action="store_true", help=f"tiny sizes; results go to {config.QUICK_RESULTS / 'bench'}")
     e.set_defaults(func=cmd_bench)
 
     s = sub.add_parser("summary", help="print the paper-against-report headline table (the README's)")
@@ -134,13 +137,12 @@ def main(argv=None) -> int:
         print("\ninterrupted", file=sys.stderr)  # on a line of its own, after any progress bar
         return 130
     except Exception as exc:  # every known failure gets one clear line and a non-zero exit
-        from exemplar.site import notebooks as report
-
         from exemplar.data import DataError
         from exemplar.experiments.runner import ResultsWriteError
         from exemplar.locks import BusyError
+        from exemplar.site.notebooks import RunError
 
-        known = (ValueError, FileNotFoundError, report.RunError, DataError, BusyError, ResultsWriteError)
+        known = (ValueError, FileNotFoundError, RunError, DataError, BusyError, ResultsWriteError)
         if isinstance(exc, known):
             print(f"error: {exc}", file=sys.stderr)
             return 2

@@ -105,7 +105,7 @@ class Param:
     # ---------------------------------------------------------------------------- checking
     def check(self, value):
         """``value`` converted and checked, or ``ValueError`` naming this parameter."""
-        raw, value = value, self._parse(value)
+        raw, value = value, self.parse(value)
         if value is None:
             if self.optional:
                 return None
@@ -123,7 +123,10 @@ class Param:
             return out
         return self._scalar(self.kind, value, whole=raw)
 
-    def _parse(self, value):
+    def parse(self, value):
+        """``value`` as this parameter reads it, unchecked: a string given for a parameter that is not a string is
+        read as Python's ``None``, else as JSON, else as YAML, else kept as the string it is (then refused by
+        :meth:`check`); any other value as it is."""
         if not isinstance(value, str) or self.kind == "str":
             return value
         text = value.strip()

@@ -13,11 +13,41 @@ from pathlib import Path
 import pandas as pd
 
 from exemplar import config, results
+from exemplar.analysis import communication, exemplar_parallel, provenance
+from exemplar.reporting import claims
+from exemplar.reporting.communication import verdict_sentence
 
 #: The line of ``book/intro.md`` that the measured answer replaces (a MyST comment: invisible if left).
 MARKER = "% exemplar:answer"
 #: What "the same accuracy" means here, in percentage points (as in the communication chapter).
 TOLERANCE_PP = 0.5
+
+
+def speed_words(speedup: float) -> str:
+    """A speedup (sequential time / parallel time) in words that follow its number: "2.00× faster" above 1,
+    "slower (0.93× the sequential speed)" below, "as fast as sequential" at 1.00 (to the two decimals shown)."""
+    shown = round(float(speedup), 2)
+    if shown > 1:
+        return f"{speedup:.2f}× faster"
+    if shown < 1:
+        return f"slower ({speedup:.2f}× the sequential speed)"
+    return "as fast as sequential"
+
+
+def one_shot_verdict(faster: list[int], kept: list[int], n_counts: int) -> str:
+    """The verdict on the paper's method, from the engine counts that trained ``faster`` and those that ``kept``
+    the accuracy, of ``n_counts`` engine counts above 1."""
+    def only(ns):
+        return ", ".join(map(str, ns))
+
+    accuracy = ("keeps the accuracy" if len(kept) == n_counts else "does not keep the accuracy" if not kept
+                else f"keeps the accuracy only on {only(kept)} engines")
+    if len(faster) == n_counts:
+        return "trains faster but does not keep the accuracy" if not kept else accuracy
+    if not faster and not kept:
+        return "neither trains faster nor keeps the accuracy"
+    speed = "does not train faster" if not faster else f"trains faster only on {only(faster)} engines"
+    return f"{speed} and {accuracy}"
 
 
 def one_shot_sentence(per_n: pd.DataFrame, cores: int, tolerance_pp: float = TOLERANCE_PP) -> str:
@@ -27,7 +57,8 @@ def one_shot_sentence(per_n: pd.DataFrame, cores: int, tolerance_pp: float = TOL
     Speedups come from the slowest engine's fit CPU time (``fit_cpu_seconds_max``) where every row has
     one: other work on the machine barely moves it, and above the cores it estimates the time on a core
     per engine (those engine counts are marked estimated). Else from its wall time (``fit_seconds_max``),
-    and engine counts above the cores are marked as sharing them.
+    and engine counts above the cores are marked as sharing them. A speedup below 1 is said to be slower
+    (:func:`speed_words`), and the verdict says where the method trained faster (:func:`one_shot_verdict`).
     """
     per_n = per_n.sort_values("n_engines")
     ref = per_n[per_n.n_engines == 1]
@@ -37,17 +68,16 @@ def one_shot_sentence(per_n: pd.DataFrame, cores: int, tolerance_pp: float = TOL
     cpu = "fit_cpu_seconds_max" in per_n.columns and per_n["fit_cpu_seconds_max"].notna().all()
     time_col = "fit_cpu_seconds_max" if cpu else "fit_seconds_max"
     t1, a1 = float(ref[time_col].iloc[0]), float(ref.accuracy_pct.iloc[0])
-    bits = []
+    bits, faster, kept = [], [], []
     for _, r in more.iterrows():
-        shared = ("" if r.n_engines <= cores else
+        n, speedup, loss = int(r.n_engines), t1 / r[time_col], a1 - r.accuracy_pct
+        shared = ("" if n <= cores else
                   f" (estimated: more engines than the {cores} cores)" if cpu else ", sharing cores")
-        loss = a1 - r.accuracy_pct
-        bits.append(f"{t1 / r[time_col]:.2f}× faster and {abs(loss):.2f} pp "
-                    f"{'less' if loss >= 0 else 'more'} accurate on {int(r.n_engines)} engines{shared}")
-    kept = [int(r.n_engines) for _, r in more.iterrows() if a1 - r.accuracy_pct <= tolerance_pp]
-    verdict = ("keeps the accuracy" if len(kept) == len(more) else
-               "trains faster but does not keep the accuracy" if not kept else
-               f"keeps the accuracy only on {', '.join(map(str, kept))} engines")
+        bits.append(f"{speed_words(speedup)} and {abs(loss):.2f} pp "
+                    f"{'less' if loss >= 0 else 'more'} accurate on {n} engines{shared}")
+        faster += [n] if round(speedup, 2) > 1 else []
+        kept += [n] if loss <= tolerance_pp else []
+    verdict = one_shot_verdict(faster, kept, len(more))
     return (f"The paper's method, one average of the engines' networks at the end, **{verdict}**: "
             + "; ".join(bits) + (" (CPU time of the slowest engine's training, which other work on the machine "
                                  "barely moves" if cpu else " (training time of the slowest engine")
@@ -56,23 +86,21 @@ def one_shot_sentence(per_n: pd.DataFrame, cores: int, tolerance_pp: float = TOL
 
 def answer_paragraph(directory: Path | None = None) -> str:
     """The answer, from ``exemplar.csv`` and ``communication.csv`` in ``directory`` (default: the results folder)."""
-    from exemplar.experiments import communication
-    from exemplar.reporting import claims
-
     directory = Path(directory) if directory is not None else config.results_dir()
     parts = []
     try:
-        runs, prov = results.read_results("exemplar", directory)
-        cores = int(prov.get("machine", {}).get("usable_cores") or 0) or results.usable_cores()
-        parts.append(one_shot_sentence(claims.summarize_parallel(runs[runs.strategy == "one-shot"]), cores))
+        runs, prov = results.read_results(exemplar_parallel.RESULTS_NAME, directory)
+        parts.append(one_shot_sentence(claims.summarize_parallel(runs[runs.strategy == "one-shot"]),
+                                       provenance.cores(prov)))
     except FileNotFoundError:
         parts.append("The exemplar-parallelism chapter has no results yet (run `make book`).")
     try:
-        runs, prov = results.read_results("communication", directory)
-        cores = int(prov.get("machine", {}).get("usable_cores") or 0) or results.usable_cores()
-        answer = communication.speed_at_same_accuracy(communication.summarize(runs), TOLERANCE_PP, cores=cores)
-        sentence = communication.verdict_sentence(answer, TOLERANCE_PP)
-        parts.append("Communicating during training instead (the communication chapter), and c" + sentence[1:]
+        runs, prov = results.read_results(communication.RESULTS_NAME, directory)
+        cores = provenance.cores(prov)
+        answer = communication.speed_at_same_accuracy(communication.summarize_strategies(runs), TOLERANCE_PP,
+                                                      cores=cores)
+        parts.append(verdict_sentence(answer, TOLERANCE_PP,
+                                      lead="Communicating during training instead (the communication chapter), and ")
                      + f" Measured on {cores} cores; engine counts above that share cores.")
     except FileNotFoundError:
         parts.append("The communication chapter has no results yet (run `make book`).")

@@ -10,7 +10,6 @@ the status page and the downloads are :mod:`exemplar.reporting.status`.
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Iterable
@@ -19,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from exemplar import config, metrics, paper, results
-from exemplar.experiments import sweep
+from exemplar.analysis import exemplar_parallel, provenance, sweep
 from exemplar.reporting.verdicts import (ACCURACY_CAVEAT_PP, ACCURACY_PP, CAVEAT, FLAT_PP, NOT_REPRODUCED,
                                          RANK_CORRELATION, RANK_CORRELATION_CAVEAT, RATIO_TOLERANCE, REPRODUCED,
                                          accuracy_verdict, flat_verdict, rank_verdict, ratio_verdict, rules_markdown,
@@ -29,7 +28,8 @@ __all__ = ["ACCURACY_CAVEAT_PP", "ACCURACY_PP", "CAVEAT", "FLAT_PP", "NOT_REPROD
            "RANK_CORRELATION_CAVEAT", "RATIO_TOLERANCE", "REPRODUCED", "accuracy_verdict", "rank_verdict",
            "ratio_verdict", "rules_markdown", "Ours", "read_ours", "setup_differences", "setup_note_markdown",
            "table_i_comparison", "table_ii_comparison", "table_iii_comparison", "Claim", "claims", "claims_table",
-           "verdict_counts", "headline_markdown", "readme_figure", "summarize_parallel", "timing_note_markdown", "pooled_times"]
+           "verdict_counts", "verdict_sentence", "headline_markdown", "readme_figure", "summarize_parallel",
+           "timing_note_markdown", "pooled_times"]
 
 #: The paper's set-up, for warning when results were produced differently (a QUICK run).
 PAPER_SETUP = {"n_train": config.PAPER_N_TRAIN, "repeats": 5}
@@ -38,8 +38,9 @@ PAPER_SETUP = {"n_train": config.PAPER_N_TRAIN, "repeats": 5}
 DIFF = "Δ"
 IMPACT = "impact (% / s)"
 
-SWEEP = "sequential_sweep"
-PARALLEL = "exemplar"
+#: The results files this page reads: the sweep's and the exemplar chapter's.
+SWEEP = sweep.RESULTS_NAME
+PARALLEL = exemplar_parallel.RESULTS_NAME
 
 
 # ---------------------------------------------------------------------------------------------
@@ -53,7 +54,7 @@ class Ours:
     Attributes
     ----------
     sweep : DataFrame
-        :func:`exemplar.sweep.summarize` of ``sequential_sweep.csv`` (one row per grid point).
+        :func:`exemplar.analysis.sweep.summarize` of ``sequential_sweep.csv`` (one row per grid point).
     parallel : DataFrame
         :func:`exemplar.metrics.summarize_runs` of the one-shot runs of ``exemplar.csv``
         (one row per engine count).
@@ -122,9 +123,8 @@ def read_ours(directory: Path | None = None) -> Ours:
     rows, sweep_prov = results.read_results(SWEEP, directory)
     runs, parallel_prov = results.read_results(PARALLEL, directory)
     one_shot = runs[runs["strategy"] == "one-shot"] if "strategy" in runs.columns else runs
-    machine = parallel_prov.get("machine", {})
-    cores = int(machine.get("usable_cores") or machine.get("logical_cores") or os.cpu_count() or 1)
-    return Ours(sweep.summarize(rows), summarize_parallel(one_shot), sweep_prov, parallel_prov, cores)
+    return Ours(sweep.summarize(rows), summarize_parallel(one_shot), sweep_prov, parallel_prov,
+                provenance.cores(parallel_prov))
 
 
 def setup_differences(ours: Ours) -> list[str]:
@@ -320,7 +320,7 @@ def table_i_flat_claims(ours: Ours) -> list[Claim]:
 
 def pooled_times(ours: Ours, ran: pd.DataFrame) -> pd.Series:
     """Our judged time per row of ``ran`` (rows of :func:`table_i_comparison`), pooled over the epoch caps
-    that trained the same networks (:func:`exemplar.experiments.sweep.pooled`): their times differ only
+    that trained the same networks (:func:`exemplar.analysis.sweep.pooled`): their times differ only
     by noise, so they rank as ties."""
     time_col, _ = sweep.BASIS[ours.sweep_basis]
     table = ours.sweep.assign(pooled=sweep.pooled(ours.sweep, time_col)).set_index(["hidden", "epochs"])
@@ -348,7 +348,7 @@ def table_i_time_claim(ran: pd.DataFrame, subset: str = "", ours_times: pd.Serie
 def optimum_claim(ours: Ours) -> Claim:
     """The optimum by impact factor: the paper's grid point, its hidden size, or neither.
 
-    Ours is :func:`exemplar.experiments.sweep.best_model`: from CPU time where recorded, and epoch caps
+    Ours is :func:`exemplar.analysis.sweep.best_model`: from CPU time where recorded, and epoch caps
     that trained the same networks count as one, so the paper's point is reproduced when it is among them.
     """
     best = sweep.best_model(ours.sweep)
@@ -456,6 +456,17 @@ def verdict_counts(table: pd.DataFrame) -> dict[str, int]:
     return {v: int((table["verdict"] == v).sum()) for v in (REPRODUCED, CAVEAT, NOT_REPRODUCED)}
 
 
+def verdict_sentence(table: pd.DataFrame) -> str:
+    """:func:`verdict_counts` in words: "**5** reproduced, **1** reproduced with a caveat, ... (of N claims)."
+
+    Parameters
+    ----------
+    table : DataFrame
+        :func:`claims_table` (a ``verdict`` column).
+    """
+    return ", ".join(f"**{n}** {v}" for v, n in verdict_counts(table).items()) + f" (of {len(table)} claims)."
+
+
 def headline_markdown(directory: Path | None = None) -> str:
     """The claims table as a Markdown table (the README's "What you get" is this, from a full run)."""
     table = claims_table(read_ours(directory))
@@ -477,24 +488,3 @@ def readme_figure(directory: Path | None = None):
              else "Test accuracy of the averaged network")
     return figures.versus_processes(ours.parallel, "accuracy_pct", "accuracy_pct_sd", title, "test accuracy (%)",
                                     paper=paper.table_ii(), paper_y="accuracy", cores=ours.cores)
-
-
-def main(argv: list[str] | None = None) -> int:  # pragma: no cover - a convenience for the README's maintainer
-    """``python -m exemplar.reporting.claims [--figure PNG]``: print the headline table; draw the README's picture."""
-    import argparse
-
-    p = argparse.ArgumentParser(prog="python -m exemplar.reporting.claims", description=main.__doc__)
-    p.add_argument("--results", help="results folder (default: config.results_dir())")
-    p.add_argument("--figure", help="also draw the README's picture into this PNG (needs Chromium)")
-    args = p.parse_args(argv)
-    directory = Path(args.results) if args.results else None
-    print(headline_markdown(directory))
-    if args.figure:
-        from exemplar.site.browser import figure_png
-
-        print(figure_png(readme_figure(directory), Path(args.figure)))
-    return 0
-
-
-if __name__ == "__main__":  # pragma: no cover
-    raise SystemExit(main())

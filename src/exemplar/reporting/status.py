@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from exemplar import config
+from exemplar.analysis import provenance, stages
 
 
 def download_markdown(directory: Path | None = None, relative_to: Path | None = None) -> str:
@@ -153,7 +154,7 @@ def execution_table(run_dir: Path | None = None, stems: Iterable[str] | None = N
     run_dir : Path, optional
         Folder of executed notebooks (default ``book/_run``).
     stems : iterable of str, optional
-        The notebooks, in order (default: :data:`exemplar.site.notebooks.PLAN`).
+        The notebooks, in order (default: the report's, :data:`exemplar.analysis.stages.PLAN`).
     current : str, optional
         The notebook that is running now (this status page): its own time is not known yet.
 
@@ -163,10 +164,8 @@ def execution_table(run_dir: Path | None = None, stems: Iterable[str] | None = N
         One row per notebook: started (UTC), duration (s), the parameters it ran with (defaults
         overridden by injected ones; "injected" lists the latter), and the slowest cell.
     """
-    from exemplar.site import notebooks as report
-
     run_dir = Path(run_dir) if run_dir is not None else config.RUN_DIR
-    stems = list(stems) if stems is not None else list(report.PLAN)
+    stems = list(stems) if stems is not None else list(stages.PLAN)
     rows = []
     for stem in stems:
         path = run_dir / f"{stem}.ipynb"
@@ -204,11 +203,10 @@ def load_record(prov: Mapping[str, Any]) -> tuple[float | None, float | None, in
     -------
     (start, end, cores)
         ``start`` and ``end`` are ``None`` where not recorded (results older than the record, or an
-        OS without a load average); ``cores`` is the provenance's usable cores (else logical cores, else 1).
+        OS without a load average); ``cores`` is :func:`exemplar.analysis.provenance.cores`.
     """
     load = prov.get("load") or {}
-    machine = prov.get("machine") or {}
-    cores = int(machine.get("usable_cores") or machine.get("logical_cores") or 1)
+    cores = provenance.cores(prov)
 
     def one_minute(x):
         return float(x[0]) if isinstance(x, (list, tuple)) and x else None
@@ -338,3 +336,19 @@ def timing_note_markdown(bases: Mapping[str, str], provs: Mapping[str, Mapping[s
                     "other work shares the cores.")
     text += [f"{label.capitalize()}: {load_sentence(prov, own_processes(prov))}" for label, prov in provs.items()]
     return " ".join(text)
+
+
+# ---------------------------------------------------------------------------------------------
+# The status page's sentences
+# ---------------------------------------------------------------------------------------------
+
+def results_sentence(folder, names: Iterable[str]) -> str:
+    """"Results read from `FOLDER`: `a`, `b`." (``folder`` ``None``: :func:`exemplar.config.results_dir`)."""
+    return (f"Results read from `{config.display_path(folder or config.results_dir())}`: "
+            + ", ".join(f"`{name}`" for name in names) + ".")
+
+
+def execution_sentence(runs: pd.DataFrame) -> str:
+    """"Total execution time: **T s** over N notebooks." from :func:`execution_table`."""
+    return (f"Total execution time: **{runs['duration (s)'].sum():.1f} s** over "
+            f"{int(runs['duration (s)'].notna().sum())} notebooks.")
