@@ -124,8 +124,3 @@ def summarize(runs: pd.DataFrame) -> pd.DataFrame:
     """The chapter's summary of its runs: :func:`exemplar.analysis.communication.summarize_strategies`."""
     return analysis.summarize_strategies(runs)
 
-
-# TEMPORARY (issue 20): reporting/answer.py reads these here until it reads exemplar.analysis.communication
-# and exemplar.reporting.communication; removed then.
-from exemplar.analysis.communication import speed_at_same_accuracy  # noqa: E402,F401
-from exemplar.reporting.communication import verdict_sentence  # noqa: E402,F401
