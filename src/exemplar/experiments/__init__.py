@@ -1,5 +1,7 @@
-"""One module per chapter: its parameters as one validated object (``SPEC``), ``run``, ``summarize``, and its
-computed sentences. :data:`CHAPTERS` maps each notebook to its module."""
+"""One module per chapter: its parameters as one validated object (``SPEC``, ``parameters``) and, for the chapters
+that run experiments, the chapter protocol that :func:`exemplar.experiments.runner.run_chapter` drives (``load``,
+``configs``, ``run_one``, ``summarize``). A chapter's numbers are :mod:`exemplar.analysis`, its text
+:mod:`exemplar.reporting`. :data:`CHAPTERS` maps each notebook to its module."""
 
 #: notebook stem -> the module (in this package) that holds its parameters and logic
 CHAPTERS = {
