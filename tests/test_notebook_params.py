@@ -108,3 +108,11 @@ def test_execute_refuses_bad_parameters_before_a_kernel_starts(tmp_path):
     with pytest.raises(ValueError, match=r"parameter engine_counts must be a list of integers of at least 1"):
         notebooks.execute("03-exemplar-parallel", {"engine_counts": [0]}, out_dir=tmp_path, plan=False)
     assert not list(tmp_path.rglob("*.ipynb"))
+
+
+def test_text_values_are_read_as_their_parameters_kinds():
+    """`exemplar run -p NAME VALUE` gives text; each value is read as its parameter reads it (Param.parse)."""
+    given = {"engine_counts": "[1, 2]", "n_train": "[1000]", "n_test": "None", "trainer": "sklearn", "resume": "true"}
+    assert notebooks.check_parameters("05-algorithms", given) == {
+        "engine_counts": [1, 2], "n_train": [1000], "n_test": None, "trainer": "sklearn", "resume": True}
+    assert notebooks.check_parameters("99-nope", {"a": "1"}) == {"a": "1"}  # no chapter module: as given

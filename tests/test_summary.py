@@ -222,3 +222,12 @@ def test_mathjax_is_served_from_the_sites_own_static_folder(tmp_path):
     assert (static / "tex-mml-chtml.js").is_file()
     assert list((static / "output" / "chtml" / "fonts" / "woff-v2").glob("*.woff"))
     assert not (static / "tex-svg.js").exists() and not (static / "output" / "svg").exists()
+
+
+def test_exemplar_summary_prints_the_headline_table(paper_as_ours, capsys):
+    from exemplar import cli
+
+    assert cli.main(["summary", "--results", str(paper_as_ours)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "| Table | The paper's claim | Paper | This report | Verdict |"
+    assert len(lines) == 2 + 8 and all(line.endswith("| **reproduced** |") for line in lines[2:])
