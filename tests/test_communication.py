@@ -147,12 +147,11 @@ def _train_in_batches(X, y, local_sizes, epochs):
     """The 1-process reference: consecutive global batches made of the engines' local batches."""
     pairs = [local_sizes[i] + local_sizes[i + 1] for i in range(0, len(local_sizes), 2)]
     net = numpy_mlp.NumpyMLP([X.shape[1], 10, 10], 4)
-    Y = numpy_mlp.one_hot(y, np.arange(10))
     buf = np.empty(net.n_params)
     for _ in range(epochs):
         start = 0
         for size in pairs:
-            loss_sum, _ = net.loss_grad_sum(X[start:start + size], Y[start:start + size], out=buf)
+            loss_sum, _ = net.loss_grad_sum(X[start:start + size], y[start:start + size], out=buf)
             net.apply(buf, loss_sum, size)
             start += size
     return SimpleNamespace(net=net)

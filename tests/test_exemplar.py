@@ -183,7 +183,7 @@ def test_csv_source_is_read_by_rank_zero(cluster2, tmp_path, synthetic_digits):
 @pytest.mark.mpi
 def test_read_error_on_rank_zero_is_reported_and_does_not_hang(cluster2, tmp_path, synthetic_digits):
     t0 = time.monotonic()
-    with pytest.raises(ex.ExemplarError, match=r"failed on rank 0 \(engine \d+\).*missing\.csv"):
+    with pytest.raises(ex.EngineError, match=r"failed on rank 0 \(engine \d+\).*missing\.csv"):
         ex.distribute_only(cluster2, ex.csv_source(tmp_path / "missing.csv"), timeout=60)
     assert time.monotonic() - t0 < 30
     # every rank left the collective cleanly: the cluster still works
@@ -240,7 +240,7 @@ def test_timeouts_and_dead_engines_raise_instead_of_hanging(digits):
     X, y, Xt, yt = digits
     with start_cluster(2) as cl:
         t0 = time.monotonic()
-        with pytest.raises(ex.ExemplarError, match=r"did not finish within 0.5 s on rank"):
+        with pytest.raises(ex.EngineError, match=r"did not finish within 0.5 s on rank"):
             ex.run_exemplar(
                 cl, ex.array_source(X, y), Xt, yt, hidden=300, epochs=400,
                 mlp_params={"n_iter_no_change": 10_000}, timeout=0.5,
@@ -254,7 +254,7 @@ def test_timeouts_and_dead_engines_raise_instead_of_hanging(digits):
         except psutil.NoSuchProcess:
             pass
         t0 = time.monotonic()
-        with pytest.raises(ex.ExemplarError, match=r"rank \d \(engine \d+\)") as info:
+        with pytest.raises(ex.EngineError, match=r"rank \d \(engine \d+\)") as info:
             ex.run_exemplar(cl, ex.array_source(X, y), Xt, yt, hidden=5, epochs=2, timeout=60)
         assert time.monotonic() - t0 < 30
         assert "start a new one" in str(info.value)

@@ -160,7 +160,7 @@ def test_engine_killed_mid_fit_fails_fast_and_retry_completes(tmp_path):
             try:
                 ex.run_exemplar(cl, ex.array_source(X, y), X, y, hidden=400, epochs=2000,
                                 mlp_params={"n_iter_no_change": 100_000}, timeout=120)
-            except ex.ExemplarError as exc:
+            except ex.EngineError as exc:
                 failure["seconds"] = time.monotonic() - t0
                 failure["message"] = str(exc)
                 raise

@@ -58,7 +58,7 @@ def test_float32_trains_in_float32_and_matches_float64_on_accuracy(mnist_small):
     X, y, Xt, yt = mnist_small
     r64 = numpy_mlp.train(X, y, 32, 40, 0, dtype="float64", scale=255)
     r32 = numpy_mlp.train(X, y, 32, 40, 0, dtype="float32", scale=255)
-    assert r32.net.params.dtype == np.float32 and r32.net.ms.dtype == np.float32
+    assert r32.net.params.dtype == np.float32 and r32.net.adam.ms.dtype == np.float32
     acc = {}
     for name, res in (("64", r64), ("32", r32)):
         acc[name] = 100.0 * np.mean(res.net.predict_proba(Xt / 255.0).argmax(axis=1) == yt)
@@ -89,7 +89,7 @@ def test_bad_inputs_are_refused_with_their_name(digits):
 def test_a_fit_allocates_its_buffers_once(digits):
     """The batch workspace is made for the largest batch and reused: no new buffers during the fit."""
     X, y, _, _ = digits
-    fit = numpy_mlp.EpochTrainer(X, y, 8, 0, batch_size=64, dtype="float64")
+    fit = numpy_mlp.NumpyEpochs(X, y, 8, 0, batch_size=64, dtype="float64")
     buffers = [id(a) for a in (*fit.net.buffers(), fit.batches.xb, fit.buf)]
     assert len(buffers) == 2 + 1 + 1 + 2  # activations of 2 layers, 1 delta, 1 mask; the batch and the gradient
     fit.epoch()

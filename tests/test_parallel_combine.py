@@ -10,7 +10,8 @@ import pytest
 from exemplar.models import combination as cb
 from exemplar.models.sklearn_mlp import get_weights
 from exemplar.parallel import array_source
-from exemplar.parallel.combine import METHODS, check_settings, flatten, run_combination, unflatten
+from exemplar.parallel.collectives import flatten, unflatten
+from exemplar.parallel.combine import METHODS, check_settings, run_combination
 
 pytestmark = pytest.mark.mpi
 

@@ -65,7 +65,7 @@ def test_the_watchdog_ends_with_its_cluster():
 @pytest.mark.mpi
 def test_a_dead_controller_ends_the_run_with_an_error_naming_it(digits):
     X, y, Xt, yt = digits
-    with pytest.raises(ex.ExemplarError, match=r"controller \(ipcontroller, pid \d+\) is no longer running") as info:
+    with pytest.raises(ex.EngineError, match=r"controller \(ipcontroller, pid \d+\) is no longer running") as info:
         with start_cluster(1) as cl:
             cluster_id = cl.cluster_id
             group = os.getpgid(cl.controller_pid)
@@ -147,11 +147,11 @@ class _ClusterWithDeadController:
 def test_a_wait_stops_naming_the_controller_once_it_is_gone(monkeypatch):
     monkeypatch.setattr(remote, "CONTROLLER_CHECK_SECONDS", 0.1)
     t0 = time.monotonic()
-    with pytest.raises(ex.ExemplarError, match=r"controller \(ipcontroller, pid 4242\) is no longer running, "
+    with pytest.raises(ex.EngineError, match=r"controller \(ipcontroller, pid 4242\) is no longer running, "
                                                r"so fitting cannot finish: stop the cluster"):
         remote.wait(_ClusterWithDeadController(), {0: _Pending()}, "fitting", timeout=None)
     assert time.monotonic() - t0 < 5
-    with pytest.raises(ex.ExemplarError, match="so submitting len cannot finish"):
+    with pytest.raises(ex.EngineError, match="so submitting len cannot finish"):
         remote.submit(_ClusterWithDeadController(), len, lambda rank: ([],))
 
 

@@ -212,7 +212,8 @@ def _runs(cl, link: str) -> dict:
     """Scatter alone (counting the veth's bytes), then one-shot and periodic runs on cluster ``cl``."""
     from exemplar import config, data
     from exemplar.parallel.shards import csv_source
-    from exemplar.parallel.train import distribute_only, run_exemplar
+    from exemplar.parallel.distribute import distribute_only
+    from exemplar.parallel.train import run_exemplar
 
     source = csv_source(config.data_dir() / config.MNIST_TRAIN_CSV, N_TRAIN)
     X_test, y_test = data.load_mnist("test", n_rows=500)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from exemplar.parallel.shards import array_source, check_source, csv_source
-from exemplar.parallel.train import Distribution
+from exemplar.parallel.distribute import Distribution
 
 
 def test_a_distribution_reads_sizes_classes_and_times_from_its_ranks():

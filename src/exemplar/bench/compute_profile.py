@@ -9,7 +9,8 @@ count. Each sampled stack (``func (file:line)`` frames, innermost last) goes to 
 * scikit-learn's stacks by the innermost frame that names a known function (:data:`PROFILE_RULES`);
 * the fast trainer's by its innermost frame in ``exemplar/models/numpy_mlp.py``: its function
   and the text of its sampled line (:data:`FAST_RULES`: a ``matmul`` line is GEMM, ``apply`` is
-  Adam's update, ``Batches.take`` the batch gather, ...). Its numpy calls are C code that has no
+  Adam's update (:mod:`exemplar.models.optim`, called from ``apply``), ``Batches.take`` the batch
+  gather, ...). Its numpy calls are C code that has no
   Python frame of its own, so the line is what says which operation was running. The line numbers
   are mapped to categories from the module's source as it is at classification time
   (:func:`fast_line_categories`, by :mod:`inspect`), the same file the profiled child ran.
@@ -59,7 +60,7 @@ FAST_RULES = {
     "NumpyMLP.l2_sum": (LOSS, []),
     "NumpyMLP.apply": (ADAM, [("l2_sum", LOSS), ("alpha", SCALING), ("n_rows", SCALING), ("grad[:nc]", SCALING)]),
     "Batches.take": (GATHER, []),
-    "EpochTrainer.epoch": (OTHER, [("perm", SHUFFLE)]),
+    "NumpyEpochs.epoch": (OTHER, [("perm", SHUFFLE)]),
 }
 
 _FRAME = re.compile(r"^(?P<func>.*) \((?P<file>.*):(?P<line>\d+)\)$")

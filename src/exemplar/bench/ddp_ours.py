@@ -3,8 +3,8 @@
 ``run_exemplar`` reports only the final accuracy; :mod:`exemplar.bench.ddp` needs the epoch at which
 our ``"gradient-allreduce"`` first reaches the target, and the training time up to then. It gets both
 as it gets DDP's (:mod:`exemplar.bench.ddp_torch`): :func:`ours_curve` distributes the shards as
-``run_exemplar`` does (:func:`exemplar.parallel.train.distribute`) and runs :func:`curve_on_engine` on
-every rank: the engines' own call, :func:`exemplar.models.numpy_mlp.train` with the communicator, the
+``run_exemplar`` does (:func:`exemplar.parallel.distribute.distribute`) and runs :func:`curve_on_engine` on
+every rank: the engines' own call, :func:`exemplar.models.numpy_mlp.train` with the collectives, the
 shard's raw pixels, ``dtype`` and ``scale``, plus an ``on_epoch`` hook (:class:`EpochClock`). After every
 epoch rank 0 evaluates the test set as the master evaluates it (float64 pixels against the weights,
 scikit-learn's ``predict``) while every rank waits in a ``Barrier``; that pause is taken off the clock.
@@ -24,14 +24,14 @@ class EpochClock:
     Call :meth:`start` just before training. After every epoch the hook reads the training clock
     (``train_clock``: wall seconds since :meth:`start`, pauses excluded), has ``evaluate(net)``
     (given on one rank only, ``None`` on the others) compute the test accuracy in %, then waits in
-    ``comm.Barrier()`` (with ``comm``) so that every rank resumes together; the time from reading
+    ``collectives.barrier()`` (with ``collectives``) so that every rank resumes together; the time from reading
     the clock to leaving the barrier is added to ``paused``. ``target_epoch`` is the first epoch
     (1-based) whose accuracy is at least ``target_pct``, ``time_to_target_seconds`` the training
     clock at its end (both ``None`` until then, and on ranks that do not evaluate).
     """
 
-    def __init__(self, target_pct: float, evaluate: Callable | None = None, comm=None):
-        self.target_pct, self.evaluate, self.comm = float(target_pct), evaluate, comm
+    def __init__(self, target_pct: float, evaluate: Callable | None = None, collectives=None):
+        self.target_pct, self.evaluate, self.collectives = float(target_pct), evaluate, collectives
         self.t0 = None
         self.paused = 0.0
         self.train_clock: list[float] = []
@@ -56,8 +56,8 @@ class EpochClock:
             self.accuracy.append(acc)
             if self.target_epoch is None and acc >= self.target_pct - 1e-9:
                 self.target_epoch, self.time_to_target_seconds = int(epoch), elapsed
-        if self.comm is not None:
-            self.comm.Barrier()
+        if self.collectives is not None:
+            self.collectives.barrier()
         self.paused += time.perf_counter() - now
 
 
@@ -66,7 +66,7 @@ def curve_on_engine(token: str, hidden: int, epochs: int, seed: int, mlp_params:
                     return_weights: bool = False) -> dict:
     """On every rank (collective over ``COMM_WORLD``): gradient-allreduce on its shard, with :class:`EpochClock`.
 
-    The shard is the one :func:`exemplar.parallel.train.distribute` left under ``token``; the call
+    The shard is the one :func:`exemplar.parallel.distribute.distribute` left under ``token``; the call
     to :func:`~exemplar.models.numpy_mlp.train` is the engines' gradient-allreduce
     (:func:`exemplar.parallel.engine.train_shard`) with ``on_epoch`` added, the clocks started after a
     ``Barrier`` (as DDP's, after its ranks' barrier). Rank 0 gets the raw test pixels and evaluates after
@@ -78,25 +78,21 @@ def curve_on_engine(token: str, hidden: int, epochs: int, seed: int, mlp_params:
     """
     import zlib
 
-    from mpi4py import MPI
-
     from exemplar.models.numpy_mlp import train
     from exemplar.parallel import engine
-    from exemplar.parallel.remote import ExemplarError
+    from exemplar.parallel.collectives import Collectives
     from exemplar.parallel.shards import features
 
-    state = engine.state(token)
-    if state is None or "X" not in state:
-        raise ExemplarError(f"no shard for run {token} on this engine: distribute first")
-    comm = MPI.COMM_WORLD
-    rank = comm.Get_rank()
+    state = engine.shard_of(token)
+    coll = Collectives()
+    rank = coll.rank
     classes = np.asarray(classes)
     # rank 0 evaluates float64 pixels, as the master does
     evaluate = accuracy_of_net(features(np.asarray(X_test), scale_inputs), y_test, classes) if rank == 0 else None
-    clock = EpochClock(target_pct, evaluate, comm)
-    comm.Barrier()  # every rank has its task (rank 0's carries the test set): start the clocks together, as DDP's
+    clock = EpochClock(target_pct, evaluate, coll)
+    coll.barrier()  # every rank has its task (rank 0's carries the test set): start the clocks together, as DDP's
     clock.start()
-    res = train(state["X"], state["y"], hidden, epochs, seed, classes=classes, comm=comm, on_epoch=clock,
+    res = train(state["X"], state["y"], hidden, epochs, seed, classes=classes, collectives=coll, on_epoch=clock,
                 dtype=dtype, scale=255 if scale_inputs else None, **mlp_params)
     weights = res.net.weights()
     crc = 0
@@ -123,8 +119,8 @@ def ours_curve(cl, source, X_test: np.ndarray, y_test: np.ndarray, hidden: int, 
     (:func:`curve_on_engine`) with ``fit_seconds`` the slowest rank's, ``n_iter_ranks``,
     ``replicas_identical`` (the ranks' final weights are equal) and ``train_dtypes`` (every rank's).
     """
+    from exemplar.parallel.distribute import distribute, forget_run
     from exemplar.parallel.remote import submit, wait
-    from exemplar.parallel.train import distribute, forget_run
 
     dist = distribute(cl, source, timeout)
     try:

@@ -86,17 +86,18 @@ def _build_model(torch, n_features: int, n_classes: int, cfg: dict):
     """Our network in ``cfg["dtype"]`` with scikit-learn's initial weights; and the rank's shuffle stream."""
     from torch import nn
 
-    from exemplar.models.numpy_mlp import NumpyMLP
+    from exemplar.models.sklearn_mlp import initial_weights
 
     hidden, seed = cfg["hidden"], cfg["seed"]
-    init = NumpyMLP([n_features, hidden, n_classes], seed)  # scikit-learn's initial weights and stream
+    stream = np.random.RandomState(seed)
+    coefs, intercepts = initial_weights(stream, [n_features, hidden, n_classes])  # scikit-learn's, then its shuffles
     model = nn.Sequential(nn.Linear(n_features, hidden), nn.ReLU(), nn.Linear(hidden, n_classes))
     model = model.to(getattr(torch, cfg["dtype"]))
     with torch.no_grad():
-        for layer, W, b in ((model[0], init.coefs[0], init.intercepts[0]), (model[2], init.coefs[1], init.intercepts[1])):
+        for layer, W, b in ((model[0], coefs[0], intercepts[0]), (model[2], coefs[1], intercepts[1])):
             layer.weight.copy_(torch.from_numpy(np.ascontiguousarray(W.T)))
             layer.bias.copy_(torch.from_numpy(b))
-    return model, init.random_state_
+    return model, stream
 
 
 def _tensors(torch, X, y, X_test, y_test, classes, bounds, rank: int, cfg: dict) -> SimpleNamespace:

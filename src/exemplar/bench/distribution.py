@@ -53,7 +53,8 @@ import pandas as pd
 from exemplar.bench import common
 from exemplar.bench import distribution_engines as on_engines
 from exemplar.bench.common import BenchError
-from exemplar.parallel import ExemplarError, cluster, remote
+from exemplar.parallel import EngineError, cluster, remote
+from exemplar.validation import check_interval
 
 #: The methods, in the order they are run and reported.
 METHODS = ("scatterv-uint8", "scatterv-float64", "comm.scatter-pickle", "ipyparallel-scatter")
@@ -128,8 +129,10 @@ def check_params(n_trains, engine_counts, methods, repeats, warmup, memcpy_repea
     memcpy_repeats = _positive_int("memcpy_repeats", memcpy_repeats)
     if isinstance(warmup, bool) or not isinstance(warmup, (int, np.integer)) or warmup < 0:
         raise BenchError(f"warmup must be a non-negative integer; got {warmup!r}")
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
-        raise BenchError(f"timeout must be a positive number of seconds; got {timeout!r}")
+    try:
+        timeout = check_interval("timeout", timeout, low=0, closed="neither", what="a number of seconds")
+    except ValueError as exc:
+        raise BenchError(str(exc)) from None
     return {"n_trains": n_trains, "engine_counts": engine_counts, "methods": methods, "repeats": repeats,
             "warmup": int(warmup), "memcpy_repeats": memcpy_repeats, "timeout": float(timeout)}
 
@@ -315,7 +318,7 @@ def _cluster_rows(n_engines: int, p: dict, data: dict, fit_ref: dict, cores: int
             _place_source(cl, data["X"], data["y"])
             for n_train in p["n_trains"]:
                 rows += _size_rows(cl, n_train, p, data, fit_ref, cores)
-    except (cluster.ClusterError, ExemplarError) as exc:
+    except (cluster.ClusterError, EngineError) as exc:
         raise BenchError(f"with {n_engines} engines: {exc}") from exc
     return rows
 

@@ -1,6 +1,6 @@
 """What the distribution benchmark runs on the engines: one function per way of giving out the shards.
 
-Each function is called on every rank at once (:func:`exemplar.parallel.cluster.submit`), with the
+Each function is called on every rank at once (:func:`exemplar.parallel.remote.submit`), with the
 arrays rank 0 holds (``None`` on the others), and returns what its rank received: ``rank``,
 ``n_rows``, ``start``, ``dtype``, ``checksum`` (:func:`exemplar.parallel.shards.shard_checksum`) and,
 for the timed methods, ``seconds``. Each imports what it needs itself, so that the engines can run

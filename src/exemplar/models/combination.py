@@ -17,7 +17,8 @@ dtype, out; a single network comes back unchanged, as copies):
 * ``regmean``: per layer, the weights that best reproduce every network's outputs on its own
   inputs, in closed form from Gram matrices (Jin et al. 2023, RegMean);
 * ``distilled``: one more round, the mean network trained for a few epochs on every shard toward
-  the ensemble's probabilities (optionally mixed with the true labels), averaged again.
+  the ensemble's probabilities (optionally mixed with the true labels), averaged again
+  (:mod:`exemplar.models.distillation`).
 """
 
 from __future__ import annotations
@@ -28,13 +29,11 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from exemplar.models import sklearn_mlp
+from exemplar.validation import check_interval
 
-#: The combination methods, in the order a report lists them.
-METHODS = ("mean", "matched", "fisher", "regmean", "distilled")
-
-#: What ``exchange_cost`` also accepts: ``retrained`` (the distillation round on the true labels) and the
-#: ensemble, the reference (not one network).
-COST_METHODS = METHODS + ("retrained", "ensemble")
+#: The methods, in the order a report lists them: the five combinations above, ``retrained`` (the
+#: distillation round on the true labels) and ``ensemble`` (the reference, not one network).
+METHODS = ("mean", "matched", "fisher", "regmean", "distilled", "retrained", "ensemble")
 
 
 # ----------------------------------------------------------------------------- checks
@@ -87,10 +86,7 @@ def check_sets(weight_sets, sizes=None) -> np.ndarray:
         if np.asarray(ws[0]).dtype != dtype:
             raise ValueError(f"network {i} is {np.asarray(ws[0]).dtype}, network 0 is {dtype}: "
                              "all networks must have one dtype")
-    p = np.ones(k) if sizes is None else np.asarray(sizes, dtype=float)
-    if p.shape != (k,) or not np.all(np.isfinite(p)) or np.any(p < 0) or p.sum() <= 0:
-        raise ValueError(f"sizes must be {k} non-negative numbers with a positive sum; got {sizes!r}")
-    return p / p.sum()
+    return sklearn_mlp.shares(sizes, k)
 
 
 def _check_like(weight_sets, others, name: str) -> None:
@@ -103,7 +99,8 @@ def _check_like(weight_sets, others, name: str) -> None:
             raise ValueError(f"{name}[{i}]: expected shapes {[w.shape for w in ws]}; got {shapes}")
 
 
-def _copies(weights) -> list[np.ndarray]:
+def copies(weights) -> list[np.ndarray]:
+    """Copies of a network's arrays (what a method returns for a single network)."""
     return [np.array(w, copy=True) for w in weights]
 
 
@@ -128,7 +125,8 @@ def predict_proba(weights, X: np.ndarray) -> np.ndarray:
     return softmax(hidden(weights, X) @ W2 + b2)
 
 
-def _batches(n: int, batch_rows: int):
+def row_slices(n: int, batch_rows: int):
+    """Consecutive slices of ``batch_rows`` of ``n`` rows (the last one shorter)."""
     for start in range(0, n, batch_rows):
         yield slice(start, min(start + batch_rows, n))
 
@@ -177,11 +175,6 @@ def permute(weights, perm) -> list[np.ndarray]:
     return [W1[:, perm].copy(), W2[perm, :].copy(), b1[perm].copy(), b2.copy()]
 
 
-def match_to(reference, weights) -> list[np.ndarray]:
-    """``weights`` with its hidden units permuted to match ``reference``'s (:func:`match_permutation`)."""
-    return permute(weights, match_permutation(reference, weights))
-
-
 def matched_permutations(weight_sets) -> list[np.ndarray]:
     """Each network's permutation onto the first network's units (the first's is the identity)."""
     check_sets(weight_sets)
@@ -193,7 +186,7 @@ def matched(weight_sets, sizes=None) -> list[np.ndarray]:
     """Align every network's hidden units to the first's, then take the mean weighted by ``sizes``."""
     check_sets(weight_sets, sizes)
     if len(weight_sets) == 1:
-        return _copies(weight_sets[0])
+        return copies(weight_sets[0])
     perms = matched_permutations(weight_sets)
     return mean([permute(ws, p) for ws, p in zip(weight_sets, perms)], sizes)
 
@@ -257,7 +250,7 @@ def diagonal_fisher(weights, X: np.ndarray, y: np.ndarray, classes=sklearn_mlp.C
         raise ValueError(f"y must take values among the network's {c} classes {classes.tolist()}")
     Y = (y[:, None] == classes[None, :]).astype(np.float64)
     sums = [np.zeros(w.shape) for w in weights]
-    for rows in _batches(X.shape[0], int(batch_rows)):
+    for rows in row_slices(X.shape[0], int(batch_rows)):
         for s, part in zip(sums, _fisher_sums(weights, X[rows], Y[rows], kind == "expected")):
             s += part
     return [(s / X.shape[0]).astype(w.dtype) for s, w in zip(sums, weights)]
@@ -272,10 +265,9 @@ def fisher(weight_sets, fishers, sizes=None, epsilon: float = 1e-8) -> list[np.n
     """
     p = check_sets(weight_sets, sizes)
     _check_like(weight_sets, fishers, "fishers")
-    if not epsilon > 0:
-        raise ValueError(f"epsilon must be a positive number; got {epsilon!r}")
+    check_interval("epsilon", epsilon, low=0, closed="right")
     if len(weight_sets) == 1:
-        return _copies(weight_sets[0])
+        return copies(weight_sets[0])
     out = []
     for j, w0 in enumerate(weight_sets[0]):
         F = [pi * (np.asarray(fs[j], dtype=np.float64) + epsilon) for pi, fs in zip(p, fishers)]
@@ -304,7 +296,7 @@ def layer_grams(weights, X: np.ndarray, batch_rows: int = 2000) -> list[np.ndarr
     if X.ndim != 2 or X.shape[1] != d or X.shape[0] == 0:
         raise ValueError(f"expected X of shape (n, {d}) with n >= 1; got {X.shape}")
     G1, G2 = np.zeros((d + 1, d + 1)), np.zeros((h + 1, h + 1))
-    for rows in _batches(X.shape[0], int(batch_rows)):
+    for rows in row_slices(X.shape[0], int(batch_rows)):
         Z1 = _with_ones(np.asarray(X[rows], dtype=np.float64))
         Z2 = _with_ones(hidden([np.asarray(w, dtype=np.float64) for w in weights], X[rows]))
         G1 += Z1.T @ Z1
@@ -358,115 +350,13 @@ def regmean(weight_sets, grams, sizes=None, alpha: float = 0.9, ridge: float = 1
         if len(gs) != 2 or np.shape(gs[0]) != (d + 1, d + 1) or np.shape(gs[1]) != (h + 1, h + 1):
             raise ValueError(f"grams[{i}]: expected shapes [({d + 1}, {d + 1}), ({h + 1}, {h + 1})] "
                              f"(layer_grams); got {[np.shape(g) for g in gs]}")
-    if not 0 <= alpha <= 1 or not ridge > 0:
-        raise ValueError(f"alpha must be in [0, 1] and ridge > 0; got alpha={alpha!r}, ridge={ridge!r}")
+    check_interval("alpha", alpha, low=0, high=1)
+    check_interval("ridge", ridge, low=0, closed="right")
     if len(weight_sets) == 1:
-        return _copies(weight_sets[0])
+        return copies(weight_sets[0])
     terms = [regmean_terms(ws, gs, alpha) for ws, gs in zip(weight_sets, grams)]
     sums = [sum(pi * t[j] for pi, t in zip(p, terms)) for j in range(6)]
     return regmean_solve(sums, weight_sets[0][0].dtype, ridge)
-
-
-# ----------------------------------------------------------------------------- distillation
-
-def distillation_targets(weight_sets, sizes, X: np.ndarray) -> np.ndarray:
-    """The ensemble's predicted probabilities on ``X``: the networks' ``predict_proba`` weighted by ``sizes``.
-
-    The same as :class:`exemplar.models.wrappers.EnsembleModel` of the networks with these weights.
-    """
-    p = check_sets(weight_sets, sizes)
-    return sum(pi * predict_proba(ws, X) for pi, ws in zip(p, weight_sets))
-
-
-def _soft_grads(params, X, T, alpha: float) -> list[np.ndarray]:
-    """Mean gradients of the cross-entropy to soft targets ``T`` (+ scikit-learn's L2 term)."""
-    W1, W2, b1, b2 = params
-    A = np.maximum(X @ W1 + b1, 0)
-    D2 = (softmax(A @ W2 + b2) - T) / X.shape[0]
-    D1 = (D2 @ W2.T) * (A > 0)
-    n = X.shape[0]
-    return [X.T @ D1 + alpha * W1 / n, A.T @ D2 + alpha * W2 / n, D1.sum(axis=0), D2.sum(axis=0)]
-
-
-def distill(weights, X: np.ndarray, targets: np.ndarray, epochs: int = 3, seed: int = 0,
-            learning_rate: float = 1e-3, batch_rows: int = 200, alpha: float = 0.0) -> list[np.ndarray]:
-    """Train ``weights`` toward soft ``targets`` on ``X``: ``epochs`` epochs of Adam on cross-entropy.
-
-    Adam's defaults are scikit-learn's (``beta_1`` 0.9, ``beta_2`` 0.999, ``epsilon`` 1e-8), fresh
-    moments; the rows are shuffled every epoch by ``RandomState(seed)``, so a call is deterministic.
-    ``alpha`` is scikit-learn's L2 penalty (0: none). Computed in float64, returned in the
-    weights' dtype.
-    """
-    d, _, c = check_network(weights)
-    X, T = np.asarray(X, dtype=np.float64), np.asarray(targets, dtype=np.float64)
-    if X.ndim != 2 or X.shape[1] != d or T.shape != (X.shape[0], c) or X.shape[0] == 0:
-        raise ValueError(f"expected X (n, {d}) and targets (n, {c}) with n >= 1; got {X.shape} and {T.shape}")
-    if int(epochs) != epochs or epochs < 0 or int(batch_rows) < 1:
-        raise ValueError(f"epochs must be an integer >= 0 and batch_rows >= 1; got {epochs!r}, {batch_rows!r}")
-    params = [np.asarray(w, dtype=np.float64).copy() for w in weights]
-    m = [np.zeros_like(w) for w in params]
-    v = [np.zeros_like(w) for w in params]
-    rng, t = np.random.RandomState(seed), 0
-    for _ in range(int(epochs)):
-        order = rng.permutation(X.shape[0])
-        for rows in _batches(X.shape[0], int(batch_rows)):
-            idx = order[rows]
-            t += 1
-            step = learning_rate * np.sqrt(1 - 0.999 ** t) / (1 - 0.9 ** t)
-            for w, g, mi, vi in zip(params, _soft_grads(params, X[idx], T[idx], alpha), m, v):
-                mi *= 0.9
-                mi += 0.1 * g
-                vi *= 0.999
-                vi += 0.001 * g ** 2
-                w -= step * mi / (np.sqrt(vi) + 1e-8)
-    return [p.astype(w.dtype) for p, w in zip(params, weights)]
-
-
-def mixed_targets(probs: np.ndarray, y: np.ndarray, classes=sklearn_mlp.CLASSES, true_share: float = 0.0) -> np.ndarray:
-    """``(1 - true_share) probs + true_share onehot(y)``: soft targets mixed with the true labels.
-
-    Hinton et al. (2015) train the student on a weighted mix of the teacher's soft targets and the
-    true labels; ``true_share`` 0 is pure distillation, 1 plain training on the labels.
-    """
-    probs = np.asarray(probs, dtype=np.float64)
-    if not 0 <= true_share <= 1:
-        raise ValueError(f"true_share must be in [0, 1]; got {true_share!r}")
-    if true_share == 0:
-        return probs
-    classes, y = np.asarray(classes), np.asarray(y)
-    if probs.shape != (len(y), len(classes)) or not np.all(np.isin(y, classes)):
-        raise ValueError(f"expected probs of shape ({len(y)}, {len(classes)}) and y among {classes.tolist()}; "
-                         f"got {probs.shape}")
-    onehot = (y[:, None] == classes[None, :]).astype(np.float64)
-    return (1 - true_share) * probs + true_share * onehot
-
-
-def distilled(weight_sets, sizes, shards, epochs: int = 3, seed: int = 0, labels=None, true_share: float = 0.0,
-              match: bool = False, **params) -> list[np.ndarray]:
-    """The distilled combination, as the engines would run it after an all-gather of the networks.
-
-    Each network ``i`` labels its shard ``shards[i]`` with the ensemble's probabilities
-    (:func:`distillation_targets`), mixed with its true ``labels[i]`` by ``true_share``
-    (:func:`mixed_targets`; 0 by default), trains the start network toward them (:func:`distill`,
-    seed ``seed + i``), and the results are averaged by ``sizes`` (the second exchange). The start
-    is the mean network, or with ``match`` the matched mean (:func:`matched`). ``params`` go to
-    :func:`distill`.
-    """
-    check_sets(weight_sets, sizes)
-    if len(shards) != len(weight_sets) or (labels is not None and len(labels) != len(shards)):
-        raise ValueError(f"shards (and labels): expected one per network ({len(weight_sets)}); got {len(shards)}")
-    if true_share and labels is None:
-        raise ValueError("true_share > 0 needs the shards' labels")
-    if len(weight_sets) == 1:
-        return _copies(weight_sets[0])
-    start = (matched if match else mean)(weight_sets, sizes)
-    students = []
-    for i, X in enumerate(shards):
-        T = distillation_targets(weight_sets, sizes, X) if true_share < 1 else np.zeros((len(X), start[3].size))
-        if true_share:
-            T = mixed_targets(T, labels[i], true_share=true_share)
-        students.append(distill(start, X, T, epochs, seed + i, **params))
-    return mean(students, sizes)
 
 
 # ----------------------------------------------------------------------------- cost
@@ -492,8 +382,8 @@ def exchange_cost(method: str, weight_sets, collectives: bool = False) -> tuple[
     Gram-times-weights and weights (``E`` numbers each, the network's size):
     ``(0, 8 ((d + 1)^2 + (h + 1)^2 + 2 E) - P)``.
     """
-    if method not in COST_METHODS:
-        raise ValueError(f"method must be one of {list(COST_METHODS)}; got {method!r}")
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {list(METHODS)}; got {method!r}")
     check_sets(weight_sets)
     k = len(weight_sets)
     P = network_bytes(weight_sets[0])

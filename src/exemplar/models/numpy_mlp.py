@@ -8,13 +8,11 @@ This module re-implements exactly the pieces that loop uses, for the configurati
 trains (``solver="adam"``, ``activation="relu"``, softmax output, ``loss="log_loss"``, no
 validation-based early stopping):
 
-* the initial weights are scikit-learn's: Glorot-uniform bounds ``sqrt(6 / (fan_in + fan_out))``
-  drawn layer by layer, coefficients then intercepts, from ``RandomState(random_state)``, the
-  same stream that then shuffles the rows every epoch (``sklearn.utils.shuffle``);
+* the initial weights are scikit-learn's (:func:`~exemplar.models.sklearn_mlp.initial_weights`), drawn
+  from ``RandomState(random_state)``, the stream that then shuffles the rows every epoch;
 * a step computes, per layer, ``(activations.T @ deltas + alpha * W) / batch_rows`` and
-  ``sum(deltas) / batch_rows``, and Adam's update with scikit-learn's formulas and defaults
-  (``learning_rate_init`` 1e-3, ``beta_1`` 0.9, ``beta_2`` 0.999, ``epsilon`` 1e-8, ``alpha`` 1e-4,
-  batches of ``min(200, rows)``);
+  ``sum(deltas) / batch_rows`` (``alpha`` 1e-4, batches of ``min(200, rows)``), and scikit-learn's
+  Adam update (:class:`exemplar.models.optim.Adam`, with its defaults);
 * an epoch's loss, and the stopping rule (training loss not better by ``tol`` for more than
   ``n_iter_no_change`` epochs: :class:`exemplar.models.stopping.StoppingRule`), are scikit-learn's.
 
@@ -23,24 +21,24 @@ operations in the same order as ``MLPClassifier.fit``, so the weights agree to r
 (``tests/test_models_fast.py`` holds them within ``rtol=1e-9``; on MNIST they come out bit for bit
 equal). Only the epoch loss is summed in another order (within 1e-12 relative).
 
-**Fast.** Every buffer is allocated once per fit: the activations, deltas and relu masks of a
-batch, the gradient, Adam's moments and a scratch vector. Each batch's rows are gathered into
-one preallocated array; raw pixels stay ``uint8`` in memory and are converted (and scaled) per
-batch, which moves an eighth of the bytes that copying float64 rows would. The matrix products
-write into their buffers (``out=``), Adam and the L2 term update in place. In float32 everything
-is float32, the update included (scikit-learn forms it in float64), and output probabilities
-below float32's smallest normal number are flushed to zero, as the hardware's flush-to-zero
-mode would: on raw pixels such subnormal numbers otherwise slow every product they enter.
+**Fast.** Every buffer is allocated once per fit (activations, deltas and relu masks of a batch,
+the gradient, Adam's moments, scratch vectors). Each batch's rows are gathered into one array;
+raw pixels stay ``uint8`` and are converted (and scaled) per batch, an eighth of the bytes of
+float64 rows. Products write into their buffers (``out=``), Adam and the L2 term update in place.
+In float32 everything is float32, the update included, and output probabilities below float32's
+smallest normal number are flushed to zero (on raw pixels such subnormal numbers slow every product).
 
-With an MPI communicator every rank computes the *sum* of its mini-batch's per-row gradients, one
-``Allreduce`` adds them (with the row counts and the loss), and every rank divides by the global
-batch size and applies the same Adam step. That is the sequential run on the union of the ranks'
-mini-batches: a global batch of ``n_ranks x batch_size`` rows. (Averaging the ranks' *mean*
-gradients would count the L2 penalty once per rank; adding sums does not.)
+Handed collectives (:class:`exemplar.parallel.collectives.Collectives`; this module never calls
+MPI itself) every rank computes the *sum* of its mini-batch's per-row gradients, one ``Allreduce``
+adds them (with the row counts and the loss), and every rank divides by the global batch size and
+applies the same Adam step. That is the sequential run on the union of the ranks' mini-batches: a
+global batch of ``n_ranks x batch_size`` rows. (Averaging the ranks' *mean* gradients would count
+the L2 penalty once per rank; adding sums does not.)
 
 The weights live in one flat vector (``coefs`` and ``intercepts`` are views into it, in
 :func:`exemplar.models.sklearn_mlp.get_weights` order), so a step is one buffer collective and
-one vector update, and periodic averaging (:mod:`exemplar.models.periodic`) one ``Allreduce``.
+one vector update. :class:`NumpyEpochs` is the fast trainer behind the epoch-trainer interface
+(:mod:`exemplar.models.epochs`) that every strategy drives.
 """
 
 from __future__ import annotations
@@ -52,18 +50,17 @@ from typing import Callable, Sequence
 import numpy as np
 from sklearn.utils import check_random_state, gen_batches
 
+from exemplar.models.optim import ADAM_DEFAULTS, Adam
+from exemplar.models.sklearn_mlp import initial_weights
 from exemplar.models.stopping import StoppingRule
 from exemplar.models.timing import RoundTimer
-from exemplar.validation import check_dtype
+from exemplar.validation import check_dtype, check_positive_int
 
 #: ``MLPClassifier`` parameters :func:`train` understands, with scikit-learn's defaults.
 DEFAULTS = {
     "alpha": 1e-4,
     "batch_size": "auto",
-    "learning_rate_init": 1e-3,
-    "beta_1": 0.9,
-    "beta_2": 0.999,
-    "epsilon": 1e-8,
+    **ADAM_DEFAULTS,
     "shuffle": True,
     "tol": 1e-4,
     "n_iter_no_change": 10,
@@ -88,9 +85,8 @@ def check_params(params: dict) -> dict:
             f"it accepts {', '.join(sorted(DEFAULTS))} (and {', '.join(f'{k}={v!r}' for k, v in FIXED.items())})"
         )
     out = {**DEFAULTS, **params}
-    bs = out["batch_size"]
-    if bs != "auto" and not (isinstance(bs, (int, np.integer)) and not isinstance(bs, bool) and bs >= 1):
-        raise ValueError(f"batch_size must be 'auto' or a positive integer; got {bs!r}")
+    if out["batch_size"] != "auto":
+        check_positive_int("batch_size ('auto' or an integer)", out["batch_size"])
     return out
 
 
@@ -104,22 +100,23 @@ class NumpyMLP:
     random_state : int or RandomState
         Drawn from exactly as ``MLPClassifier`` draws its initial weights. The same stream is
         kept in ``random_state_`` for the epochs' shuffles.
-    alpha, learning_rate_init, beta_1, beta_2, epsilon : float
-        L2 penalty and Adam's settings, as ``MLPClassifier``'s.
+    alpha : float
+        L2 penalty, as ``MLPClassifier``'s.
     dtype : {float64, float32}
         Type of the weights, Adam's state, the gradient and every intermediate (scikit-learn draws
         the initial weights in float64 and casts them, as here).
+    **adam
+        Adam's settings, ``learning_rate_init``, ``beta_1``, ``beta_2``, ``epsilon``
+        (:class:`exemplar.models.optim.Adam`, kept in ``adam``; default scikit-learn's).
     """
 
-    def __init__(self, layer_units: Sequence[int], random_state=None, alpha: float = 1e-4,
-                 learning_rate_init: float = 1e-3, beta_1: float = 0.9, beta_2: float = 0.999,
-                 epsilon: float = 1e-8, dtype=np.float64):
+    def __init__(self, layer_units: Sequence[int], random_state=None, alpha: float = 1e-4, dtype=np.float64,
+                 **adam):
         units = [int(u) for u in layer_units]
         if len(units) < 2 or min(units) < 1:
             raise ValueError(f"layer_units must list at least two positive sizes; got {layer_units!r}")
         self.layer_units = units
-        self.alpha, self.learning_rate_init = float(alpha), float(learning_rate_init)
-        self.beta_1, self.beta_2, self.epsilon = float(beta_1), float(beta_2), float(epsilon)
+        self.alpha = float(alpha)
         self.random_state_ = check_random_state(random_state)
         self.dtype = np.dtype(check_dtype(dtype))
         pairs = list(zip(units[:-1], units[1:]))
@@ -129,16 +126,11 @@ class NumpyMLP:
         self._grad = np.empty(self.n_params, dtype=self.dtype)
         self.coefs, self.intercepts = _views(self.params, pairs)
         self._gcoefs, self._gintercepts = _views(self._grad, pairs)
-        # scikit-learn's _init_coef, layer by layer: coefficients, then intercepts
-        for coef, intercept, (a, b) in zip(self.coefs, self.intercepts, pairs):
-            bound = np.sqrt(6.0 / (a + b))
-            coef[...] = self.random_state_.uniform(-bound, bound, (a, b))
-            intercept[...] = self.random_state_.uniform(-bound, bound, b)
-        # Adam's state, and a scratch vector for its update
-        self.t = 0
-        self.ms = np.zeros(self.n_params, dtype=self.dtype)
-        self.vs = np.zeros(self.n_params, dtype=self.dtype)
-        self._tmp = np.empty(self.n_params, dtype=self.dtype)
+        coefs, intercepts = initial_weights(self.random_state_, units)  # drawn in float64, cast here
+        for dst, src in zip((*self.coefs, *self.intercepts), (*coefs, *intercepts)):
+            dst[...] = src
+        self.adam = Adam(self.n_params, self.dtype, **adam)
+        self._l2 = np.empty(self.n_coef, dtype=self.dtype)  # scratch for the L2 term
         self._rows = 0  # rows the batch workspace holds
 
     # ------------------------------------------------------------------ buffers
@@ -243,33 +235,17 @@ class NumpyMLP:
         """One Adam step from the summed gradient of ``n_rows`` rows; returns the batch loss.
 
         Adds the L2 term (``alpha * W`` to the coefficients' gradient, ``0.5 * alpha * ||W||^2`` to
-        the loss), divides by ``n_rows`` and updates the weights and Adam's moments in place
-        (``grad_sum`` is used up: it ends holding the update), with scikit-learn's ``_backprop`` and ``AdamOptimizer`` formulas, operation for
+        the loss), divides by ``n_rows`` and takes one step of :attr:`adam` in place (``grad_sum`` is
+        used up: it ends holding the update), with scikit-learn's ``_backprop`` formulas, operation for
         operation (in float64 the same roundings).
         """
         loss = (loss_sum + 0.5 * self.alpha * self.l2_sum()) / n_rows
         grad = grad_sum[: self.n_params]
-        tmp, nc = self._tmp, self.n_coef
-        np.multiply(self.params[:nc], self.alpha, out=tmp[:nc])
-        grad[:nc] += tmp[:nc]
+        nc = self.n_coef
+        np.multiply(self.params[:nc], self.alpha, out=self._l2)
+        grad[:nc] += self._l2
         grad /= n_rows
-        self.t += 1
-        b1, b2 = self.beta_1, self.beta_2
-        self.ms *= b1                                # ms = b1 * ms + (1 - b1) * grad
-        np.multiply(grad, 1 - b1, out=tmp)
-        self.ms += tmp
-        self.vs *= b2                                # vs = b2 * vs + (1 - b2) * grad ** 2
-        np.multiply(grad, grad, out=tmp)
-        tmp *= 1 - b2
-        self.vs += tmp
-        lr = self.learning_rate_init * np.sqrt(1 - b2**self.t) / (1 - b1**self.t)
-        if self.dtype == np.float32:
-            lr = float(lr)  # a Python float keeps the update in float32
-        np.sqrt(self.vs, out=tmp)                    # params += -lr * ms / (sqrt(vs) + epsilon)
-        tmp += self.epsilon
-        np.multiply(self.ms, -lr, out=grad)          # the gradient is spent: its buffer takes the update
-        grad /= tmp
-        self.params += grad
+        self.adam.update(self.params, grad)
         return float(loss)
 
     def weights(self) -> list[np.ndarray]:
@@ -327,8 +303,8 @@ class TrainResult:
     ``comm_rounds`` counts the gradient ``Allreduce`` calls (one per step), ``comm_bytes`` is the
     bytes of the buffer each rank contributes per call times the calls, ``comm_seconds`` the
     wall time this rank spent inside them (waiting for slower ranks included). All zero without
-    a communicator. ``cpu_seconds`` is this thread's CPU time computing (the ``Allreduce`` calls
-    excluded); with a communicator, ``round_cpu_seconds`` and ``round_comm_seconds`` split it and
+    collectives. ``cpu_seconds`` is this thread's CPU time computing (the ``Allreduce`` calls
+    excluded); with collectives, ``round_cpu_seconds`` and ``round_comm_seconds`` split it and
     the time inside the calls by round (:class:`exemplar.models.timing.RoundTimer`).
     """
 
@@ -347,13 +323,6 @@ class TrainResult:
     round_comm_seconds: list = field(default_factory=list)
 
 
-def one_hot(y: np.ndarray, classes: np.ndarray, dtype=np.float64) -> np.ndarray:
-    """Rows of ``y`` as one-hot vectors over ``classes`` (labels outside ``classes`` refused)."""
-    Y = np.zeros((len(y), len(classes)), dtype=dtype)
-    Y[np.arange(len(y)), class_indices(y, classes)] = 1.0
-    return Y
-
-
 def class_indices(y: np.ndarray, classes: np.ndarray) -> np.ndarray:
     """Each label's index in ``classes`` (labels outside ``classes`` refused)."""
     classes = np.asarray(classes)
@@ -370,19 +339,20 @@ def training_dtype(X: np.ndarray, dtype=None) -> np.dtype:
     return X.dtype if X.dtype in (np.float64, np.float32) else np.dtype(np.float64)
 
 
-class EpochTrainer:
-    """One rank's fit, an epoch at a time: the network, its rows, the shuffle stream and the buffers.
+class NumpyEpochs:
+    """One rank's fit with the fast trainer, an epoch at a time (the epoch-trainer interface of :mod:`exemplar.models.epochs`).
 
-    Parameters are those of :func:`train`; ``epoch()`` runs one epoch (with ``comm``, together
-    with every other rank) and returns its training loss (the global one, with ``comm``).
-    :func:`train` loops it under the stopping rule; the periodic strategy
-    (:func:`exemplar.models.periodic.periodic_fit`) averages ``net.params`` between epochs.
+    Holds the network, its rows, the shuffle stream and the buffers. Parameters are those of
+    :func:`train`; ``epoch()`` runs one epoch (with ``collectives``, together with every other rank,
+    one gradient ``Allreduce`` per step) and returns its training loss (the global one, with
+    ``collectives``); ``weights()`` and ``set_weights()`` read and write the network's weights;
+    ``stopping`` is scikit-learn's rule with this fit's ``tol`` and ``n_iter_no_change``.
     """
 
-    def __init__(self, X: np.ndarray, y: np.ndarray, hidden, random_state, classes=None, comm=None,
+    def __init__(self, X: np.ndarray, y: np.ndarray, hidden, random_state, classes=None, collectives=None,
                  dtype=None, scale: float | None = None, **params):
         p = check_params(params)
-        self.params = p
+        self.mlp_params = p
         X = np.asarray(X)
         if X.ndim != 2:
             raise ValueError(f"X must be a 2-D array of rows; got shape {X.shape}")
@@ -394,21 +364,30 @@ class EpochTrainer:
         labels = class_indices(y, self.classes)
         hidden = [int(hidden)] if np.isscalar(hidden) else [int(h) for h in hidden]
         self.net = NumpyMLP([X.shape[1], *hidden, len(self.classes)], random_state, alpha=p["alpha"],
-                            learning_rate_init=p["learning_rate_init"], beta_1=p["beta_1"], beta_2=p["beta_2"],
-                            epsilon=p["epsilon"], dtype=self.dtype)
-        self.comm = comm
-        self.plan = _plan(X.shape[0], p["batch_size"], comm)
+                            dtype=self.dtype, **{k: p[k] for k in ADAM_DEFAULTS})
+        self.stopping = StoppingRule(p["tol"], p["n_iter_no_change"])
+        self.collectives = collectives
+        self.plan = _plan(X.shape[0], p["batch_size"], collectives)
         self.batches = Batches(X, labels, self.plan["batch"], self.dtype, scale)
         self.net._workspace(self.plan["batch"])
         # buffer: summed gradient, summed loss, rows in the batch
         self.buf = np.empty(self.net.n_params + 2, dtype=self.dtype)
         self.order = np.arange(X.shape[0])
-        self.rounds, self.comm_seconds, self.timer = 0, 0.0, RoundTimer()
+        self.timer = RoundTimer()
+
+    def weights(self) -> list[np.ndarray]:
+        """Copies of the network's weights (:meth:`NumpyMLP.weights`)."""
+        return self.net.weights()
+
+    def set_weights(self, weights) -> None:
+        """Set the network's weights, in place (``get_weights`` order); Adam's state stays."""
+        for dst, src in zip((*self.net.coefs, *self.net.intercepts), weights):
+            dst[...] = src
 
     def epoch(self) -> float:
         """One epoch of steps over this rank's rows in a new shuffled order; returns the epoch's training loss."""
         net, plan, buf = self.net, self.plan, self.buf
-        if self.params["shuffle"]:
+        if self.mlp_params["shuffle"]:
             # sklearn.utils.shuffle(order, random_state) without its checks: the same draw from the same stream
             perm = np.arange(len(self.order))
             net.random_state_.shuffle(perm)
@@ -424,34 +403,23 @@ class EpochTrainer:
             else:
                 buf[:n_params] = 0.0
                 loss_sum, rows = 0.0, 0
-            if self.comm is None:
+            if self.collectives is None:
                 if rows:
                     accumulated += net.apply(buf, loss_sum, rows) * rows
                 continue
             buf[n_params] = loss_sum
             buf[n_params + 1] = rows
-            self._allreduce()
+            self.collectives.allreduce(buf, timer=self.timer)
             n_rows = buf[n_params + 1]
             if n_rows:
                 accumulated += net.apply(buf, buf[n_params], n_rows) * n_rows
         return accumulated / plan["n_total"]
 
-    def _allreduce(self) -> None:
-        from mpi4py import MPI
-
-        self.timer.enter()
-        t0 = time.perf_counter()
-        self.comm.Allreduce(MPI.IN_PLACE, self.buf, op=MPI.SUM)
-        seconds = time.perf_counter() - t0
-        self.timer.leave(seconds)
-        self.comm_seconds += seconds
-        self.rounds += 1
-
 
 def train(X: np.ndarray, y: np.ndarray, hidden: int | Sequence[int], epochs: int, random_state,
-          classes: np.ndarray | None = None, comm=None, on_epoch: Callable | None = None, dtype=None,
+          classes: np.ndarray | None = None, collectives=None, on_epoch: Callable | None = None, dtype=None,
           scale: float | None = None, **params) -> TrainResult:
-    """Train by mini-batch Adam; with ``comm``, synchronously data-parallel over its ranks.
+    """Train by mini-batch Adam; with ``collectives``, synchronously data-parallel over its ranks.
 
     Parameters
     ----------
@@ -468,14 +436,15 @@ def train(X: np.ndarray, y: np.ndarray, hidden: int | Sequence[int], epochs: int
         same value: the ranks then start from the same weights and stay identical.
     classes : ndarray, optional
         All classes (default: those in ``y``); must be the same on every rank.
-    comm : mpi4py communicator, optional
-        ``None``: one process (reproduces ``MLPClassifier.fit``). Otherwise every rank of ``comm``
-        must call this together.
+    collectives : exemplar.parallel.collectives.Collectives, optional
+        ``None``: one process (reproduces ``MLPClassifier.fit``). Otherwise every rank of its
+        communicator must call this together; each step's gradients are added by its counted
+        ``allreduce`` (set-up sums by ``allreduce_value``).
     on_epoch : callable, optional
         Called after every epoch as ``on_epoch(epoch, net, loss)``: the epoch's number (1 for the
         first), the :class:`NumpyMLP` as that epoch left it, and the epoch's training loss (the
-        global one, with ``comm``). To follow training (e.g. the test accuracy per epoch) without
-        replaying it; it must not modify ``net``. Its return value is ignored.
+        global one, with ``collectives``). To follow training (e.g. the test accuracy per epoch)
+        without replaying it; it must not modify ``net``. Its return value is ignored.
     dtype : {None, "float64", "float32"}
         The training dtype (default: the features', float64 for integer pixels).
     scale : float, optional
@@ -488,12 +457,14 @@ def train(X: np.ndarray, y: np.ndarray, hidden: int | Sequence[int], epochs: int
     Returns
     -------
     TrainResult
+        Its ``comm_*`` counters are what this fit added to ``collectives``' counters.
     """
     if on_epoch is not None and not callable(on_epoch):
         raise ValueError(f"on_epoch must be a callable on_epoch(epoch, net, loss) or None; got {on_epoch!r}")
     t_start = time.perf_counter()
-    fit = EpochTrainer(X, y, hidden, random_state, classes=classes, comm=comm, dtype=dtype, scale=scale, **params)
-    rule = StoppingRule(fit.params["tol"], fit.params["n_iter_no_change"])
+    before = (0, 0, 0.0) if collectives is None else collectives.counters()
+    fit = NumpyEpochs(X, y, hidden, random_state, classes=classes, collectives=collectives, dtype=dtype,
+                      scale=scale, **params)
     loss_curve: list[float] = []
     for _ in range(int(epochs)):
         loss = fit.epoch()
@@ -501,26 +472,26 @@ def train(X: np.ndarray, y: np.ndarray, hidden: int | Sequence[int], epochs: int
         if on_epoch is not None:
             on_epoch(len(loss_curve), fit.net, loss)
         # scikit-learn's rule on the training loss (identical on every rank: it is a global number)
-        if rule.update(loss):
+        if fit.stopping.update(loss):
             break
     seconds = time.perf_counter() - t_start
     timer, plan, n_iter = fit.timer, fit.plan, len(loss_curve)
     timer.finish()
+    after = (0, 0, 0.0) if collectives is None else collectives.counters()
+    rounds, nbytes, comm_seconds = (a - b for a, b in zip(after, before))
     return TrainResult(net=fit.net, n_iter=n_iter, loss_curve=loss_curve, seconds=seconds,
                        steps=n_iter * plan["steps_per_epoch"], global_batch=plan["batch"] * plan["n_ranks"],
-                       comm_rounds=fit.rounds, comm_bytes=fit.rounds * fit.buf.nbytes, comm_seconds=fit.comm_seconds,
+                       comm_rounds=rounds, comm_bytes=nbytes, comm_seconds=comm_seconds,
                        extra={"batch_size": plan["batch"], "steps_per_epoch": plan["steps_per_epoch"]},
                        cpu_seconds=timer.total, round_cpu_seconds=timer.cpu, round_comm_seconds=timer.comm)
 
 
-def _plan(n_local: int, batch_size, comm) -> dict:
+def _plan(n_local: int, batch_size, collectives) -> dict:
     """Rows of the largest rank and of all ranks, ranks, rows per batch and steps per epoch."""
-    if comm is not None:
-        from mpi4py import MPI
-
-        n_max = int(comm.allreduce(n_local, op=MPI.MAX))  # set-up, not counted as a round
-        n_total = int(comm.allreduce(n_local, op=MPI.SUM))
-        n_ranks = comm.Get_size()
+    if collectives is not None:
+        n_max = int(collectives.allreduce_value(n_local, "max"))  # set-up, not counted as a round
+        n_total = int(collectives.allreduce_value(n_local, "sum"))
+        n_ranks = collectives.size
     else:
         n_max = n_total = n_local
         n_ranks = 1

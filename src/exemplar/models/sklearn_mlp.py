@@ -48,6 +48,27 @@ def build_mlp(hidden: int, epochs: int, seed: int, **params) -> MLPClassifier:
     return MLPClassifier(hidden_layer_sizes=(hidden,), max_iter=epochs, random_state=seed, **params)
 
 
+def initial_weights(random_state: np.random.RandomState, layer_units: Sequence[int]):
+    """``MLPClassifier``'s initial weights for ``layer_units``, drawn from ``random_state`` as ``fit`` draws them.
+
+    scikit-learn's ``_init_coef`` for a ReLU network: layer by layer, the coefficients, then the
+    intercepts, uniform in ``[-sqrt(6 / (fan_in + fan_out)), +...]``, in float64 (a fit casts them to
+    its dtype). The same stream then shuffles the rows every epoch, so a trainer that draws its
+    shuffles itself also draws these first (:class:`exemplar.models.epochs.SklearnEpochs`).
+
+    Returns
+    -------
+    (list of ndarray, list of ndarray)
+        The coefficient matrices and the intercept vectors.
+    """
+    coefs, intercepts = [], []
+    for fan_in, fan_out in zip(layer_units[:-1], layer_units[1:]):
+        bound = np.sqrt(6.0 / (fan_in + fan_out))
+        coefs.append(random_state.uniform(-bound, bound, (fan_in, fan_out)))
+        intercepts.append(random_state.uniform(-bound, bound, fan_out))
+    return coefs, intercepts
+
+
 @dataclass
 class FitResult:
     """A fitted model and what its fit cost."""
@@ -109,6 +130,20 @@ def model_from_weights(weights: Sequence[np.ndarray], classes: np.ndarray = CLAS
     return model
 
 
+def shares(values, k: int, name: str = "sizes") -> np.ndarray:
+    """``values`` (e.g. shard sizes; ``None``: equal) normalised to sum 1, as float64.
+
+    Raises
+    ------
+    ValueError
+        Unless ``values`` is ``k`` finite non-negative numbers with a positive sum (the message names ``name``).
+    """
+    w = np.ones(k) if values is None else np.asarray(values, dtype=float)
+    if w.shape != (k,) or not np.all(np.isfinite(w)) or np.any(w < 0) or w.sum() <= 0:
+        raise ValueError(f"{name} must be {k} non-negative numbers with a positive sum; got {values!r}")
+    return w / w.sum()
+
+
 def combine(weight_sets: Sequence[Sequence[np.ndarray]], sizes: Sequence[float] | None = None) -> list[np.ndarray]:
     """Combine several models' weights by their mean, weighted by ``sizes``.
 
@@ -127,10 +162,7 @@ def combine(weight_sets: Sequence[Sequence[np.ndarray]], sizes: Sequence[float] 
     k = len(weight_sets)
     if k == 0:
         raise ValueError("combine needs at least one set of weights")
-    w = np.ones(k) if sizes is None else np.asarray(sizes, dtype=float)
-    if w.shape != (k,) or np.any(w < 0) or w.sum() <= 0:
-        raise ValueError(f"sizes must be {k} non-negative numbers with a positive sum; got {sizes!r}")
-    w = w / w.sum()
+    w = shares(sizes, k)
     out = []
     for layer in zip(*weight_sets):
         shapes = {a.shape for a in layer}

@@ -2,9 +2,10 @@
 
 ``MLPClassifier`` (without ``early_stopping``) stops when the training loss has not improved by
 at least ``tol`` for more than ``n_iter_no_change`` consecutive epochs. :class:`StoppingRule`
-is that rule, written once: the numpy trainer (:func:`exemplar.models.numpy_mlp.train`) and the
-periodic-averaging trainer (:func:`exemplar.models.periodic.periodic_fit`) feed it one loss per
-epoch, so they stop at the epoch where ``fit`` would.
+is that rule, written once: every epoch trainer (:mod:`exemplar.models.epochs`) carries one as
+``stopping``; the numpy trainer (:func:`exemplar.models.numpy_mlp.train`) and periodic averaging
+(:func:`exemplar.parallel.rounds.periodic_fit`) feed it one loss per epoch, so they stop at the
+epoch where ``fit`` would.
 """
 
 from __future__ import annotations

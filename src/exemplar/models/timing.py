@@ -1,7 +1,7 @@
 """Per-round timers of the trainers that communicate: compute CPU time apart from time inside MPI.
 
-The periodic trainer (:func:`exemplar.models.periodic.periodic_fit`) and the gradient trainer
-(:func:`exemplar.models.numpy_mlp.train` with a communicator) run in *rounds*: compute, then one
+Periodic averaging (:func:`exemplar.parallel.rounds.periodic_fit`) and the gradient trainer
+(:func:`exemplar.models.numpy_mlp.train` with collectives) run in *rounds*: compute, then one
 ``Allreduce``. :class:`RoundTimer` records, per round, this thread's CPU time spent computing
 (``time.thread_time``: BLAS is pinned to this one thread, so it is the compute's whole CPU
 time) and the wall time inside the round's ``Allreduce``. CPU time barely moves when other

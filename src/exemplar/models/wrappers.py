@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from exemplar.models.sklearn_mlp import shares
+
 
 class PixelScaledModel:
     """A model trained on pixels / 255 that takes raw 0-255 pixels: it divides by 255 first.
@@ -44,10 +46,7 @@ class EnsembleModel:
         if not members:
             raise ValueError("an ensemble needs at least one member")
         self.members = list(members)
-        w = np.ones(len(members)) if weights is None else np.asarray(weights, dtype=float)
-        if w.shape != (len(members),) or np.any(w < 0) or w.sum() <= 0:
-            raise ValueError(f"weights must be {len(members)} non-negative numbers with a positive sum; got {weights!r}")
-        self.weights = w / w.sum()
+        self.weights = shares(weights, len(members), "weights")
         self.classes_ = self.members[0].classes_
 
     def predict_proba(self, X):

@@ -2,7 +2,7 @@
 
 The paper ends by asking whether Naive Bayes, decision trees, LDA or QDA suit parallel execution
 better than a neural network. This module trains each of them the paper's way -- rank 0 reads the
-training set, ``MPI.Scatterv`` gives every engine a contiguous shard (:func:`exemplar.parallel.train.distribute`,
+training set, ``MPI.Scatterv`` gives every engine a contiguous shard (:func:`exemplar.parallel.distribute.distribute`,
 the very step the MLP uses), every engine fits its shard, the master (this process) combines -- and
 times the same steps as :func:`exemplar.parallel.train.run_exemplar`.
 
@@ -81,6 +81,7 @@ from exemplar.models.statistics import (STATISTICS_ALGORITHMS, build_tree, check
                                         combine_statistics, model_from_statistics)
 from exemplar.models.wrappers import ForestVote
 from exemplar.parallel import engine, train
+from exemplar.parallel.distribute import check_shards, distribute, forget_run
 from exemplar.parallel.remote import submit, wait
 from exemplar.parallel.shards import check_arrays, check_source
 from exemplar.validation import check_mpi_cluster, check_positive_int, check_timeout
@@ -154,7 +155,7 @@ def fit_parallel(cl, algorithm: str, source, seed: int = 0, params: Mapping[str,
         ``var_smoothing`` (Naive Bayes), ``shrinkage`` (LDA, QDA; default :data:`SHRINKAGE`),
         ``tol`` (QDA), or ``DecisionTreeClassifier`` parameters (tree).
     timeout : float or None
-        Seconds each step may take on the engines before :class:`~exemplar.parallel.remote.ExemplarError`.
+        Seconds each step may take on the engines before :class:`~exemplar.parallel.remote.EngineError`.
     n_features : int, optional
         The columns the training data must have (the test set's); checked after distribution.
 
@@ -166,7 +167,7 @@ def fit_parallel(cl, algorithm: str, source, seed: int = 0, params: Mapping[str,
     ------
     ValueError
         For bad parameters or a local cluster.
-    ExemplarError
+    EngineError
         When a step fails or times out on an engine.
     """
     n_engines = check_mpi_cluster(cl, "fit_parallel")
@@ -201,15 +202,15 @@ def fit_parallel(cl, algorithm: str, source, seed: int = 0, params: Mapping[str,
 
 def _fit_on_engines(cl, algorithm: str, source, seed: int, params: dict, timeout: float | None,
                     n_features: int | None):
-    """Distribute (as :func:`exemplar.parallel.train.distribute`), fit every shard, gather the parts.
+    """Distribute (:func:`~exemplar.parallel.distribute.distribute`), fit every shard, gather the parts.
 
     Returns the distribution, each rank's fit report, each rank's part (statistics or a pickled
     tree), the gather's seconds, and when the gather began. The engines forget the run on any failure.
     """
     try:
-        dist = train.distribute(cl, source, timeout)
-        if n_features is not None and n_features != dist.n_cols:
-            raise ValueError(f"X_test must have {dist.n_cols} columns, as the training data; got {n_features}")
+        dist = distribute(cl, source, timeout)
+        if n_features is not None:
+            check_shards(dist, n_features, every_class=False)  # the statistics and trees need no class everywhere
         engine_params = {} if algorithm in STATISTICS_ALGORITHMS else params
         ars = submit(cl, engine.fit_algorithm_shard, lambda rank: (dist.token, algorithm, seed, engine_params))
         fits = wait(cl, ars, f"fitting ({algorithm})", timeout)
@@ -218,7 +219,7 @@ def _fit_on_engines(cl, algorithm: str, source, seed: int, params: dict, timeout
         parts = wait(cl, ars, "gathering the results", timeout)
         gather_seconds = time.perf_counter() - t0
     except BaseException:
-        train.forget_run(cl)
+        forget_run(cl)
         raise
     return dist, fits, parts, gather_seconds, t0
 
@@ -259,7 +260,7 @@ def run_algorithm(cl, algorithm: str, source, X_test: np.ndarray, y_test: np.nda
     ------
     ValueError
         For bad parameters, or a local cluster.
-    ExemplarError
+    EngineError
         When a step fails or times out on an engine.
     """
     t_start = time.perf_counter()

@@ -1,10 +1,11 @@
 """Combining networks trained apart, on the cluster: better than a plain mean (issue 14).
 
-:func:`run_combination` distributes the data (:func:`exemplar.parallel.train.distribute`), fits
+:func:`run_combination` distributes the data (:func:`exemplar.parallel.distribute.distribute`), fits
 every shard once (one-shot, :func:`exemplar.parallel.engine.fit_shard`), and then combines the
 **same** fitted networks with every method of :data:`METHODS`, each on the cluster with MPI
-collectives, and evaluates each result in the master. The maths is
-:mod:`exemplar.models.combination`; this module moves what it needs.
+collectives (:class:`~exemplar.parallel.collectives.Collectives`), and evaluates each result in the
+master. The maths is :mod:`exemplar.models.combination` (and :mod:`exemplar.models.distillation`);
+this module moves what it needs.
 
 The engines call into this module: :func:`fit_to_combine`, :func:`combine_on_engine` and
 :func:`forget_features` run on every rank (submitted with :func:`exemplar.parallel.remote.submit`,
@@ -27,7 +28,8 @@ How each method moves the models (``K`` ranks, ``P`` bytes per network)
     ``Allgather`` of all networks; every rank aligns them (matching, as ``matched``: with identical
     starts the permutations are the identity), starts from their matched mean and trains it for a
     few epochs on its own shard toward targets mixing the ensemble's probabilities with the true
-    labels; then one ``Allreduce`` averages the students.
+    labels (a :class:`~exemplar.models.distillation.Distiller` driven by
+    :func:`~exemplar.parallel.rounds.extra_round`); then one ``Allreduce`` averages the students.
 ``retrained``
     The same round with the true labels only: one more round of local training from the matched
     mean, then averaging (what periodic averaging does every epoch), kept apart so that
@@ -58,17 +60,18 @@ from typing import Any
 import numpy as np
 
 from exemplar.models import combination as cb
+from exemplar.models.combination import METHODS
+from exemplar.models.distillation import Distiller, distillation_targets, mixed_targets
 from exemplar.models.sklearn_mlp import accuracy_pct, model_from_weights
 from exemplar.models.wrappers import EnsembleModel, PixelScaledModel
 from exemplar.parallel import engine
-from exemplar.parallel.remote import ExemplarError, submit, wait
+from exemplar.parallel.collectives import Collectives, flatten, unflatten
+from exemplar.parallel.distribute import check_shards, distribute, forget_run
+from exemplar.parallel.remote import EngineError, submit, wait
+from exemplar.parallel.rounds import extra_round
 from exemplar.parallel.shards import check_arrays, check_source, features
-from exemplar.parallel.train import distribute, forget_run
-from exemplar.validation import (check_bool, check_choice, check_dtype, check_mpi_cluster, check_positive_int,
-                                 check_timeout)
-
-#: The methods, in the order a report lists them (``ensemble`` last: the reference, not one network).
-METHODS = ("mean", "matched", "fisher", "regmean", "distilled", "retrained", "ensemble")
+from exemplar.validation import (check_bool, check_choice, check_dtype, check_interval, check_mpi_cluster,
+                                 check_positive_int, check_timeout, check_trainer)
 
 #: The methods' settings (chosen from the one-process probe; see the chapter ``04b-combining``).
 DEFAULT_SETTINGS = {
@@ -141,14 +144,11 @@ def check_settings(settings: dict | None) -> dict:
     if unknown:
         raise ValueError(f"settings: unknown name(s) {unknown}; accepted: {sorted(DEFAULT_SETTINGS)}")
     out = {**DEFAULT_SETTINGS, **settings}
-    if out["fisher_kind"] not in ("empirical", "expected"):
-        raise ValueError(f"settings['fisher_kind'] must be 'empirical' or 'expected'; got {out['fisher_kind']!r}")
+    check_choice("settings['fisher_kind']", out["fisher_kind"], ("empirical", "expected"))
     check_positive_int("settings['distill_epochs']", out["distill_epochs"], minimum=0)
     for name in ("regmean_alpha", "distill_true_share"):
-        if not 0 <= out[name] <= 1:
-            raise ValueError(f"settings[{name!r}] must be a number from 0 to 1; got {out[name]!r}")
-    if not out["distill_learning_rate"] > 0:
-        raise ValueError(f"settings['distill_learning_rate'] must be positive; got {out['distill_learning_rate']!r}")
+        check_interval(f"settings[{name!r}]", out[name], low=0, high=1)
+    check_interval("settings['distill_learning_rate']", out["distill_learning_rate"], low=0, closed="right")
     return out
 
 
@@ -202,7 +202,7 @@ def run_combination(cl, source, X_test, y_test, *, hidden: int, epochs: int, see
     ------
     ValueError
         For a bad argument (naming it and what it accepts), or shards lacking a class.
-    ExemplarError
+    EngineError
         When a step fails or times out on an engine, or a method's counted bytes or rounds differ
         from :func:`~exemplar.models.combination.exchange_cost`.
     """
@@ -211,12 +211,12 @@ def run_combination(cl, source, X_test, y_test, *, hidden: int, epochs: int, see
     seed = check_positive_int("seed", seed, minimum=0)
     same_start, scale_inputs = check_bool("same_start", same_start), check_bool("scale_inputs", scale_inputs)
     methods, dtype, timeout = check_methods(methods), check_dtype(dtype), check_timeout(timeout)
-    settings, trainer = check_settings(settings), check_choice("trainer", trainer, engine.TRAINERS)
+    settings, trainer = check_settings(settings), check_trainer(trainer)
     check_source(source, n_engines)
     X_test, y_test = check_arrays(X_test, y_test, "X_test", "y_test")
     dist = distribute(cl, source, timeout)
     try:
-        classes = _classes(dist, X_test)
+        classes = np.asarray(check_shards(dist, X_test.shape[1]))
         args = (dist.token, hidden, epochs, seed, same_start, scale_inputs, dtype, trainer)
         fits = wait(cl, submit(cl, fit_to_combine, lambda rank: args), "fitting", timeout)
         fit_seconds = [f["fit_seconds"] for f in fits]
@@ -235,18 +235,6 @@ def run_combination(cl, source, X_test, y_test, *, hidden: int, epochs: int, see
     return result
 
 
-def _classes(dist, X_test) -> np.ndarray:
-    """The run's classes, once every shard holds all of them and the test set has the shards' columns."""
-    if X_test.shape[1] != dist.n_cols:
-        raise ValueError(f"X_test must have {dist.n_cols} columns, as the training data; got {X_test.shape[1]}")
-    lacking = {d["rank"]: sorted(set(dist.classes) - set(d["labels"])) for d in dist.ranks
-               if len(d["labels"]) < len(dist.classes)}
-    if lacking:
-        raise ValueError("every shard must hold every class (networks with different output layers cannot be "
-                         f"combined): {'; '.join(f'rank {r} lacks {m}' for r, m in lacking.items())}")
-    return np.asarray(dist.classes)
-
-
 def _combine(cl, dist, method: str, settings: dict, classes, scale_inputs: bool, timeout) -> tuple[dict, Any]:
     """One method on every rank: its counters (checked against ``exchange_cost``) and its model."""
     t0 = time.perf_counter()
@@ -255,14 +243,14 @@ def _combine(cl, dist, method: str, settings: dict, classes, scale_inputs: bool,
     seconds = time.perf_counter() - t0
     counts = {(r["rounds"], r["bytes"]) for r in replies}
     if len(counts) != 1:
-        raise ExemplarError(f"{method}: ranks moved different rounds and bytes: {sorted(counts)}")
+        raise EngineError(f"{method}: ranks moved different rounds and bytes: {sorted(counts)}")
     rounds, moved = counts.pop()
     result = replies[0]["result"]
     network = result[0] if method == "ensemble" else result
     extra = (max(rounds - 1, 0), max(moved - cb.network_bytes(network), 0))
     expected = cb.exchange_cost(method, [network] * len(replies), collectives=True)
     if extra != expected:
-        raise ExemplarError(f"{method}: the collectives moved {extra} (extra rounds, extra bytes per rank); "
+        raise EngineError(f"{method}: the collectives moved {extra} (extra rounds, extra bytes per rank); "
                             f"exchange_cost expects {expected}")
     if method == "ensemble":
         model = EnsembleModel([model_from_weights(w, classes=classes) for w in result], weights=dist.sizes)
@@ -282,12 +270,8 @@ def fit_to_combine(token: str, hidden: int, epochs: int, seed: int, same_start: 
     and labels stay in the run's state (Fisher, Grams and distillation need them) until
     :func:`forget_features` or the run is forgotten.
     """
-    from mpi4py import MPI
-
-    rank = MPI.COMM_WORLD.Get_rank()
-    state = engine.state(token)
-    if state is None or "X" not in state:
-        raise ExemplarError(f"no shard for run {token} on rank {rank}: distribute first")
+    state = engine.shard_of(token)
+    rank = Collectives().rank
     X, y = state["X"], state["y"]
     out = engine.fit_shard(token, hidden, epochs, seed if same_start else seed + rank, {}, scale_inputs, dtype, trainer)
     state["features"], state["labels"] = features(X, scale_inputs, dtype), y
@@ -301,56 +285,6 @@ def forget_features(token: str) -> None:
     state.pop("labels", None)
 
 
-class _Collectives:
-    """``COMM_WORLD``'s collectives on flat buffers, counting rounds, bytes (this rank's) and seconds."""
-
-    def __init__(self):
-        from mpi4py import MPI
-
-        self.MPI, self.comm = MPI, MPI.COMM_WORLD
-        self.rank, self.size = self.comm.Get_rank(), self.comm.Get_size()
-        self.rounds, self.bytes, self.seconds = 0, 0, 0.0
-
-    def _count(self, t0: float, nbytes: int) -> None:
-        self.rounds += 1
-        self.bytes += int(nbytes)
-        self.seconds += time.perf_counter() - t0
-
-    def allreduce(self, buf: np.ndarray) -> np.ndarray:
-        t0 = time.perf_counter()
-        self.comm.Allreduce(self.MPI.IN_PLACE, buf, op=self.MPI.SUM)
-        self._count(t0, buf.nbytes)
-        return buf
-
-    def gather(self, buf: np.ndarray) -> np.ndarray | None:
-        t0 = time.perf_counter()
-        out = np.empty((self.size, buf.size), dtype=buf.dtype) if self.rank == 0 else None
-        self.comm.Gather(buf, out, root=0)
-        self._count(t0, buf.nbytes)
-        return out
-
-    def allgather(self, buf: np.ndarray) -> np.ndarray:
-        t0 = time.perf_counter()
-        out = np.empty((self.size, buf.size), dtype=buf.dtype)
-        self.comm.Allgather(buf, out)
-        self._count(t0, buf.nbytes * self.size)  # its own network sent, the other K - 1 received
-        return out
-
-
-def flatten(arrays) -> np.ndarray:
-    """The arrays as one contiguous vector (their common dtype)."""
-    return np.concatenate([np.ravel(a) for a in arrays])
-
-
-def unflatten(vector: np.ndarray, like) -> list[np.ndarray]:
-    """``vector`` cut into arrays shaped like ``like`` (the inverse of :func:`flatten`)."""
-    out, start = [], 0
-    for a in like:
-        out.append(np.array(vector[start:start + a.size].reshape(a.shape)))
-        start += a.size
-    return out
-
-
 def combine_on_engine(token: str, method: str, sizes: list[int], settings: dict) -> dict:
     """On every rank: combine the run's fitted networks with ``method``; rank 0 returns the result.
 
@@ -362,8 +296,8 @@ def combine_on_engine(token: str, method: str, sizes: list[int], settings: dict)
     """
     state = engine.state(token)
     if state is None or "weights" not in state or "features" not in state:
-        raise ExemplarError(f"no fitted network and shard for run {token} on this engine: fit_to_combine first")
-    coll = _Collectives()
+        raise EngineError(f"no fitted network and shard for run {token} on this engine: fit_to_combine first")
+    coll = Collectives()
     weights = state["weights"]
     if coll.size == 1:
         copies = [np.array(w) for w in weights]
@@ -376,8 +310,7 @@ def combine_on_engine(token: str, method: str, sizes: list[int], settings: dict)
 
 
 def _mean(coll, weights, state, share, sizes, settings):
-    flat = flatten(weights)
-    return unflatten(coll.allreduce(flat * flat.dtype.type(share)), weights)
+    return unflatten(coll.average(weights, share), weights)
 
 
 def _gathered(coll, weights):
@@ -406,7 +339,7 @@ def _fisher(coll, weights, state, share, sizes, settings, epsilon: float = 1e-8)
 def _regmean(coll, weights, state, share, sizes, settings):
     grams = cb.layer_grams(weights, state["features"])
     terms = cb.regmean_terms(weights, grams, settings["regmean_alpha"])
-    sums = unflatten(coll.allreduce(flatten(terms) * share), terms)
+    sums = unflatten(coll.average(terms, share), terms)
     return cb.regmean_solve(sums, weights[0].dtype) if coll.rank == 0 else None
 
 
@@ -415,12 +348,10 @@ def _round(coll, weights, state, share, sizes, settings, true_share: float):
     nets = [unflatten(row, weights) for row in coll.allgather(flatten(weights))]
     start = cb.matched(nets, sizes)
     X, y = state["features"], state["labels"]
-    soft = cb.distillation_targets(nets, sizes, X) if true_share < 1 else np.zeros((len(y), len(state["classes"])))
-    targets = cb.mixed_targets(soft, y, state["classes"], true_share)
-    student = cb.distill(start, X, targets, settings["distill_epochs"], seed=coll.rank,
-                         learning_rate=settings["distill_learning_rate"])
-    flat = flatten(student)
-    return unflatten(coll.allreduce(flat * flat.dtype.type(share)), weights)
+    soft = distillation_targets(nets, sizes, X) if true_share < 1 else np.zeros((len(y), len(state["classes"])))
+    targets = mixed_targets(soft, y, state["classes"], true_share)
+    student = Distiller(start, X, targets, seed=coll.rank, learning_rate=settings["distill_learning_rate"])
+    return extra_round(student, coll, share, settings["distill_epochs"])
 
 
 def _distilled(coll, weights, state, share, sizes, settings):

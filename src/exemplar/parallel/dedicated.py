@@ -16,7 +16,7 @@ periodic and gradient-allreduce
 The collective's cost on dedicated cores
 ----------------------------------------
 Every run with two or more engines measures one ``Allreduce`` of its rounds' message between two
-engines that have a core each (:func:`exemplar.parallel.engine.allreduce_probe`; the other
+engines that have a core each (:meth:`exemplar.parallel.collectives.Collectives.probe`; the other
 engines sleep meanwhile): ``allreduce_probe_seconds``, the 2-engine cost ``c2``. How it grows
 with the engine count ``n`` is a model, :data:`COMM_MODEL`: **recursive doubling**, ``ceil(log2
 n)`` exchange steps of the whole message, so ``c(n) = ceil(log2 n) × c2`` (``c(1) = 0``: one
@@ -33,11 +33,10 @@ from typing import Sequence
 
 import numpy as np
 
+from exemplar.parallel.engine import APART
+
 #: The model of the collective's growth with the engine count (the chapters name it).
 COMM_MODEL = "recursive doubling: ceil(log2 n) × the 2-engine Allreduce"
-
-#: Strategies whose engines train apart and meet once, after training.
-APART = ("one-shot", "ensemble")
 
 
 def collective_factor(n_engines: int) -> int:

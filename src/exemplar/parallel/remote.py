@@ -3,7 +3,7 @@
 :func:`submit` sends ``func(*args_of_rank(rank))`` to every rank's engine of a
 :class:`~exemplar.parallel.cluster.RunningCluster`; :func:`wait` collects the replies in rank
 order (results come back by engine id: they are mapped by rank here). A wait never hangs on a
-lost cluster: it raises :class:`ExemplarError`, naming the rank and the engine, as soon as any
+lost cluster: it raises :class:`EngineError`, naming the rank and the engine, as soon as any
 rank fails, and once ``timeout`` seconds have passed.
 """
 
@@ -13,8 +13,12 @@ import time
 from typing import Any
 
 
-class ExemplarError(RuntimeError):
-    """A step failed or timed out on an engine. The message names the rank and the engine."""
+class EngineError(RuntimeError):
+    """A step failed or timed out on an engine. The message names the rank and the engine.
+
+    (Not ipyparallel's ``ipyparallel.error.EngineError``, which says that an engine died:
+    :func:`wait` reports that one as the cause.)
+    """
 
 
 #: Seconds between two checks, while waiting, that the cluster's controller still runs.
@@ -22,7 +26,7 @@ CONTROLLER_CHECK_SECONDS = 1.0
 
 
 def check_controller(cl, step: str) -> None:
-    """Raise :class:`ExemplarError` naming the controller if its process is gone (nothing can reach the engines).
+    """Raise :class:`EngineError` naming the controller if its process is gone (nothing can reach the engines).
 
     Clusters that cannot tell (no ``controller_alive`` method, or a controller this process did
     not start) pass.
@@ -30,7 +34,7 @@ def check_controller(cl, step: str) -> None:
     controller_alive = getattr(cl, "controller_alive", None)
     if controller_alive is None or controller_alive():
         return
-    raise ExemplarError(
+    raise EngineError(
         f"the cluster's controller (ipcontroller, pid {getattr(cl, 'controller_pid', None)}) is no longer "
         f"running, so {step} cannot finish: stop the cluster (leave its `with` block) and start a new one"
     )
@@ -43,7 +47,7 @@ def submit(cl, func, args_of_rank) -> dict[int, Any]:
     gone = [r for r in range(cl.n) if cl.engine_of[r] not in registered]
     if gone:
         who = ", ".join(f"rank {r} (engine {cl.engine_of[r]})" for r in gone)
-        raise ExemplarError(
+        raise EngineError(
             f"{who} no longer registered with the controller (dead?); "
             "stop the cluster (leave its `with` block) and start a new one"
         )
@@ -52,7 +56,7 @@ def submit(cl, func, args_of_rank) -> dict[int, Any]:
         try:
             ars[rank] = cl.rc[cl.engine_of[rank]].apply_async(func, *args_of_rank(rank))
         except Exception as exc:
-            raise ExemplarError(
+            raise EngineError(
                 f"could not submit {func.__name__} to rank {rank} (engine {cl.engine_of[rank]}): {exc}"
             ) from exc
     return ars
@@ -61,7 +65,7 @@ def submit(cl, func, args_of_rank) -> dict[int, Any]:
 def wait(cl, ars: dict[int, Any], step: str, timeout: float | None) -> list:
     """Results of one async call per rank, in rank order.
 
-    Raises :class:`ExemplarError` naming the rank(s) and engine(s) as soon as any rank fails
+    Raises :class:`EngineError` naming the rank(s) and engine(s) as soon as any rank fails
     (after a short grace for the other ranks' errors, so the first cause is reported too),
     naming the ranks still running once ``timeout`` seconds have passed, or naming the
     controller within :data:`CONTROLLER_CHECK_SECONDS` of its process ending (the replies
@@ -85,7 +89,7 @@ def wait(cl, ars: dict[int, Any], step: str, timeout: float | None) -> list:
                 f"rank {r} (engine {cl.engine_of[r]}{'' if cl.engine_of[r] in alive else ', no longer registered'})"
                 for r in pending
             )
-            raise ExemplarError(
+            raise EngineError(
                 f"{step} did not finish within {timeout:g} s on {who}; "
                 "stop the cluster (leave its `with` block) and start a new one"
             )
@@ -108,7 +112,7 @@ def _raise_failures(cl, ars: dict[int, Any], step: str) -> None:
     first_exc = failures[0][1]
     detail = "; ".join(f"rank {r} (engine {cl.engine_of[r]}): {_describe(e)}" for r, e in failures)
     hint = ""
-    died = [r for r, e in failures if "EngineError" in (type(e).__name__, getattr(e, "ename", ""))]
+    died = [r for r, e in failures if _engine_died(e)]
     if died:
         hint = (
             "; an engine died (MPI then ends the whole job): stop the cluster "
@@ -119,7 +123,16 @@ def _raise_failures(cl, ars: dict[int, Any], step: str) -> None:
             "; the other ranks may be blocked in an MPI collective: stop the cluster "
             "(leave its `with` block) and start a new one"
         )
-    raise ExemplarError(f"{step} failed on {detail}{hint}") from first_exc
+    raise EngineError(f"{step} failed on {detail}{hint}") from first_exc
+
+
+def _engine_died(exc: BaseException) -> bool:
+    """Whether ``exc`` is ipyparallel's report that an engine died (its ``EngineError``, raised or wrapped)."""
+    from ipyparallel import error
+
+    if isinstance(exc, error.EngineError):
+        return True
+    return getattr(exc, "ename", None) == "EngineError" and "died" in str(getattr(exc, "evalue", ""))
 
 
 def _describe(exc: BaseException) -> str:

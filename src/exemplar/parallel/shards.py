@@ -6,15 +6,20 @@
   :func:`array_source` (arrays already in memory, sent through the controller to rank 0 only).
 * Pixels travel as uint8 (:func:`as_pixels` refuses anything but integers 0-255), labels as int64;
   :func:`checksum` is what every rank reports of what it received.
+* :func:`scatter_source` moves them: rank 0 reads the source, ``Bcast`` sends every rank a header
+  and ``Scatterv`` its shard. This is data distribution, not training, so it is the one MPI call
+  outside :mod:`exemplar.parallel.collectives` (which counts the training's exchanges only).
 """
 
 from __future__ import annotations
 
 import os
+import time
 import zlib
 
 import numpy as np
 
+from exemplar.parallel.remote import EngineError
 from exemplar.validation import check_positive_int
 
 
@@ -195,3 +200,65 @@ def features(X: np.ndarray, scale_inputs: bool = False, dtype: str = "float64") 
     if scale_inputs:
         X /= X.dtype.type(255)
     return X
+
+
+def scatter_source(source) -> dict:
+    """Collective over ``COMM_WORLD``: rank 0 reads ``source`` and scatters one shard to every rank.
+
+    Every rank must call this (rank 0 with the source, the others with ``None``). Rank 0 reads the
+    source (:func:`read_source`) and broadcasts a header (rows, columns, status: a failed read or
+    fewer rows than ranks reach every rank, which would otherwise wait in the ``Bcast`` for ever);
+    then ``Scatterv`` gives each rank its contiguous shard (:func:`shard_bounds`), pixels as uint8,
+    labels as int64, and a ``Barrier`` waits for every rank to hold it.
+
+    Returns
+    -------
+    dict
+        ``X``, ``y`` (the rank's shard), ``rank``, ``n_rows_total``, ``n_cols``, ``start`` (the
+        shard's first row), ``read_seconds`` (rank 0's read; 0 elsewhere) and ``distribute_seconds``
+        (from the end of the read to every rank holding its shard).
+
+    Raises
+    ------
+    EngineError
+        On ranks other than 0 when rank 0 could not provide the data (rank 0 raises its own error).
+    """
+    from mpi4py import MPI
+
+    comm = MPI.COMM_WORLD
+    rank, size = comm.Get_rank(), comm.Get_size()
+    comm.Barrier()
+    t0 = time.perf_counter()
+    header = np.zeros(3, dtype=np.int64)  # rows, columns, status (0 ok, 1 read failed, 2 more ranks than rows)
+    error = X = y = None
+    if rank == 0:
+        try:
+            X, y = read_source(source)
+            header[:2] = X.shape
+            if X.shape[0] < size:
+                header[2] = 2
+                error = ValueError(f"n_engines must be at most the number of training rows ({X.shape[0]}); got {size}")
+        except Exception as exc:  # every rank must learn of it, or they wait in Bcast forever
+            header[2] = 1
+            error = exc
+    t_read = time.perf_counter() - t0
+    t1 = time.perf_counter()
+    comm.Bcast(header, root=0)
+    n_rows, n_cols, status = (int(v) for v in header)
+    if status:
+        if rank == 0:
+            raise error
+        raise EngineError(f"rank 0 could not provide the training data (status {status}); see rank 0's error")
+    bounds = shard_bounds(n_rows, size)
+    counts = np.array([b - a for a, b in bounds], dtype=np.int64)
+    displs = np.array([a for a, _ in bounds], dtype=np.int64)
+    X_shard = np.empty((int(counts[rank]), n_cols), dtype=np.uint8)
+    y_shard = np.empty(int(counts[rank]), dtype=np.int64)
+    send_X = [X, (counts * n_cols, displs * n_cols), MPI.UINT8_T] if rank == 0 else None
+    send_y = [y, (counts, displs), MPI.INT64_T] if rank == 0 else None
+    comm.Scatterv(send_X, [X_shard, MPI.UINT8_T], root=0)
+    comm.Scatterv(send_y, [y_shard, MPI.INT64_T], root=0)
+    comm.Barrier()
+    return {"X": X_shard, "y": y_shard, "rank": rank, "n_rows_total": n_rows, "n_cols": n_cols,
+            "start": int(displs[rank]), "read_seconds": t_read if rank == 0 else 0.0,
+            "distribute_seconds": time.perf_counter() - t1}

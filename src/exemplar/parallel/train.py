@@ -9,8 +9,8 @@ evaluates the combined model on the test set.
 The driver's steps
 ------------------
 :func:`run_exemplar` is check -> distribute -> train -> collect -> evaluate: every argument is
-checked in the master first; :func:`distribute` (also the first step of :func:`distribute_only`
-and of :func:`exemplar.parallel.algorithms.fit_parallel`) leaves a shard on every rank; each
+checked in the master first; :func:`~exemplar.parallel.distribute.distribute` (the first step of
+every driver, :mod:`exemplar.parallel.distribute`) leaves a shard on every rank; each
 rank trains (:func:`exemplar.parallel.engine.train_shard`); the model is collected and combined
 in the master, and evaluated there.
 
@@ -54,7 +54,7 @@ cluster, the same shards and the same seed on every engine (:data:`STRATEGIES`):
     shard size.
 ``"periodic"`` (local SGD, federated averaging)
     Every ``sync_every`` epochs the engines average their weights with one ``MPI.Allreduce``
-    (weighted by shard size) and all continue from the average (:mod:`exemplar.models.periodic`).
+    (weighted by shard size) and all continue from the average (:mod:`exemplar.parallel.rounds`).
 ``"gradient-allreduce"`` (synchronous data-parallel SGD)
     Every step, every engine computes the summed gradient of its mini-batch, one ``Allreduce``
     adds them, and all apply the same Adam update: the sequential run with a global batch of
@@ -93,7 +93,6 @@ from them ``dedicated_seconds``, the training time with a core per engine
 from __future__ import annotations
 
 import time
-import uuid
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -102,11 +101,13 @@ import numpy as np
 from exemplar.models.sklearn_mlp import accuracy_pct, build_mlp, combine, model_from_weights
 from exemplar.models.wrappers import EnsembleModel, PixelScaledModel
 from exemplar.parallel import engine
-from exemplar.parallel.remote import ExemplarError, submit, wait
 from exemplar.parallel.dedicated import estimate
-from exemplar.parallel.engine import STRATEGIES
+from exemplar.parallel.distribute import Distribution, check_shards, distribute, forget_run
+from exemplar.parallel.engine import APART, STRATEGIES
+from exemplar.parallel.remote import EngineError, submit, wait
 from exemplar.parallel.shards import check_arrays, check_source
-from exemplar.validation import check_bool, check_choice, check_dtype, check_mpi_cluster, check_positive_int, check_timeout
+from exemplar.validation import (check_bool, check_choice, check_dtype, check_mpi_cluster, check_positive_int,
+                                 check_timeout, check_trainer)
 
 
 #: ``mlp_params`` keys that :func:`run_exemplar` sets itself.
@@ -144,7 +145,7 @@ class ExemplarResult:
     model : MLPClassifier
         The combined model (predicts; was never ``fit`` itself).
     shard_checksums : list of int
-        What each rank received, as :func:`shard_checksum` computes it.
+        What each rank received, as :func:`~exemplar.parallel.shards.shard_checksum` computes it.
     strategy : str
         One of :data:`STRATEGIES`.
     sync_every : int or None
@@ -249,7 +250,7 @@ def run_exemplar(
         ``random_state``, which the arguments above set).
     timeout : float or None
         Seconds each step (distribute, fit, gather) may take on the engines before
-        :class:`ExemplarError`; ``None`` waits for ever (failures still stop the wait).
+        :class:`EngineError`; ``None`` waits for ever (failures still stop the wait).
     strategy : {"one-shot", "periodic", "gradient-allreduce", "ensemble"}
         How the engines' work is combined (see the module's documentation). ``"one-shot"`` is
         the paper's method. ``"gradient-allreduce"`` accepts only the ``mlp_params`` that
@@ -279,7 +280,7 @@ def run_exemplar(
     ValueError
         For bad parameters (message names the parameter and the accepted range), a local
         cluster, or shards that do not all hold the same classes.
-    ExemplarError
+    EngineError
         When a step fails or times out on an engine.
     """
     t_start = time.perf_counter()
@@ -287,7 +288,11 @@ def run_exemplar(
                  trainer)
     X_test, y_test = check_arrays(X_test, y_test, "X_test", "y_test")
     dist = distribute(cl, source, timeout)
-    classes = _check_shards(cl, dist, X_test)
+    try:
+        classes = check_shards(dist, X_test.shape[1])
+    except ValueError:
+        forget_run(cl)
+        raise
     fits = _train(cl, dist, run, classes)
     t0 = time.perf_counter()
     model, comm = _collect(cl, dist, run, fits, classes)
@@ -334,7 +339,7 @@ def _check(cl, source, hidden, epochs, seed, mlp_params, timeout, strategy, sync
                strategy=check_choice("strategy", strategy, STRATEGIES),
                sync_every=check_positive_int("sync_every", sync_every),
                scale_inputs=check_bool("scale_inputs", scale_inputs), dtype=check_dtype(dtype),
-               trainer=check_choice("trainer", trainer, engine.TRAINERS))
+               trainer=check_trainer(trainer))
     _check_strategy(run)
     check_source(source, n_engines)
     return run
@@ -366,88 +371,6 @@ def _check_strategy(run: _Run) -> None:
         check_params(run.mlp_params)
 
 
-@dataclass(frozen=True)
-class Distribution:
-    """Where one run's shards went: what :func:`distribute` returns.
-
-    Attributes
-    ----------
-    token : str
-        The run's key on the engines (:func:`exemplar.parallel.engine.state`).
-    ranks : list of dict
-        Per rank, in rank order, what :func:`exemplar.parallel.engine.distribute_shards` returned:
-        ``rank``, ``pid``, ``n_rows_total``, ``n_cols``, ``start``, ``n_rows``, ``labels``,
-        ``checksum``, ``read_seconds`` (rank 0's read; 0 elsewhere), ``distribute_seconds``.
-    n_cols, sizes, classes, checksums, read_seconds, distribute_seconds
-        Read from ``ranks``: the training data's columns; rows per rank; every label of some
-        shard, sorted; each rank's :func:`~exemplar.parallel.shards.shard_checksum`; rank 0's
-        read and scatter times.
-    """
-
-    token: str
-    ranks: list[dict]
-
-    @property
-    def n_cols(self) -> int:
-        return self.ranks[0]["n_cols"]
-
-    @property
-    def sizes(self) -> list[int]:
-        return [d["n_rows"] for d in self.ranks]
-
-    @property
-    def classes(self) -> list:
-        return sorted(set().union(*(d["labels"] for d in self.ranks)))
-
-    @property
-    def checksums(self) -> list[int]:
-        return [d["checksum"] for d in self.ranks]
-
-    @property
-    def read_seconds(self) -> float:
-        return self.ranks[0]["read_seconds"]
-
-    @property
-    def distribute_seconds(self) -> float:
-        return self.ranks[0]["distribute_seconds"]
-
-
-def distribute(cl, source, timeout: float | None) -> Distribution:
-    """Step 2: rank 0 reads ``source`` and scatters one shard to every rank (all ranks join the collectives).
-
-    The shards stay on the engines under a new run token, for the steps that follow; drop them
-    with :func:`forget_run`. ``cl`` and ``source`` must have been checked (:func:`check_mpi_cluster
-    <exemplar.validation.check_mpi_cluster>`, :func:`check_source <exemplar.parallel.shards.check_source>`).
-
-    Raises
-    ------
-    ExemplarError
-        When rank 0 cannot read the source, or a rank fails or times out.
-    """
-    token = uuid.uuid4().hex
-    ars = submit(cl, engine.distribute_shards, lambda rank: (token, source if rank == 0 else None))
-    return Distribution(token, wait(cl, ars, "reading and distributing the data", timeout))
-
-
-def _check_shards(cl, dist: Distribution, X_test: np.ndarray) -> list:
-    """The classes of the run, once the shards agree with the test set and each other."""
-    if X_test.shape[1] != dist.n_cols:
-        forget_run(cl)
-        raise ValueError(f"X_test must have {dist.n_cols} columns, as the training data; got {X_test.shape[1]}")
-    classes = dist.classes
-    lacking = {d["rank"]: sorted(set(classes) - set(d["labels"])) for d in dist.ranks
-               if len(d["labels"]) < len(classes)}
-    if lacking:
-        forget_run(cl)
-        detail = "; ".join(f"rank {r} lacks {m}" for r, m in lacking.items())
-        raise ValueError(
-            "every shard must hold every class (MLPClassifier learns only the classes it sees, and "
-            f"weights of different output sizes cannot be averaged): {detail}. Use fewer engines, "
-            "or shuffle the training rows"
-        )
-    return classes
-
-
 def _train(cl, dist: Distribution, run: _Run, classes: list) -> list[dict]:
     """Step 3: same seed everywhere, each rank its own shard; per rank, what it reports."""
     args = (dist.token, run.strategy, run.hidden, run.epochs, run.seed, run.mlp_params, run.sync_every,
@@ -459,7 +382,7 @@ def _train(cl, dist: Distribution, run: _Run, classes: list) -> list[dict]:
 def _collect(cl, dist: Distribution, run: _Run, fits: list[dict], classes: list) -> tuple[Any, dict]:
     """Step 4: the combined model in the master, and the communication counters."""
     build = dict(classes=np.asarray(classes), max_iter=run.epochs, random_state=run.seed, **run.mlp_params)
-    if run.strategy in ("one-shot", "ensemble"):
+    if run.strategy in APART:
         model, comm = _gather_and_combine(cl, dist, run, build)
     else:
         model, comm = _fetch_replica(cl, dist, run, fits, build)
@@ -488,33 +411,8 @@ def _fetch_replica(cl, dist: Distribution, run: _Run, fits: list[dict], build: d
     model = model_from_weights(wait(cl, ars, "gathering the weights", run.timeout)[0], **build)
     rounds = {f["comm_rounds"] for f in fits}
     if len(rounds) != 1:  # every rank joins every Allreduce, so this cannot differ
-        raise ExemplarError(f"ranks report different numbers of communication rounds: {sorted(rounds)}")
+        raise EngineError(f"ranks report different numbers of communication rounds: {sorted(rounds)}")
     comm = {"comm_rounds": int(rounds.pop()), "comm_bytes": int(fits[0]["comm_bytes"]),
             "comm_seconds": float(max(f["comm_seconds"] for f in fits)),
             "replicas_identical": len({f["weights_crc"] for f in fits}) == 1}
     return model, comm
-
-
-def forget_run(cl) -> None:
-    """Ask every engine to drop its run state; does not wait (an engine may be busy or stuck)."""
-    try:
-        cl.view.apply_async(engine.forget)
-    except Exception:
-        pass
-
-
-def distribute_only(cl, source, timeout: float | None = 600.0) -> list[dict]:
-    """Read and scatter ``source`` as :func:`run_exemplar` does (:func:`distribute`), without fitting.
-
-    Returns
-    -------
-    list of dict
-        Per rank, in rank order (:attr:`Distribution.ranks`): ``rank``, ``start``, ``n_rows``,
-        ``checksum`` (:func:`shard_checksum` of what it received), ``read_seconds`` (rank 0),
-        ``distribute_seconds``. For tests and for timing the scatter alone.
-    """
-    check_source(source, check_mpi_cluster(cl, "distribute_only"))
-    try:
-        return distribute(cl, source, timeout).ranks
-    finally:
-        forget_run(cl)
