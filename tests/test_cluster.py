@@ -10,7 +10,7 @@ import psutil
 import pytest
 from ipyparallel import interactive
 
-from exemplar.parallel.cluster import LAUNCHERS, ClusterError, cluster_processes, engines_alive, start_cluster
+from exemplar.parallel.cluster import LAUNCHERS, ClusterError, cluster_processes, start_cluster
 from exemplar.results import usable_cores
 
 CLUSTER_NAMES = ("mpiexec", "hydra_pmi_proxy", "ipengine", "ipcontroller")
@@ -88,7 +88,6 @@ def test_mpi_cluster_maps_ranks_pins_threads_and_stops_cleanly():
         # waiting ranks sleep only where the engines share cores (tests/test_parallel_yield.py)
         assert cl.mpi_yield == (2 > usable_cores())
         assert all((info["env"]["MPIR_CVAR_ENABLE_HEAVY_YIELD"] == "1") == cl.mpi_yield for info in cl.engine_info)
-        assert engines_alive(cl) == {0: True, 1: True}
         procs = cl.processes() + _tagged(cl.cluster_id) + _descendants_by_name()
         names = {p.name() for p in procs}
         assert {"mpiexec", "hydra_pmi_proxy"} <= names

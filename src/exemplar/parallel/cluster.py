@@ -45,9 +45,9 @@ from typing import Any, Iterator
 
 import psutil
 
-from exemplar.parallel.watchdog import alive, cluster_processes, start_watchdog, stop_watchdog
+from exemplar.parallel.watchdog import alive, cluster_processes, kill_stragglers, start_watchdog, stop_watchdog
 from exemplar.results import usable_cores
-from exemplar.validation import check_bool, check_positive_int
+from exemplar.validation import check_bool, check_choice, check_interval, check_positive_int
 
 
 #: Launchers :func:`start_cluster` accepts.
@@ -177,12 +177,6 @@ class RunningCluster:
         return pids
 
 
-def engines_alive(cl: RunningCluster) -> dict[int, bool]:
-    """Per MPI rank, whether its engine is still registered with the controller."""
-    registered = set(cl.rc.ids)
-    return {rank: cl.engine_of[rank] in registered for rank in range(cl.n)}
-
-
 #: The environment variables each engine reports in ``RunningCluster.engine_info[rank]["env"]``.
 ENGINE_ENV_REPORTED = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", *YIELD_MPI_ENV)
 
@@ -212,28 +206,6 @@ def _engine_setup(use_mpi: bool) -> dict:
         ],
         "env": {k: os.environ.get(k) for k in ENGINE_ENV_REPORTED},
     }
-
-
-def _kill_stragglers(cluster_id: str, pids: set[int], grace: float = 3.0) -> list[str]:
-    """Wait up to ``grace`` seconds for the cluster's processes to exit, then SIGKILL the rest.
-
-    Returns a description of each process that had to be killed.
-    """
-    deadline = time.monotonic() + grace
-    procs = cluster_processes(cluster_id, pids)
-    while procs and time.monotonic() < deadline:
-        time.sleep(0.1)
-        procs = [p for p in procs if alive(p)]
-    killed = []
-    for proc in procs:
-        try:
-            killed.append(f"{proc.name()} (pid {proc.pid})")
-            proc.kill()
-        except psutil.Error:
-            continue
-    if procs:
-        psutil.wait_procs(procs, timeout=5)
-    return killed
 
 
 def _engine_env(extra: dict | None) -> dict[str, str]:
@@ -313,11 +285,9 @@ def start_cluster(
         If the engines do not all register within ``timeout`` seconds, or do not form one
         MPI world of ``n_engines`` ranks.
     """
-    if launcher not in LAUNCHERS:
-        raise ValueError(f"launcher must be one of {', '.join(map(repr, LAUNCHERS))}; got {launcher!r}")
+    check_choice("launcher", launcher, LAUNCHERS)
     n = check_positive_int("n_engines", n_engines)
-    if not (isinstance(timeout, (int, float)) and timeout > 0):
-        raise ValueError(f"timeout must be a positive number of seconds; got {timeout!r}")
+    timeout = check_interval("timeout", timeout, low=0, closed="neither", what="a number of seconds")
     check_positive_int("heartbeat_ms", heartbeat_ms, minimum=10)
     mpi_yield = _yield_waiting(yield_waiting, n, launcher, hostfile, mpi_args)
 
@@ -501,7 +471,7 @@ def _stop(cluster, rc, known_pids: set[int]) -> None:
             interrupted = exc
         except Exception as exc:
             log.warning("ipyparallel's %s failed (%r); killing the cluster's processes", step.__name__, exc)
-    killed = _kill_stragglers(cluster_id, known_pids)
+    killed = kill_stragglers(cluster_id, known_pids)
     if killed:
         log.warning("killed leftover cluster processes: %s", ", ".join(killed))
     if interrupted is not None:

@@ -129,6 +129,28 @@ def end_processes(procs: list[psutil.Process], grace: float = GRACE_SECONDS) -> 
     return left
 
 
+def kill_stragglers(cluster_id: str, pids: set[int], grace: float = 3.0) -> list[str]:
+    """Wait up to ``grace`` seconds for the cluster's processes to exit, then SIGKILL the rest.
+
+    Returns a description of each process that had to be killed.
+    """
+    deadline = time.monotonic() + grace
+    procs = cluster_processes(cluster_id, pids)
+    while procs and time.monotonic() < deadline:
+        time.sleep(0.1)
+        procs = [p for p in procs if alive(p)]
+    killed = []
+    for proc in procs:
+        try:
+            killed.append(f"{proc.name()} (pid {proc.pid})")
+            proc.kill()
+        except psutil.Error:
+            continue
+    if procs:
+        psutil.wait_procs(procs, timeout=5)
+    return killed
+
+
 def connection_files(cluster_id: str, security_dir: str | os.PathLike) -> list[Path]:
     """The files ipyparallel writes for cluster ``cluster_id`` in ``security_dir`` (the cluster's, the controller's)."""
     names = (f"cluster-{cluster_id}.json", f"ipcontroller-{cluster_id}-client.json",
