@@ -142,7 +142,7 @@ def test_params_are_checked():
     X, y = pixels(40)
     with pytest.raises(ValueError, match="may set shrinkage"):
         statistics.fit_sequential("lda", X, y, params={"reg_param": 0.1})
-    with pytest.raises(ValueError, match="shrinkage must be a number from 0 to 1"):
+    with pytest.raises(ValueError, match=r"shrinkage must be a number in \[0, 1\]; got 2"):
         statistics.fit_sequential("qda", X, y, params={"shrinkage": 2})
     with pytest.raises(ValueError, match="algorithm must be one of 'mlp', 'gaussian-nb'"):
         statistics.check_algorithm("svm")

@@ -13,7 +13,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from exemplar.models.wrappers import ForestVote
-from exemplar.validation import check_choice
+from exemplar.validation import check_choice, check_interval
 
 
 #: The algorithms exemplar parallelism trains (:mod:`exemplar.parallel.algorithms`).
@@ -57,10 +57,10 @@ def check_params(algorithm: str, params: Mapping[str, Any] | None) -> dict:
     if unknown:
         raise ValueError(f"params for {algorithm!r} may set {', '.join(known)}; got unknown {', '.join(unknown)}")
     out = {**known, **params}
-    if "shrinkage" in out and not (isinstance(out["shrinkage"], (int, float)) and 0 <= out["shrinkage"] <= 1):
-        raise ValueError(f"shrinkage must be a number from 0 to 1; got {out['shrinkage']!r}")
-    if "var_smoothing" in out and not (isinstance(out["var_smoothing"], (int, float)) and out["var_smoothing"] >= 0):
-        raise ValueError(f"var_smoothing must be a non-negative number; got {out['var_smoothing']!r}")
+    if "shrinkage" in out:
+        check_interval("shrinkage", out["shrinkage"], low=0, high=1)
+    if "var_smoothing" in out:
+        check_interval("var_smoothing", out["var_smoothing"], low=0)
     return out
 
 
