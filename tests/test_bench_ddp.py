@@ -45,7 +45,7 @@ def test_bad_variant_or_trainer_is_refused():
     pytest.importorskip("torch")
     with pytest.raises(BenchError, match=r"ddp_variants must be \[dtype, flush_denormal\]"):
         ddp.run(ddp_variants=[["float16", True]])
-    with pytest.raises(BenchError, match="trainer must be 'numpy' or 'sklearn'"):
+    with pytest.raises(BenchError, match="trainer must be one of 'sklearn', 'numpy'"):
         ddp.run(trainer="torch")
 
 

@@ -43,12 +43,9 @@ from exemplar.parallel import cluster
 from exemplar.models import numpy_mlp, sklearn_mlp as mlp
 from exemplar.analysis import sweep
 from exemplar import parallel as ex
-from exemplar.validation import check_positive_int
+from exemplar.validation import TRAINERS, check_positive_int
 
 N_CLASSES = 10
-
-#: The trainers compared, in the order they alternate.
-TRAINERS = ("sklearn", "numpy")
 
 #: The second network of the sequential fits: (hidden units, rows per batch).
 WIDE_NETWORK = (100, 200)

@@ -109,7 +109,7 @@ from exemplar.analysis import communication as analysis
 from exemplar.bench import common
 from exemplar.bench.ddp_ours import first_reach, ours_curve
 from exemplar.bench.ddp_torch import TORCH_HINT, global_batch_rows, require_torch, train_ddp
-from exemplar.validation import check_dtype
+from exemplar.validation import check_dtype, check_trainer
 
 __all__ = ["OURS", "DTYPES", "KIND_UPPER", "KIND_EPOCH", "COLUMNS", "TORCH_HINT", "params", "ddp_label", "ours_label",
            "run", "summarize", "headline", "main", "ours_curve", "first_reach", "global_batch_rows", "require_torch",
@@ -327,8 +327,10 @@ def run(n_train: int = 6000, n_test: int | None = None, hidden: int = 85, epochs
     from exemplar import data as datasets
     from exemplar import parallel as ex
 
-    if trainer not in ("numpy", "sklearn"):
-        raise common.BenchError(f"trainer must be 'numpy' or 'sklearn'; got {trainer!r}")
+    try:
+        check_trainer(trainer)
+    except ValueError as exc:
+        raise common.BenchError(str(exc)) from None
     for variant in ddp_variants:
         if len(variant) != 2 or variant[0] not in DTYPES:
             raise common.BenchError(f"each of ddp_variants must be [dtype, flush_denormal] with dtype one of "

@@ -57,6 +57,7 @@ import pandas as pd
 from exemplar import config
 from exemplar.bench import common
 from exemplar.bench.common import BenchError
+from exemplar.validation import DTYPES, TRAINERS, check_interval, check_positive_int
 
 #: Bytes per MB in every ``*_mb`` column (as the report's other byte counts).
 MB = 1e6
@@ -64,8 +65,6 @@ MB = 1e6
 #: The target's allowance beyond twice a process's own data, in bytes.
 SLACK_BYTES = 300 * MB
 
-DTYPES = ("float64", "float32")
-TRAINERS = ("sklearn", "numpy")
 
 #: What a run imports on the engines; imported before the baseline is read.
 RUN_MODULES = ("mpi4py.MPI", "exemplar.parallel.engine", "exemplar.parallel.shards", "exemplar.data",
@@ -149,13 +148,12 @@ def bound_bytes(own_bytes: int) -> float:
 
 
 def _check(n_trains, dtypes, trainers, n_engines, n_test, hidden, epochs, timeout) -> None:
-    from exemplar.validation import check_positive_int
-
     try:
         for name, v in (("n_engines", n_engines), ("n_test", n_test), ("hidden", hidden), ("epochs", epochs)):
             check_positive_int(name, v)
         for n in n_trains:
             check_positive_int("n_trains item", n)
+        check_interval("timeout", timeout, low=0, closed="neither", what="a number of seconds")
     except (TypeError, ValueError) as exc:
         raise BenchError(str(exc)) from exc
     if not n_trains or max(n_trains) > 60_000 or min(n_trains) < n_engines:
@@ -163,8 +161,6 @@ def _check(n_trains, dtypes, trainers, n_engines, n_test, hidden, epochs, timeou
     for name, values, allowed in (("dtypes", dtypes, DTYPES), ("trainers", trainers, TRAINERS)):
         if isinstance(values, str) or not values or any(v not in allowed for v in values):
             raise BenchError(f"{name} must be a non-empty list of names from {list(allowed)}; got {values!r}")
-    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
-        raise BenchError(f"timeout must be a positive number of seconds; got {timeout!r}")
 
 
 # --------------------------------------------------------------------------------------------
