@@ -34,7 +34,8 @@ from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
 from exemplar.analysis import sweep as analysis
-from exemplar.analysis.sweep import BASELINE, COLUMNS, RESULTS_NAME  # noqa: F401 (the protocol's name for it)
+from exemplar.analysis.sweep import BASELINE, COLUMNS
+from exemplar.analysis.sweep import RESULTS_NAME  # noqa: F401 (the protocol's name for it)
 from exemplar.experiments.params import Param, Parameters, ParamSpec, shared
 from exemplar.experiments.runner import Inputs
 from exemplar.models import sklearn_mlp as mlp
@@ -152,7 +153,7 @@ def sweep_rows(points: Iterable[tuple[int, int, int]], X_train, y_train, X_test,
 
 
 def fit_one(hidden: int, epochs: int, repeat: int, seed: int, X_train, y_train, X_test, y_test) -> dict:
-    """One grid point: build, fit (timed alone) and test; a row of :data:`COLUMNS`."""
+    """One grid point: build, fit (timed alone) and test; a row of :data:`~exemplar.analysis.sweep.COLUMNS`."""
     model = mlp.build_mlp(hidden, epochs, seed + repeat)
     fit = mlp.fit_timed(model, X_train, y_train)
     return {"hidden": hidden, "epochs": epochs, "repeat": repeat, "seed": seed + repeat,
@@ -350,9 +351,3 @@ def run_one(p: Parameters, inputs: Inputs, cl, c: Mapping[str, Any]) -> dict:
 def summarize(rows: pd.DataFrame) -> pd.DataFrame:
     """The chapter's summary of its rows: Table I (:func:`exemplar.analysis.sweep.summarize`)."""
     return analysis.summarize(rows)
-
-
-# TEMPORARY (issue 20): experiments/{communication,combining,algorithms}.py and reporting/claims.py read
-# these here until they read exemplar.analysis.sweep; removed then.
-from exemplar.analysis.sweep import (BASIS, best_model, chosen_model, optimum, pooled,  # noqa: E402,F401
-                                     same_model_classes, time_basis)
