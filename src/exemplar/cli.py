@@ -13,6 +13,7 @@ One entry point for every stage of the report (data -> experiments -> results ->
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from exemplar import config
@@ -45,8 +46,13 @@ def cmd_run(args) -> int:
     from exemplar.site import notebooks
 
     if args.notebook and (args.parameters or args.output_dir):
-        params = dict(args.parameters)  # each VALUE is read as its parameter's kind (notebooks.check_parameters)
+        from exemplar.analysis import stages
+
+        if args.quick:  # QUICK sizes and folder, then the -p values on top
+            os.environ.setdefault("EXEMPLAR_RESULTS", str(config.ROOT / config.QUICK_RESULTS))
         for stem in args.notebook:
+            quick = dict(stages.PLAN[stem][1]) if args.quick and stem in stages.PLAN else {}
+            params = {**quick, **dict(args.parameters)}  # each VALUE is read as its kind (notebooks.check_parameters)
             print(notebooks.execute(stem, params, out_dir=args.output_dir, plan=False))
         return 0
     notebooks.run_plan(quick=args.quick, only=args.notebook or None)

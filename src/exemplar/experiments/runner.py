@@ -351,8 +351,10 @@ class ChapterRun(NamedTuple):
 
     @property
     def cores(self) -> int:
-        """Usable cores of the machine that ran it."""
-        return int(self.prov["machine"]["usable_cores"])
+        """Usable cores of the machine that ran it (:func:`exemplar.analysis.provenance.cores`)."""
+        from exemplar.analysis.provenance import cores
+
+        return cores(self.prov)
 
 
 def check_protocol(module) -> None:
