@@ -176,7 +176,7 @@ def test_communication_counters_for_known_runs(cluster2, digits, n_params):
                            mlp_params={"batch_size": 50, **no_stop})
     assert (grad.comm_rounds, grad.comm_bytes) == (12, 12 * (P + 2) * 8)
     # one-shot and ensemble: one gather of each engine's weights
-    for strategy in ("one-shot", "ensemble"):
+    for strategy in ex.APART:
         res = ex.run_exemplar(cluster2, src, Xt, yt, hidden=8, epochs=4, seed=0, strategy=strategy)
         assert (res.comm_rounds, res.comm_bytes) == (1, P * 8)
         assert 0 < res.comm_seconds <= res.combine_seconds

@@ -15,6 +15,7 @@ import numpy as np
 from exemplar.models import sklearn_mlp
 from exemplar.models.combination import (check_network, check_sets, copies, matched, mean, predict_proba, row_slices,
                                         softmax)
+from exemplar.models.numpy_mlp import weight_views
 from exemplar.models.optim import Adam
 from exemplar.validation import check_interval, check_positive_int
 
@@ -61,17 +62,14 @@ class Distiller:
                              f"{self.T.shape}")
         self.batch_rows = check_positive_int("batch_rows", int(batch_rows))
         self.alpha, self.dtype = float(alpha), np.asarray(weights[0]).dtype
-        self.shapes = [np.shape(w) for w in weights]
-        sizes = [int(np.prod(shape)) for shape in self.shapes]
-        self.flat, self.grad = np.empty(sum(sizes)), np.empty(sum(sizes))
-        self.params, self.grads = self._views(self.flat, sizes), self._views(self.grad, sizes)
+        pairs = [np.shape(weights[0]), np.shape(weights[1])]
+        n = sum(np.size(w) for w in weights)
+        self.flat, self.grad = np.empty(n), np.empty(n)
+        # W1, W2, b1, b2 as views into the flat vectors Adam updates
+        self.params, self.grads = sum(weight_views(self.flat, pairs), []), sum(weight_views(self.grad, pairs), [])
         self.set_weights(weights)
         self.adam = Adam(self.flat.size, np.float64, learning_rate_init=learning_rate)
         self.rng = np.random.RandomState(seed)
-
-    def _views(self, vector: np.ndarray, sizes) -> list[np.ndarray]:
-        bounds = np.cumsum([0, *sizes])
-        return [vector[a:b].reshape(shape) for a, b, shape in zip(bounds[:-1], bounds[1:], self.shapes)]
 
     def weights(self) -> list[np.ndarray]:
         """The weights, in the start's dtype (copies)."""

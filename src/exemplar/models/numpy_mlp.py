@@ -124,8 +124,8 @@ class NumpyMLP:
         self.n_params = self.n_coef + sum(b for _, b in pairs)
         self.params = np.empty(self.n_params, dtype=self.dtype)
         self._grad = np.empty(self.n_params, dtype=self.dtype)
-        self.coefs, self.intercepts = _views(self.params, pairs)
-        self._gcoefs, self._gintercepts = _views(self._grad, pairs)
+        self.coefs, self.intercepts = weight_views(self.params, pairs)
+        self._gcoefs, self._gintercepts = weight_views(self._grad, pairs)
         coefs, intercepts = initial_weights(self.random_state_, units)  # drawn in float64, cast here
         for dst, src in zip((*self.coefs, *self.intercepts), (*coefs, *intercepts)):
             dst[...] = src
@@ -220,7 +220,7 @@ class NumpyMLP:
         key = (grad.__array_interface__["data"][0], grad.dtype.str)
         if getattr(self, "_out_key", None) != key:
             self._out_key = key
-            self._out_views = _views(grad, list(zip(self.layer_units[:-1], self.layer_units[1:])))
+            self._out_views = weight_views(grad, list(zip(self.layer_units[:-1], self.layer_units[1:])))
         return self._out_views
 
     def l2_sum(self) -> float:
@@ -253,8 +253,9 @@ class NumpyMLP:
         return [np.array(w, copy=True) for w in (*self.coefs, *self.intercepts)]
 
 
-def _views(vector: np.ndarray, pairs: list[tuple[int, int]]) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """The coefficient matrices and intercept vectors of layers ``pairs`` as views into one flat vector."""
+def weight_views(vector: np.ndarray, pairs: list[tuple[int, int]]) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """The coefficient matrices and intercept vectors of layers ``pairs`` (``(fan_in, fan_out)``) as views into
+    one flat vector, in :func:`~exemplar.models.sklearn_mlp.get_weights` order."""
     offsets = np.cumsum([0] + [a * b for a, b in pairs] + [b for _, b in pairs])
     coefs = [vector[offsets[i]:offsets[i + 1]].reshape(a, b) for i, (a, b) in enumerate(pairs)]
     n = len(pairs)
@@ -340,7 +341,7 @@ def training_dtype(X: np.ndarray, dtype=None) -> np.dtype:
 
 
 class NumpyEpochs:
-    """One rank's fit with the fast trainer, an epoch at a time (the epoch-trainer interface of :mod:`exemplar.models.epochs`).
+    """One rank's fit with the fast trainer, an epoch at a time (an epoch trainer of :mod:`exemplar.models.epochs`).
 
     Holds the network, its rows, the shuffle stream and the buffers. Parameters are those of
     :func:`train`; ``epoch()`` runs one epoch (with ``collectives``, together with every other rank,

@@ -57,7 +57,7 @@ class Adam:
         self._tmp = np.empty(n_params, dtype=self.dtype)
 
     def update(self, params: np.ndarray, grad: np.ndarray) -> None:
-        """One step: ``params += -lr * ms / (sqrt(vs) + epsilon)``, in place; ``grad`` is used up (it ends holding the update)."""
+        """One step, ``params += -lr * ms / (sqrt(vs) + epsilon)`` in place; ``grad`` ends holding the update."""
         tmp = self._tmp
         self.t += 1
         b1, b2 = self.beta_1, self.beta_2

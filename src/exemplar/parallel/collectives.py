@@ -50,7 +50,7 @@ def flatten(arrays, out: np.ndarray | None = None) -> np.ndarray:
 
 
 def unflatten(vector: np.ndarray, shapes) -> list[np.ndarray]:
-    """``vector`` cut into new arrays of ``shapes`` (shapes, or arrays whose shapes to take): :func:`flatten`'s inverse."""
+    """``vector`` cut into new arrays of ``shapes`` (shapes, or arrays to take them from): undoes :func:`flatten`."""
     out, start = [], 0
     for s in shapes:
         shape = tuple(getattr(s, "shape", s))

@@ -116,7 +116,7 @@ def forget_run(cl) -> None:
 
 
 def distribute_only(cl, source, timeout: float | None = 600.0) -> list[dict]:
-    """Read and scatter ``source`` as :func:`~exemplar.parallel.train.run_exemplar` does (:func:`distribute`), without fitting.
+    """Read and scatter ``source`` as every driver does (:func:`distribute`), without fitting.
 
     Returns
     -------
