@@ -15,7 +15,7 @@ import psutil
 import pytest
 
 from exemplar import config
-from exemplar.site import notebooks as report
+from exemplar.site import notebooks
 
 EXE = Path(sys.executable).parent / "exemplar"
 
@@ -50,8 +50,8 @@ def test_a_notebook_on_a_corrupt_data_file_fails_naming_file_and_line(tmp_path, 
     (data / config.MNIST_TEST_CSV).write_text("\n".join([header, row]) + "\n")
     monkeypatch.setenv("EXEMPLAR_DATA", str(data))
     monkeypatch.setenv("EXEMPLAR_RESULTS", str(tmp_path / "results"))
-    with pytest.raises(report.RunError) as info:
-        report.execute("02-sequential-sweep", {"hidden_sizes": [5], "epochs": [2], "repeats": 1, "n_train": 4},
+    with pytest.raises(notebooks.RunError) as info:
+        notebooks.execute("02-sequential-sweep", {"hidden_sizes": [5], "epochs": [2], "repeats": 1, "n_train": 4},
                        out_dir=tmp_path, plan=False)
     message = str(info.value)
     assert config.MNIST_TRAIN_CSV in message and "line 4" in message and "300" in message

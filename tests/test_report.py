@@ -9,14 +9,14 @@ import pytest
 
 from exemplar import config
 from exemplar.analysis.stages import PLAN
-from exemplar.site import notebooks as report
+from exemplar.site import notebooks
 
 
 def test_output_name():
-    assert report.output_name("02-sequential-sweep") == "02-sequential-sweep.ipynb"
-    name = report.output_name("03-exemplar-parallel", {"n_engines": 4}, plan=False)
+    assert notebooks.output_name("02-sequential-sweep") == "02-sequential-sweep.ipynb"
+    name = notebooks.output_name("03-exemplar-parallel", {"n_engines": 4}, plan=False)
     assert name == "03-exemplar-parallel__n_engines_4.ipynb"
-    assert report.output_name("x", {"b": [1, 2], "a": "mpi"}, plan=False) == "x__a_mpi__b_1-2.ipynb"
+    assert notebooks.output_name("x", {"b": [1, 2], "a": "mpi"}, plan=False) == "x__a_mpi__b_1-2.ipynb"
 
 
 def test_every_notebook_has_a_parameters_cell_and_no_outputs():
@@ -31,7 +31,7 @@ def test_every_notebook_has_a_parameters_cell_and_no_outputs():
 @pytest.mark.slow
 def test_sweep_notebook_runs_under_papermill(tmp_path, monkeypatch, mnist_small):
     monkeypatch.setenv("EXEMPLAR_RESULTS", str(tmp_path / "results"))
-    out = report.execute("02-sequential-sweep", {"hidden_sizes": [10, 20], "epochs": [3], "repeats": 2,
+    out = notebooks.execute("02-sequential-sweep", {"hidden_sizes": [10, 20], "epochs": [3], "repeats": 2,
                                                  "n_train": 300}, out_dir=tmp_path, plan=False)
     assert out.name == "02-sequential-sweep__epochs_3__hidden_sizes_10-20__n_train_300__repeats_2.ipynb"
     rows = pd.read_csv(tmp_path / "results" / "sequential_sweep.csv")
@@ -50,7 +50,7 @@ def test_sweep_notebook_runs_under_papermill(tmp_path, monkeypatch, mnist_small)
 def test_a_bad_parameter_is_refused_before_a_kernel_starts(tmp_path, monkeypatch):
     monkeypatch.setenv("EXEMPLAR_RESULTS", str(tmp_path / "results"))
     with pytest.raises(ValueError, match="parameter repeats must be an integer of at least 1; got 0"):
-        report.execute("02-sequential-sweep", {"repeats": 0}, out_dir=tmp_path, plan=False)
+        notebooks.execute("02-sequential-sweep", {"repeats": 0}, out_dir=tmp_path, plan=False)
     assert not list(tmp_path.glob("*.ipynb")) and not (tmp_path / "results").exists()
 
 
@@ -58,8 +58,8 @@ def test_failed_notebook_leaves_no_output(tmp_path, monkeypatch):
     """A notebook that fails while it runs (here: no data) leaves NAME.failed.ipynb, no page and no results."""
     monkeypatch.setenv("EXEMPLAR_RESULTS", str(tmp_path / "results"))
     monkeypatch.setenv("EXEMPLAR_DATA", str(tmp_path / "no-data"))
-    with pytest.raises(report.RunError, match="failed"):
-        report.execute("02-sequential-sweep", {"repeats": 1}, out_dir=tmp_path, plan=False)
+    with pytest.raises(notebooks.RunError, match="failed"):
+        notebooks.execute("02-sequential-sweep", {"repeats": 1}, out_dir=tmp_path, plan=False)
     assert not list((tmp_path).glob("02-*__repeats_1.ipynb"))
     assert list(tmp_path.glob("*.failed.ipynb"))
     assert not (tmp_path / "results" / "sequential_sweep.csv").exists()
@@ -86,8 +86,8 @@ def test_quick_book_builds_with_offline_plotly(quick_book):
 
 
 def test_record_stage_appends_rows_atomically(tmp_path):
-    report.record_stage("run-a", "01-data", 1.5, quick=False, directory=tmp_path)
-    report.record_stage("run-a", "02-sequential-sweep", 2.25, quick=False, directory=tmp_path)
+    notebooks.record_stage("run-a", "01-data", 1.5, quick=False, directory=tmp_path)
+    notebooks.record_stage("run-a", "02-sequential-sweep", 2.25, quick=False, directory=tmp_path)
     stages = pd.read_csv(tmp_path / "report_stages.csv")
     assert stages[["run_id", "stage", "seconds"]].values.tolist() == [["run-a", "01-data", 1.5],
                                                                       ["run-a", "02-sequential-sweep", 2.25]]

@@ -88,9 +88,9 @@ def check_interval(name: str, value, *, low: float | None = None, high: float | 
     return float(value)
 
 
-def check_timeout(timeout, name: str = "timeout") -> float | None:
-    """``timeout`` as a positive number of seconds, or ``None`` (wait for ever)."""
-    return check_interval(name, timeout, low=0, closed="neither", allow_none=True, what="a number of seconds")
+def check_timeout(timeout, name: str = "timeout", allow_none: bool = True) -> float | None:
+    """``timeout`` as a positive number of seconds, or ``None`` (wait for ever) where ``allow_none``."""
+    return check_interval(name, timeout, low=0, closed="neither", allow_none=allow_none, what="a number of seconds")
 
 
 def check_trainer(trainer) -> str:

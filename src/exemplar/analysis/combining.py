@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from exemplar.analysis import communication
+from exemplar.parallel import APART
 from exemplar.parallel.combine import METHODS
 
 #: The chapter's results file: ``results/combining.csv`` and ``.json``.
@@ -146,7 +147,7 @@ def periodic_points(comm_runs: pd.DataFrame | None, n: int, scale: bool) -> pd.D
     if comm_runs is None or "comm_rounds" not in comm_runs.columns:
         return pd.DataFrame(columns=["variant", "comm_rounds", "accuracy_pct"])
     part = comm_runs[(comm_runs.n_engines == n) & (comm_runs.scale_inputs.astype(bool) == scale)]
-    part = part[~part.variant.isin(["one-shot", "ensemble"])] if "variant" in part.columns else part.iloc[:0]
+    part = part[~part.variant.isin(APART)] if "variant" in part.columns else part.iloc[:0]
     return part.groupby("variant", sort=True)[["comm_rounds", "accuracy_pct"]].mean().reset_index()
 
 

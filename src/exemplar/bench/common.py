@@ -27,7 +27,7 @@ def bench_dir(quick: bool = False, output_dir: str | os.PathLike | None = None) 
     """Folder of benchmark results: ``output_dir``, else ``results/quick/bench`` (quick) or ``results/bench``."""
     if output_dir is not None:
         return Path(output_dir)
-    return config.ROOT / "results" / "quick" / "bench" if quick else config.results_dir() / "bench"
+    return config.ROOT / config.QUICK_RESULTS / "bench" if quick else config.results_dir() / "bench"
 
 
 def write(name: str, rows: pd.DataFrame, params: Mapping[str, Any], quick: bool = False,

@@ -47,7 +47,7 @@ import psutil
 
 from exemplar.parallel.watchdog import alive, cluster_processes, kill_stragglers, start_watchdog, stop_watchdog
 from exemplar.results import usable_cores
-from exemplar.validation import check_bool, check_choice, check_interval, check_positive_int
+from exemplar.validation import check_bool, check_choice, check_positive_int, check_timeout
 
 
 #: Launchers :func:`start_cluster` accepts.
@@ -287,7 +287,7 @@ def start_cluster(
     """
     check_choice("launcher", launcher, LAUNCHERS)
     n = check_positive_int("n_engines", n_engines)
-    timeout = check_interval("timeout", timeout, low=0, closed="neither", what="a number of seconds")
+    timeout = check_timeout(timeout, allow_none=False)
     check_positive_int("heartbeat_ms", heartbeat_ms, minimum=10)
     mpi_yield = _yield_waiting(yield_waiting, n, launcher, hostfile, mpi_args)
 

@@ -17,7 +17,7 @@ from exemplar import config
 from exemplar.analysis import algorithms as analysis
 from exemplar.analysis.algorithms import Reading
 from exemplar.models.statistics import ALGORITHMS, SHRINKAGE, STATISTICS_ALGORITHMS
-from exemplar.reporting import figures
+from exemplar.reporting import figures, sweep
 from exemplar.reporting.figures import ALGORITHM_NAMES, DATASET_NAMES
 
 #: Short names, for the columns of the answer tables.
@@ -27,7 +27,7 @@ SHORT_NAMES = {"mlp": "MLP", "gaussian-nb": "Naive Bayes", "lda": "LDA", "qda": 
 def model_sentence(p: Any) -> str:
     """What the models are: the MLP's size and where it came from (``p.hidden``, ``p.epochs``, ``p.chosen_by``),
     the shrinkage, Naive Bayes' defaults."""
-    return (f"MLP: **{p.hidden} hidden units, at most {p.epochs} epochs** ({p.chosen_by}). "
+    return (f"MLP: {sweep.classifier_text(p)}. "
             f"LDA and QDA: covariance shrinkage **{SHRINKAGE}**; Naive Bayes: scikit-learn's defaults.")
 
 

@@ -16,6 +16,7 @@ from exemplar.analysis.combining import (GOAL_EXCHANGES, GOAL_PP, gain_over_mean
                                          premise_gaps)
 from exemplar.analysis.communication import SCALE_NAME
 from exemplar.parallel.combine import DEFAULT_SETTINGS
+from exemplar.reporting import sweep
 from exemplar.reporting.figures import DATASET_NAMES
 
 #: How each combination method is named in tables and prose, in the order they are shown.
@@ -46,7 +47,7 @@ def _off(gap: float) -> str:
 # ---------------------------------------------------------------------------------------------- the plan and the runs
 def plan_sentence(p, n_trainings: int) -> str:
     """The classifier and the number of trainings (``len(configs(p))``), for the first paragraph of results."""
-    return (f"Classifier: **{p.hidden} hidden units, at most {p.epochs} epochs** ({p.chosen_by}), on the first "
+    return (f"Classifier: {sweep.classifier_text(p)}, on the first "
             f"{p.n_train:,} training images. {n_trainings} trainings (data sets × input scalings × repeats × engine "
             f"counts × starts; one engine has one start), each combined by {len(p.methods)} methods: "
             + ", ".join(f"*{METHOD_NAMES[m]}*" for m in p.methods) + ".")

@@ -21,6 +21,8 @@ import pandas as pd
 from exemplar import config
 from exemplar.analysis.communication import (SCALE_NAME, accuracy_grid, by_scale, effects, estimated, timing_gap_pct,
                                              variants, with_derived)
+from exemplar.parallel import APART
+from exemplar.reporting import sweep
 
 
 # ---------------------------------------------------------------------------------------------- the plan and the runs
@@ -28,7 +30,7 @@ def plan_sentence(p) -> str:
     """The classifier and the number of runs, for the notebook's first paragraph of results."""
     n_variants = len(variants(p.strategies, p.sync_every))
     n_runs = n_variants * len(p.engine_counts) * len(p.scale_inputs) * p.repeats
-    return (f"Classifier: **{p.hidden} hidden units, at most {p.epochs} epochs** ({p.chosen_by}). "
+    return (f"Classifier: {sweep.classifier_text(p)}. "
             f"{n_variants} strategy variants × {len(p.engine_counts)} engine counts × {len(p.scale_inputs)} input "
             f"scalings × {p.repeats} repeats = **{n_runs} runs**.")
 
@@ -215,7 +217,7 @@ def epochs_paragraph(summary) -> str:
         f"{SCALE_NAME[bool(s)]} ({seq_ep[s]:.0f}): " + ", ".join(f"*{v}* {ep[(s, v)]}" for v in ep[s].index)
         for s in ep.index.levels[0]) + ". One-shot and ensemble engines each stop when *their own* shard's "
         "training loss stalls; periodic and gradient-allreduce stop when the loss of all the data together does.")
-    local = par[par.strategy.isin(["one-shot", "ensemble"])].n_iter_max.mean()
+    local = par[par.strategy.isin(APART)].n_iter_max.mean()
     synced = par[par.strategy.isin(["periodic", "gradient-allreduce"])].n_iter_max.mean()
     if synced > local + 1:
         text += (f" Here that kept them training longer ({synced:.0f} epochs on average against {local:.0f}): part "

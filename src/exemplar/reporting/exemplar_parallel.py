@@ -15,7 +15,7 @@ import pandas as pd
 
 from exemplar import config, metrics, paper
 from exemplar.analysis.exemplar_parallel import ONE_SHOT, Analysis
-from exemplar.reporting import figures
+from exemplar.reporting import figures, sweep
 
 #: Table II's column of the dedicated-core estimate.
 ESTIMATE_COLUMN = "estimate: a core each (s)"
@@ -25,7 +25,7 @@ ESTIMATE_COLUMN = "estimate: a core each (s)"
 def model_sentence(p: Any) -> str:
     """"Classifier: **H hidden units, at most E epochs** (where the choice came from)", from ``p.hidden``,
     ``p.epochs`` and ``p.chosen_by``."""
-    return f"Classifier: **{p.hidden} hidden units, at most {p.epochs} epochs** ({p.chosen_by})."
+    return f"Classifier: {sweep.classifier_text(p)}."
 
 
 def run_sentence(n_runs: int, csv_path, machine: Mapping[str, Any]) -> str:

@@ -71,7 +71,7 @@ def surface(table: pd.DataFrame, column: str, title: str, z_title: str,
     Parameters
     ----------
     table : DataFrame
-        One row per (hidden, epochs), e.g. :func:`exemplar.sweep.summarize`'s.
+        One row per (hidden, epochs), e.g. :func:`exemplar.analysis.sweep.summarize`'s.
     column : str
         The value to draw (e.g. ``time_mean``).
     paper : DataFrame, optional

@@ -16,6 +16,12 @@ from exemplar.analysis.sweep import BASIS, best_model, optimum, time_basis
 from exemplar.reporting import figures
 
 
+
+def classifier_text(p: Any) -> str:
+    """"**H hidden units, at most E epochs** (where the choice came from)": the classifier the chapters after the
+    sweep train, from ``p.hidden``, ``p.epochs`` and ``p.chosen_by`` (their ``parameters()``)."""
+    return f"**{p.hidden} hidden units, at most {p.epochs} epochs** ({p.chosen_by})"
+
 def run_sentence(n_rows: int, csv_path, machine: Mapping[str, Any], engines: int) -> str:
     """Where the fits are and how they ran: "N fits in `PATH` on CPU (C cores), run ...".
 
