@@ -4,8 +4,10 @@ Pure functions of ``results/sequential_sweep.csv``'s rows (:data:`RESULTS_NAME`,
 :data:`COLUMNS`): :func:`summarize` is the paper's Table I (per hidden size and epoch cap, mean and
 sd of time and accuracy, and the impact factor), :func:`optimum` its plain maximum, and
 :func:`best_model` the optimum the report judges by (from CPU time where recorded, epoch caps that
-trained the same networks counted as one). :func:`chosen_model` is the classifier the parallel
-chapters train: given explicitly, else the sweep's :func:`best_model`, else the paper's.
+trained the same networks counted as one). :func:`chosen_model` is the classifier the chapters after
+the sweep train: given explicitly, else the ``model`` parameter's (the paper's (75, 75) by default, the same on
+every machine; or this machine's :func:`best_model`). :func:`optimum_stability` and :func:`optimum_separated` say
+how firmly the sweep's optimum stands out of its neighbours over the repeats.
 
 The chapter runs with :mod:`exemplar.experiments.sweep` and shows these numbers with
 :mod:`exemplar.reporting.sweep`; both read this module, neither the other.
@@ -30,6 +32,13 @@ COLUMNS = ["hidden", "epochs", "repeat", "seed", "train_seconds", "train_cpu_sec
 #: Strategy name of the sequential baseline the parallel chapters measure against: one fit in one
 #: process, BLAS on every core (a user's default).
 BASELINE = "sequential, all-core BLAS"
+
+#: The classifiers the chapters after the sweep may train (their ``model`` parameter, :func:`chosen_model`):
+#: the paper's for Tables II–III, the same on every machine, or this machine's sweep optimum.
+MODELS = ("paper", "sweep-optimum")
+
+#: :func:`chosen_model`'s reason for the paper's classifier.
+PAPER_REASON = "the paper's classifier for Tables II–III"
 
 #: The time a verdict is judged from: its column in :func:`summarize`'s table and the impact factor's.
 BASIS = {"cpu": ("cpu_mean", "impact_cpu"), "wall": ("time_mean", "impact")}
@@ -120,26 +129,49 @@ def best_model(table: pd.DataFrame) -> pd.Series:
                       "n_iter_mean": best.n_iter_mean, "basis": basis})
 
 
-def chosen_model(hidden: int | None = None, epochs: int | None = None, results_name: str = RESULTS_NAME):
-    """The classifier the parallel chapters train: given explicitly, else the sweep's optimum.
+def chosen_model(hidden: int | None = None, epochs: int | None = None, model: str = "paper",
+                 results_name: str = RESULTS_NAME):
+    """The classifier the chapters after the sweep train: ``hidden`` and ``epochs`` where given, the rest from
+    ``model``.
+
+    Parameters
+    ----------
+    hidden, epochs : int, optional
+        Given values override the ``model``'s (each on its own).
+    model : {"paper", "sweep-optimum"}
+        ``"paper"``: the paper's classifier for Tables II–III (:data:`exemplar.paper.OPTIMUM`, 75 hidden units,
+        75 epochs), the same on every machine. ``"sweep-optimum"``: the sweep's optimum by impact factor
+        (:func:`best_model` of ``results/<results_name>.csv``), which moves with the machine; the paper's
+        when no sweep has been run.
+    results_name : str
+        The sweep's results file, for ``"sweep-optimum"``.
 
     Returns
     -------
     (hidden, epochs, reason)
-        ``reason`` says where the choice came from: the parameters, the sweep's results file
-        (its optimum by impact factor, :func:`best_model`), or, when no sweep has been run, the paper's (75, 75).
+        ``reason`` says where the choice came from.
+
+    Raises
+    ------
+    ValueError
+        For a ``model`` not in :data:`MODELS`, or a ``hidden``/``epochs`` that is not a positive integer.
     """
+    if model not in MODELS:
+        raise ValueError(f"parameter model must be one of {', '.join(map(repr, MODELS))}; got {model!r}")
     if hidden is not None and epochs is not None:
         return check_positive_int("hidden", hidden), check_positive_int("epochs", epochs), "as given"
     path = config.results_dir() / f"{results_name}.csv"
-    if path.is_file():
+    if model == "paper":
+        (h, e), reason = paper.OPTIMUM, PAPER_REASON
+    elif path.is_file():
         best = best_model(summarize(results.read_results(results_name)[0]))
         h, e = int(best.hidden), int(best.epochs)
         reason = (f"the sweep's optimum by impact factor ({'CPU' if best.basis == 'cpu' else 'wall'} time), "
                   f"from {config.display_path(path)}")
     else:
         h, e = paper.OPTIMUM
-        reason = "the paper's optimum: no sweep results found"
+        reason = "the paper's classifier for Tables II–III: no sweep results found"
+    given = [name for name, v in (("hidden", hidden), ("epochs", epochs)) if v is not None]
     h = check_positive_int("hidden", hidden) if hidden is not None else h
     e = check_positive_int("epochs", epochs) if epochs is not None else e
-    return h, e, reason
+    return h, e, reason + "".join(f"; {name} as given" for name in given)

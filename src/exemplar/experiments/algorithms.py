@@ -41,8 +41,9 @@ SPEC = ParamSpec(
           minimum=1),
     Param("n_test", "int", None, "test images: the first n_test of each test set; None for all 10000",
           minimum=1, maximum=config.N_TEST_TOTAL, optional=True),
-    shared("hidden", help="the MLP's hidden units; None: the sweep's optimum"),
-    shared("epochs", help="the MLP's max_iter; None: the sweep's optimum"),
+    shared("hidden", help="the MLP's hidden units; None: the `model` parameter decides"),
+    shared("epochs", help="the MLP's max_iter; None: the `model` parameter decides"),
+    shared("model"),
     shared("seed", help="random_state of the first repeat"),
     shared("launcher", help="engines started by mpiexec, sharing one MPI world (exemplar parallelism scatters "
                             "the data with MPI)"),
@@ -59,7 +60,7 @@ def parameters(namespace: Mapping[str, Any]) -> Parameters:
     Besides each parameter's own range (:data:`SPEC`), ``engine_counts`` must include 1 (the
     sequential reference of every speedup) and no engine count may exceed the smallest
     training size (every engine needs a shard). ``hidden`` and ``epochs`` are resolved (the
-    sweep's optimum unless given, :func:`exemplar.analysis.sweep.chosen_model`) and ``chosen_by``
+    ``model`` parameter's classifier unless given, :func:`exemplar.analysis.sweep.chosen_model`) and ``chosen_by``
     says how.
 
     Raises
@@ -71,7 +72,7 @@ def parameters(namespace: Mapping[str, Any]) -> Parameters:
 
     p = SPEC.from_namespace(namespace)
     check_engine_counts(p.engine_counts, min(p.n_train), reference=True, n_train_name="the smallest n_train")
-    p.hidden, p.epochs, p.chosen_by = sweep.chosen_model(p.hidden, p.epochs)
+    p.hidden, p.epochs, p.chosen_by = sweep.chosen_model(p.hidden, p.epochs, p.model)
     return p
 
 

@@ -52,6 +52,7 @@ SPEC = ParamSpec(
     shared("n_train", default=6000),
     shared("hidden"),
     shared("epochs"),
+    shared("model"),
     shared("seed", help="random_state of repeat 0 (engine r of a different start adds r)"),
     shared("resume"),
     shared("retries"),
@@ -67,7 +68,7 @@ def parameters(namespace: Mapping[str, Any]) -> Parameters:
     ``"mean"`` (one-shot's loss is what the others recover). Engine counts and scalings come back
     sorted, starts and methods in :data:`~exemplar.analysis.combining.STARTS` and
     :data:`~exemplar.parallel.combine.METHODS` order; ``hidden`` and ``epochs`` are resolved (the
-    sweep's optimum unless given) and ``chosen_by`` says how.
+    ``model`` parameter's classifier unless given) and ``chosen_by`` says how.
 
     Raises
     ------
@@ -82,7 +83,7 @@ def parameters(namespace: Mapping[str, Any]) -> Parameters:
     p.scale_inputs = sorted(p.scale_inputs)
     p.starts = [s for s in STARTS if s in p.starts]
     p.methods = [m for m in METHODS if m in p.methods]
-    p.hidden, p.epochs, p.chosen_by = chosen_model(p.hidden, p.epochs)
+    p.hidden, p.epochs, p.chosen_by = chosen_model(p.hidden, p.epochs, p.model)
     return p
 
 

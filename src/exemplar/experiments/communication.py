@@ -44,6 +44,7 @@ SPEC = ParamSpec(
     Param("scale_inputs", "bool_list", [False, True], "False: raw pixels 0-255, as the paper; True: pixels / 255"),
     shared("hidden"),
     shared("epochs"),
+    shared("model"),
     shared("n_train", default=6000),
     shared("seed"),
     Param("tolerance_pp", "float", 0.5,
@@ -60,7 +61,7 @@ def parameters(namespace: Mapping[str, Any]) -> Parameters:
     Besides each parameter's own type and range (:data:`SPEC`): ``engine_counts`` must include 1 and
     a larger count, none above ``n_train``; ``strategies`` must include ``"one-shot"``. Engine
     counts, ``sync_every`` and ``scale_inputs`` come back sorted; ``hidden`` and ``epochs`` are
-    resolved (the sweep's optimum unless given) and ``chosen_by`` says how.
+    resolved (the ``model`` parameter's classifier unless given) and ``chosen_by`` says how.
 
     Raises
     ------
@@ -74,7 +75,7 @@ def parameters(namespace: Mapping[str, Any]) -> Parameters:
                          f"reference); got {p.strategies}")
     p.sync_every = sorted(p.sync_every)
     p.scale_inputs = sorted(p.scale_inputs)
-    p.hidden, p.epochs, p.chosen_by = chosen_model(p.hidden, p.epochs)
+    p.hidden, p.epochs, p.chosen_by = chosen_model(p.hidden, p.epochs, p.model)
     return p
 
 

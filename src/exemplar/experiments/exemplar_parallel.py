@@ -6,9 +6,10 @@ Beside the paper's 1-engine reference, the baseline a user gets by default runs 
 one fit whose BLAS uses every core (:func:`exemplar.experiments.sweep.baseline_run`).
 
 The notebook ``03-exemplar-parallel`` declares the parameters of :data:`SPEC`, checks them with
-:func:`parameters` (which resolves the classifier: the sweep's optimum unless given) and runs every
-configuration with ``exemplar.experiments.runner.run_chapter(exemplar_parallel, p)``: the baseline's
-repeats here, then each engine count × repeat on one MPI cluster per engine count. The numbers
+:func:`parameters` (which resolves the classifier: the paper's (75, 75) unless ``hidden``, ``epochs``
+or ``model`` say otherwise) and runs every configuration with
+``exemplar.experiments.runner.run_chapter(exemplar_parallel, p)``: the baseline's repeats here, then
+each engine count × repeat on one MPI cluster per engine count. The numbers
 (per engine count, speedups, Amdahl's law, the estimate with a core per engine) are
 :mod:`exemplar.analysis.exemplar_parallel`'s; the text, tables and figures are
 :mod:`exemplar.reporting.exemplar_parallel`'s.
@@ -36,7 +37,8 @@ KEY_COLUMNS = ["strategy", "n_engines", "repeat"]
 SPEC = ParamSpec(
     shared("engine_counts", help="processes (MPI engines) to train on"),
     shared("hidden"),
-    shared("epochs", help="max_iter; None: the sweep's optimum"),
+    shared("epochs", help="max_iter; None: the `model` parameter decides"),
+    shared("model"),
     shared("repeats", help="runs per engine count: run r uses random_state seed+r on every engine"),
     shared("n_train", default=6000),
     shared("seed", help="base seed: run r uses random_state seed+r"),
@@ -54,7 +56,7 @@ def parameters(namespace: Mapping[str, Any]) -> Parameters:
 
     Beyond each parameter's own range, every engine count must be at most ``n_train`` (each
     engine trains on at least one image); the order given is kept. ``hidden`` and ``epochs`` are
-    resolved (:func:`exemplar.analysis.sweep.chosen_model`: the sweep's optimum unless given) and
+    resolved (:func:`exemplar.analysis.sweep.chosen_model`: the ``model`` parameter's unless given) and
     ``chosen_by`` says how.
 
     Raises
@@ -64,7 +66,7 @@ def parameters(namespace: Mapping[str, Any]) -> Parameters:
     """
     p = SPEC.from_namespace(namespace)
     check_engine_counts(p.engine_counts, p.n_train)  # the order the notebook gave is kept
-    p.hidden, p.epochs, p.chosen_by = chosen_model(p.hidden, p.epochs)
+    p.hidden, p.epochs, p.chosen_by = chosen_model(p.hidden, p.epochs, p.model)
     return p
 
 

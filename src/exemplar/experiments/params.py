@@ -27,6 +27,7 @@ from types import SimpleNamespace
 from typing import Any, Iterable, Mapping
 
 from exemplar import config
+from exemplar.analysis.sweep import MODELS
 from exemplar.validation import DTYPES, TRAINERS
 
 #: The kinds of parameter :class:`Param` knows.
@@ -59,7 +60,7 @@ class Param:
     choices : tuple, optional
         Accepted values of a string (of each item, for ``str_list``).
     optional : bool
-        ``None`` is accepted too (meaning "chosen by the chapter", e.g. the sweep's optimum).
+        ``None`` is accepted too (meaning "chosen by the chapter", e.g. the classifier the ``model`` parameter names).
     """
 
     name: str
@@ -224,9 +225,11 @@ class ParamSpec:
 #: :func:`shared` (which may change a default or the help text, never the kind or the range).
 SHARED: dict[str, Param] = {p.name: p for p in (
     Param("engine_counts", "int_list", [1, 2, 4, 6], "MPI engines (processes) to train on", minimum=1),
-    Param("hidden", "int", None, "hidden units; None: the sweep's optimum (results/sequential_sweep.csv)",
-          minimum=1, optional=True),
-    Param("epochs", "int", None, "epochs (max_iter); None: the sweep's optimum", minimum=1, optional=True),
+    Param("hidden", "int", None, "hidden units; None: the `model` parameter decides", minimum=1, optional=True),
+    Param("epochs", "int", None, "epochs (max_iter); None: the `model` parameter decides", minimum=1, optional=True),
+    Param("model", "str", "paper", "the classifier when hidden/epochs are None: the paper's for Tables II–III "
+          "(75 hidden units, 75 epochs) or the sweep's optimum by impact factor (results/sequential_sweep.csv; "
+          "it moves with the machine)", choices=MODELS),
     Param("repeats", "int", 5, "runs per setting: run r uses random_state seed+r on every engine", minimum=1),
     Param("n_train", "int", config.PAPER_N_TRAIN, "the first n_train training images, split over the engines",
           minimum=1, maximum=config.N_TRAIN_TOTAL),
