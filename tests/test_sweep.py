@@ -2,6 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from exemplar import results
 from exemplar.analysis import sweep as analysis
 from exemplar.experiments import runner
 from exemplar.experiments import sweep
@@ -136,7 +137,7 @@ def test_optimum_sentence_for_a_made_up_table():
         "The best impact factor here is **44.25**, for **50 hidden units and 50 epochs**: 88.50 % in 2.00 s "
         "(the fits stopped after 40 epochs on average). The paper's optimum was 75 hidden units and 75 epochs: "
         "88.23 % in 5.40 s, impact 16.35, on an Intel i7-9750H (6 cores), 16 GB RAM."
-        " Our (75, 75) classifier reaches 91.00 ± 0.71 % in 5.00 ± 0.00 s, impact 18.20."
+        " The paper's (75, 75) classifier, which the later chapters train, reaches 91.00 ± 0.71 % in 5.00 ± 0.00 s, impact 18.20."
         " For a fixed hidden size, accuracy varies by at most 0.50 points across epoch counts: "
         "the fits stop early once the training loss stalls, so a larger `max_iter` changes nothing, which is "
         "why the paper's accuracy column is constant across epochs at 75, 85 and 100 hidden units. The impact factor "
@@ -178,11 +179,11 @@ def test_best_model_pools_caps_that_trained_the_same_networks():
 def test_optimum_sentence_from_cpu_times_word_for_word():
     assert page.optimum_sentence(_made_up_cpu_table()) == (
         "The best impact factor here is **44.00**, for **50 hidden units, with any epoch cap from 50 to 75** "
-        "(every fit stopped before the smallest, so these caps trained the same networks and count as one; the "
-        "parallel chapters use 50): 88.00 % in 2.00 s of CPU time (3.00 s wall) (the fits stopped after 40 epochs "
+        "(every fit stopped before the smallest, so these caps trained the same networks and count as one; "
+        "`model = \"sweep-optimum\"` trains it with 50): 88.00 % in 2.00 s of CPU time (3.00 s wall) (the fits stopped after 40 epochs "
         "on average). The paper's optimum was 75 hidden units and 75 epochs: 88.23 % in 5.40 s, impact 16.35, on an "
-        "Intel i7-9750H (6 cores), 16 GB RAM. Our (75, 75) classifier reaches 90.50 ± nan % in 5.00 ± nan s of CPU "
-        "time, impact 18.10. For a fixed hidden size, accuracy varies by at most 0.50 points across epoch counts: "
+        "Intel i7-9750H (6 cores), 16 GB RAM. The paper's (75, 75) classifier, which the later chapters train, reaches "
+        "90.50 ± nan % in 5.00 ± nan s of CPU time, impact 18.10. For a fixed hidden size, accuracy varies by at most 0.50 points across epoch counts: "
         "the fits stop early once the training loss stalls, so a larger `max_iter` changes nothing, which is "
         "why the paper's accuracy column is constant across epochs at 75, 85 and 100 hidden units. The impact factor "
         "therefore mostly ranks the hidden sizes by speed, and its winner depends on the machine and on the "
@@ -265,3 +266,128 @@ def test_run_one_fits_one_point(mnist_small):
     row = sweep.run_one(p, _inputs(mnist_small), None, sweep.configs(p)[0])
     own = sweep.fit_one(12, 3, 0, 2, X.astype(float), y, Xt.astype(float), yt)
     assert (row["seed"], row["n_iter"], row["accuracy_pct"]) == (2, own["n_iter"], own["accuracy_pct"])
+
+
+# ------------------------------------------------------------------------------------ the classifier after the sweep
+
+def _write_sweep(folder, fast_hidden):
+    """A made-up sweep in ``folder`` whose optimum has ``fast_hidden`` hidden units (the others are twice as slow)."""
+    rows = [{"hidden": h, "epochs": 50, "repeat": r, "seed": r, "train_seconds": 1.0 + (h != fast_hidden),
+             "train_cpu_seconds": 1.0 + (h != fast_hidden), "accuracy_pct": 90.0, "n_iter": 50, "fit_epochs": 50}
+            for h in (50, 65) for r in range(2)]
+    results.write_results(analysis.RESULTS_NAME, rows, {}, folder)
+
+
+def test_chosen_model_is_the_papers_by_default_whatever_the_sweep(tmp_path, monkeypatch):
+    monkeypatch.setenv("EXEMPLAR_RESULTS", str(tmp_path))
+    _write_sweep(tmp_path, 50)
+    assert analysis.chosen_model() == (75, 75, "the paper's classifier for Tables II–III")
+    assert analysis.chosen_model(hidden=50) == (50, 75, "the paper's classifier for Tables II–III; hidden as given")
+    assert analysis.chosen_model(65, 40, "sweep-optimum") == (65, 40, "as given")
+    h, e, reason = analysis.chosen_model(model="sweep-optimum")
+    assert (h, e) == (50, 50) and reason.startswith("the sweep's optimum by impact factor (CPU time), from ")
+
+
+def test_chosen_model_sweep_optimum_without_a_sweep_is_the_papers(tmp_path, monkeypatch):
+    monkeypatch.setenv("EXEMPLAR_RESULTS", str(tmp_path))
+    assert analysis.chosen_model(model="sweep-optimum", epochs=40) == (
+        75, 40, "the paper's classifier for Tables II–III: no sweep results found; epochs as given")
+
+
+def test_chosen_model_refuses_an_unknown_model():
+    with pytest.raises(ValueError, match=r"parameter model must be one of 'paper', 'sweep-optimum'; got 'best'"):
+        analysis.chosen_model(model="best")
+
+
+# ------------------------------------------------------------------------------------ how stable the optimum is
+
+def _stability_rows(cpu_times):
+    """Made-up sweep rows: {(hidden, epochs): [CPU time of repeat 0, 1, ...]}, every fit 90 % after 40 epochs
+    (so the caps of one hidden size trained the same networks), wall time CPU time + 1 s."""
+    return pd.DataFrame([{"hidden": h, "epochs": e, "repeat": r, "seed": r, "train_seconds": t + 1.0,
+                          "train_cpu_seconds": t, "accuracy_pct": 90.0 + (h == 75), "n_iter": 40, "fit_epochs": 75}
+                         for (h, e), times in cpu_times.items() for r, t in enumerate(times)],
+                        columns=analysis.COLUMNS)
+
+
+#: A clear winner: 50 hidden units (caps 50 and 75: one network) take half the CPU time of 75, in every repeat.
+CLEAR = {(50, 50): [1.0, 1.1, 0.9], (50, 75): [1.0, 0.9, 1.1], (75, 50): [2.0, 2.1, 1.9], (75, 75): [2.0, 1.9, 2.1]}
+#: A razor-thin one: 50 hidden units lead by a little on average and lose a repeat.
+THIN = {(50, 50): [1.0, 1.2, 0.8], (75, 50): [1.1, 0.95, 1.25]}
+
+
+def test_optimum_stability_of_a_clear_winner():
+    st = analysis.optimum_stability(_stability_rows(CLEAR))
+    assert st[["hidden", "epochs", "runs", "repeats", "rank", "basis"]].values.tolist() == [
+        [50, 50, 6, 3, 1, "cpu"], [75, 50, 6, 3, 2, "cpu"]]
+    assert st.caps.tolist() == [[50, 75], [50, 75]] and st.wins.tolist() == [1.0, 0.0]
+    assert st.impact.tolist() == pytest.approx([90.0, 91.0 / 2.0])
+    assert st.time_mean.tolist() == pytest.approx([1.0, 2.0]) and st.accuracy_sd.tolist() == [0.0, 0.0]
+    assert st.impact_sd.iloc[0] == pytest.approx(np.std([90 / 1.0, 90 / 1.0, 90 / 1.0], ddof=1))  # pooled caps
+    best = analysis.best_model(analysis.summarize(_stability_rows(CLEAR)))
+    assert (best.hidden, best.epochs, best.impact) == (50, 50, pytest.approx(st.impact.iloc[0]))
+    assert analysis.optimum_separated(st)
+
+
+def test_optimum_stability_of_a_razor_thin_winner():
+    st = analysis.optimum_stability(_stability_rows(THIN))
+    assert st[["hidden", "epochs"]].values.tolist() == [[50, 50], [75, 50]]
+    per_repeat = np.array([[90 / 1.0, 90 / 1.2, 90 / 0.8], [91 / 1.1, 91 / 0.95, 91 / 1.25]])
+    assert st.impact_sd.tolist() == pytest.approx(per_repeat.std(axis=1, ddof=1).tolist())
+    assert st.wins.tolist() == pytest.approx([2 / 3, 1 / 3])
+    assert st.impact.iloc[0] - st.impact.iloc[1] < st.impact_sd.max()
+    assert not analysis.optimum_separated(st)
+
+
+def test_optimum_stability_keeps_the_top_and_ranks_among_all():
+    st = analysis.optimum_stability(_stability_rows({**THIN, (65, 50): [3.0, 3.0, 3.0]}), top=1)
+    assert len(st) == 1 and st["rank"].tolist() == [1]
+    assert analysis.optimum_separated(st)  # no runner-up shown: nothing to confuse it with
+    with pytest.raises(ValueError, match=r"top must be an integer of at least 1; got 0"):
+        analysis.optimum_stability(_stability_rows(THIN), top=0)
+
+
+def test_one_repeat_has_no_spread_and_claims_no_separation():
+    st = analysis.optimum_stability(_stability_rows({(50, 50): [1.0], (75, 50): [2.0]}))
+    assert st.impact_sd.isna().all() and not analysis.optimum_separated(st)
+
+
+def test_stability_sentence_of_a_clear_winner_word_for_word():
+    st = analysis.optimum_stability(_stability_rows(CLEAR))
+    assert page.stability_sentence(st, (75, 75)) == (
+        "On this machine the optimum by impact factor (CPU time) is **50 hidden units, any cap from 50 to 75 epochs**, "
+        "impact **90.00 ± 0.00** (± one sd of each repeat's impact, over 3 repeats; it has the best impact of any "
+        "network in 3 of them). The runner-up, 75 hidden units, any cap from 50 to 75 epochs, has 45.50 ± 0.00. "
+        "The lead, 44.50, is larger than the spread (0.00): the argmax is separated from its neighbours on this "
+        "machine, though another machine's CPU and BLAS may rank them otherwise, which is why the later chapters "
+        "train the paper's classifier. The paper's optimum was 75 hidden units and 75 epochs, on an Intel i7-9750H "
+        "(6 cores), 16 GB RAM; it ranks 2 here, impact 45.50.")
+
+
+def test_stability_sentence_of_a_razor_thin_winner_word_for_word():
+    st = analysis.optimum_stability(_stability_rows(THIN))
+    assert page.stability_sentence(st, (75, 75)) == (
+        "On this machine the optimum by impact factor (CPU time) is **50 hidden units, 50 epochs**, impact "
+        "**90.00 ± 18.87** (± one sd of each repeat's impact, over 3 repeats; it has the best impact of any network "
+        "in 2 of them). The runner-up, 75 hidden units, 50 epochs, has 82.73 ± 11.53. The lead, 7.27, is within "
+        "the spread (18.87): another machine may pick another network, which is why the later chapters train the "
+        "paper's classifier. The paper's optimum was 75 hidden units and 75 epochs, on an Intel i7-9750H "
+        "(6 cores), 16 GB RAM; it is not among the top 2 here.")
+
+
+def test_stability_sentence_with_one_repeat():
+    st = analysis.optimum_stability(_stability_rows({(50, 50): [1.0], (75, 75): [2.0]}))
+    assert page.stability_sentence(st, (75, 75)) == (
+        "On this machine the optimum by impact factor (CPU time) is **50 hidden units, 50 epochs**, impact "
+        "**90.00** (from 1 repeat: no spread over repeats). The runner-up, 75 hidden units, 75 epochs, has 45.50. "
+        "With one repeat there is no spread to judge the lead of 44.50 by: another machine may pick another "
+        "network, which is why the later chapters train the paper's classifier. The paper's optimum was 75 hidden "
+        "units and 75 epochs, on an Intel i7-9750H (6 cores), 16 GB RAM; it ranks 2 here, impact 45.50.")
+
+
+def test_stability_table_columns():
+    shown = page.stability_table(analysis.optimum_stability(_stability_rows(CLEAR)))
+    assert list(shown.columns) == ["rank", "hidden", "epoch caps", "fits", "accuracy (%)", "accuracy sd",
+                                   "CPU time (s)", "time sd", "impact", "impact sd", "best in repeats"]
+    assert shown["epoch caps"].tolist() == ["50–75", "50–75"]
+    assert shown["best in repeats"].tolist() == ["3 of 3", "0 of 3"]

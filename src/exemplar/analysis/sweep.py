@@ -129,6 +129,87 @@ def best_model(table: pd.DataFrame) -> pd.Series:
                       "n_iter_mean": best.n_iter_mean, "basis": basis})
 
 
+def _networks(rows: pd.DataFrame) -> tuple[pd.DataFrame, str]:
+    """``rows`` with ``network`` (:func:`same_model_classes`' label of their grid point) and ``time`` (on the
+    basis), and the basis (:func:`time_basis`)."""
+    table = summarize(rows)
+    basis = time_basis(table)
+    labels = table[["hidden", "epochs"]].assign(network=same_model_classes(table))
+    time_col = "train_cpu_seconds" if basis == "cpu" else "train_seconds"
+    return rows.merge(labels, on=["hidden", "epochs"]).assign(time=lambda d: d[time_col]), basis
+
+
+def optimum_stability(rows: pd.DataFrame, top: int = 5) -> pd.DataFrame:
+    """How firmly the sweep's optimum by impact factor stands out of the next best networks, over the repeats.
+
+    Parameters
+    ----------
+    rows : DataFrame
+        The sweep's rows (``results/sequential_sweep.csv``, columns :data:`COLUMNS`).
+    top : int
+        How many networks to keep, best first.
+
+    Returns
+    -------
+    DataFrame
+        One row per distinct network (a hidden size and the epoch caps that trained the same networks,
+        :func:`same_model_classes`), named by its smallest cap, best first, the ``top`` best: ``hidden``,
+        ``epochs`` (the smallest cap), ``caps`` (all, sorted), ``runs`` (fits), ``repeats``,
+        ``accuracy_mean``/``accuracy_sd`` and ``time_mean``/``time_sd`` over its fits, the time on the
+        ``basis`` (CPU time where recorded, else wall: :func:`time_basis`); ``impact`` (pooled mean accuracy /
+        pooled mean time, as :func:`best_model`), ``impact_sd`` (the sd over the repeats of each repeat's
+        mean accuracy / mean time; NaN with one repeat), ``wins`` (the share of repeats in which its
+        per-repeat impact is the best of all networks), ``rank`` (1: the optimum, among all networks) and ``basis``.
+
+    Raises
+    ------
+    ValueError
+        For a ``top`` that is not a positive integer, or no rows.
+    """
+    top = check_positive_int("top", top)
+    if rows.empty:
+        raise ValueError("parameter rows must hold at least one fit of the sweep; got an empty table")
+    fits, basis = _networks(rows)
+    by_network = fits.groupby("network")
+    out = by_network.agg(hidden=("hidden", "first"), epochs=("epochs", "min"), runs=("repeat", "count"),
+                         repeats=("repeat", "nunique"), accuracy_mean=("accuracy_pct", "mean"),
+                         accuracy_sd=("accuracy_pct", "std"), time_mean=("time", "mean"), time_sd=("time", "std"))
+    out.insert(2, "caps", by_network["epochs"].agg(lambda e: sorted(int(x) for x in set(e))))
+    out["impact"] = metrics.impact_factor(out["accuracy_mean"], out["time_mean"])
+    per_repeat = fits.groupby(["repeat", "network"])[["accuracy_pct", "time"]].mean()
+    per_repeat = pd.Series(metrics.impact_factor(per_repeat["accuracy_pct"], per_repeat["time"]),
+                           index=per_repeat.index).unstack("network")
+    out["impact_sd"] = per_repeat.std()
+    winners = per_repeat.idxmax(axis=1).value_counts()
+    out["wins"] = winners.reindex(out.index, fill_value=0) / len(per_repeat)
+    out = out.sort_values(["impact", "hidden", "epochs"], ascending=[False, True, True])
+    out["rank"] = np.arange(1, len(out) + 1)
+    out["basis"] = basis
+    return out.reset_index(drop=True).head(top)
+
+
+def optimum_separated(stability: pd.DataFrame) -> bool:
+    """Whether the optimum stands out: the best impact exceeds the runner-up's by more than the larger of their
+    spreads over the repeats (``impact_sd``).
+
+    Parameters
+    ----------
+    stability : DataFrame
+        :func:`optimum_stability`'s table, best first.
+
+    Returns
+    -------
+    bool
+        ``True`` also for a single network (no runner-up); ``False`` when a spread is unknown (one repeat): a
+        separation not measured is not claimed.
+    """
+    if len(stability) < 2:
+        return True
+    best, second = stability.iloc[0], stability.iloc[1]
+    spread = max(best.impact_sd, second.impact_sd)
+    return bool(np.isfinite(spread) and best.impact - second.impact > spread)
+
+
 def chosen_model(hidden: int | None = None, epochs: int | None = None, model: str = "paper",
                  results_name: str = RESULTS_NAME):
     """The classifier the chapters after the sweep train: ``hidden`` and ``epochs`` where given, the rest from

@@ -1,7 +1,8 @@
 """Chapter 02's text: the sequential sweep's sentences, Table I beside the paper's, and Figs 3–4.
 
 Every number comes from :mod:`exemplar.analysis.sweep` (Table I, :func:`~exemplar.analysis.sweep.summarize`;
-the optimum by impact factor, :func:`~exemplar.analysis.sweep.best_model`); this module only says and
+the optimum by impact factor, :func:`~exemplar.analysis.sweep.best_model`; how firmly it stands out,
+:func:`~exemplar.analysis.sweep.optimum_stability`); this module only says and
 draws it. The notebook ``02-sequential-sweep`` shows it as ``page``.
 """
 
@@ -9,10 +10,11 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
+import numpy as np
 import pandas as pd
 
 from exemplar import config, paper
-from exemplar.analysis.sweep import BASIS, best_model, optimum, time_basis
+from exemplar.analysis.sweep import BASIS, best_model, optimum, optimum_separated, time_basis
 from exemplar.reporting import figures
 
 
@@ -75,12 +77,13 @@ def _caps_text(best: pd.Series) -> str:
         return f"**{int(best.hidden)} hidden units and {int(best.epochs)} epochs**"
     return (f"**{int(best.hidden)} hidden units, with any epoch cap from {best.caps[0]} to {best.caps[-1]}** "
             f"(every fit stopped before the smallest, so these caps trained the same networks and count as one; "
-            f"the parallel chapters use {int(best.epochs)})")
+            f"`model = \"sweep-optimum\"` trains it with {int(best.epochs)})")
 
 
 def optimum_sentence(table: pd.DataFrame) -> str:
-    """The optimum by impact factor (:func:`~exemplar.analysis.sweep.best_model`) beside the paper's, our
-    (75, 75) classifier, why the epoch cap barely matters, and which time it is judged from.
+    """The optimum by impact factor (:func:`~exemplar.analysis.sweep.best_model`) beside the paper's, the paper's
+    classifier (:data:`exemplar.paper.OPTIMUM`, which the later chapters train), why the epoch cap barely matters,
+    and which time it is judged from.
 
     Parameters
     ----------
@@ -91,7 +94,8 @@ def optimum_sentence(table: pd.DataFrame) -> str:
     time_col, impact_col = BASIS[best.basis]
     cpu = best.basis == "cpu"
     p = optimum(paper.table_i())
-    row75 = table[(table.hidden == 75) & (table.epochs == 75)]
+    ph, pe = paper.OPTIMUM
+    row75 = table[(table.hidden == ph) & (table.epochs == pe)]
     flat = table.groupby("hidden")["accuracy_mean"].agg(lambda s: s.max() - s.min())
     text = [
         f"The best impact factor here is **{best.impact:.2f}**, for {_caps_text(best)}: "
@@ -104,7 +108,7 @@ def optimum_sentence(table: pd.DataFrame) -> str:
     if len(row75):
         r = row75.iloc[0]
         sd_col = "cpu_sd" if cpu else "time_sd"
-        text.append(f" Our (75, 75) classifier reaches {r.accuracy_mean:.2f} ± {r.accuracy_sd:.2f} % in "
+        text.append(f" The paper's ({ph}, {pe}) classifier, which the later chapters train, reaches {r.accuracy_mean:.2f} ± {r.accuracy_sd:.2f} % in "
                     f"{r[time_col]:.2f} ± {r[sd_col]:.2f} s{' of CPU time' if cpu else ''}, "
                     f"impact {r[impact_col]:.2f}.")
     text.append(
@@ -114,6 +118,73 @@ def optimum_sentence(table: pd.DataFrame) -> str:
         "therefore mostly ranks the hidden sizes by speed, and its winner depends on the machine and on the "
         "random initialisation as much as on the model. ")
     text.append(timing_sentence(best.basis))
+    return "".join(text)
+
+
+def _network(row: pd.Series) -> str:
+    caps = row.caps
+    cap = f"{caps[0]} epochs" if len(caps) == 1 else f"any cap from {caps[0]} to {caps[-1]} epochs"
+    return f"{int(row.hidden)} hidden units, {cap}"
+
+
+def stability_table(stability: pd.DataFrame) -> pd.DataFrame:
+    """:func:`~exemplar.analysis.sweep.optimum_stability`'s table as the chapter shows it: readable names, the
+    epoch caps that trained the same networks as one range, and the repeats each network won."""
+    cpu = stability["basis"].eq("cpu").all()
+    time = "CPU time (s)" if cpu else "time (s)"
+    caps = stability["caps"].map(lambda c: str(c[0]) if len(c) == 1 else f"{c[0]}–{c[-1]}")
+    won = [f"{round(w * n)} of {n}" for w, n in zip(stability["wins"], stability["repeats"])]
+    out = pd.DataFrame({"rank": stability["rank"], "hidden": stability["hidden"], "epoch caps": caps,
+                        "fits": stability["runs"], "accuracy (%)": stability["accuracy_mean"],
+                        "accuracy sd": stability["accuracy_sd"], time: stability["time_mean"],
+                        "time sd": stability["time_sd"], "impact": stability["impact"],
+                        "impact sd": stability["impact_sd"], "best in repeats": won})
+    return out.reset_index(drop=True)
+
+
+def stability_sentence(stability: pd.DataFrame, paper_optimum: tuple[int, int] = paper.OPTIMUM) -> str:
+    """How firmly the optimum stands out: this machine's optimum, its impact ± sd over the repeats, the runner-up,
+    whether the lead is larger than the spread (:func:`~exemplar.analysis.sweep.optimum_separated`), and where the
+    paper's optimum ranks here.
+
+    Parameters
+    ----------
+    stability : DataFrame
+        :func:`~exemplar.analysis.sweep.optimum_stability`'s table, best first.
+    paper_optimum : (hidden, epochs)
+        The paper's optimum by impact factor (:data:`exemplar.paper.OPTIMUM`).
+    """
+    best = stability.iloc[0]
+    n = int(best.repeats)
+    basis = "CPU" if best.basis == "cpu" else "wall"
+    spread = (f" ± {best.impact_sd:.2f}** (± one sd of each repeat's impact, over {n} repeats; it has the best "
+              f"impact of any network in {round(best.wins * n)} of them)" if n > 1 and np.isfinite(best.impact_sd)
+              else f"** (from {n} repeat{'s' if n > 1 else ''}: no spread over repeats)")
+    text = [f"On this machine the optimum by impact factor ({basis} time) is **{_network(best)}**, impact "
+            f"**{best.impact:.2f}{spread}."]
+    later = "which is why the later chapters train the paper's classifier"
+    if len(stability) < 2:
+        text.append(" It is the only network of the sweep.")
+    else:
+        second = stability.iloc[1]
+        lead, gap = best.impact - second.impact, max(best.impact_sd, second.impact_sd)
+        text.append(f" The runner-up, {_network(second)}, has {second.impact:.2f}"
+                    + (f" ± {second.impact_sd:.2f}." if np.isfinite(second.impact_sd) else "."))
+        if optimum_separated(stability):
+            text.append(f" The lead, {lead:.2f}, is larger than the spread ({gap:.2f}): the argmax is separated "
+                        f"from its neighbours on this machine, though another machine's CPU and BLAS may rank them "
+                        f"otherwise, {later}.")
+        elif np.isfinite(gap):
+            text.append(f" The lead, {lead:.2f}, is within the spread ({gap:.2f}): another machine may pick "
+                        f"another network, {later}.")
+        else:
+            text.append(f" With one repeat there is no spread to judge the lead of {lead:.2f} by: another machine "
+                        f"may pick another network, {later}.")
+    ph, pe = paper_optimum
+    theirs = stability[(stability.hidden == ph) & stability.caps.map(lambda c: pe in c)]
+    where = (f"it ranks {int(theirs.iloc[0]['rank'])} here, impact {theirs.iloc[0].impact:.2f}" if len(theirs)
+             else f"it is not among the top {len(stability)} here")
+    text.append(f" The paper's optimum was {ph} hidden units and {pe} epochs, on an {paper.MACHINE}; {where}.")
     return "".join(text)
 
 
