@@ -56,10 +56,12 @@ def test_lists_come_back_sorted():
     assert p.engine_counts == [1, 2, 4] and p.sync_every == [1, 5] and p.scale_inputs == [False, True]
 
 
-def test_the_model_defaults_to_the_sweeps_choice(tmp_path, monkeypatch):
-    monkeypatch.setenv("EXEMPLAR_RESULTS", str(tmp_path))  # no sweep results: the paper's optimum
+def test_the_model_defaults_to_the_papers_classifier(tmp_path, monkeypatch):
+    monkeypatch.setenv("EXEMPLAR_RESULTS", str(tmp_path))
     p = communication.parameters({**QUICK, "hidden": None, "epochs": None})
-    assert (p.hidden, p.epochs) == (75, 75) and "the paper's optimum" in p.chosen_by
+    assert (p.hidden, p.epochs, p.chosen_by) == (75, 75, "the paper's classifier for Tables II–III")
+    p = communication.parameters({**QUICK, "hidden": None, "epochs": None, "model": "sweep-optimum"})
+    assert (p.hidden, p.epochs) == (75, 75) and "no sweep results found" in p.chosen_by  # no sweep here
 
 
 BAD = [

@@ -28,7 +28,8 @@ def _params(**given):
 # ------------------------------------------------------------------------------------ parameters
 
 def test_defaults_are_the_papers_set_up():
-    assert chapter.SPEC.defaults() == {"engine_counts": [1, 2, 4, 6], "hidden": None, "epochs": None, "repeats": 5,
+    assert chapter.SPEC.defaults() == {"engine_counts": [1, 2, 4, 6], "hidden": None, "epochs": None,
+                                       "model": "paper", "repeats": 5,
                                        "n_train": 6000, "seed": 0, "launcher": "mpi", "resume": False, "retries": 0,
                                        "dtype": "float64", "trainer": "sklearn"}
 
@@ -75,10 +76,15 @@ def test_parameters_keep_a_given_classifier_and_say_so():
     assert p.engine_counts == [1, 2, 4, 6]
 
 
-def test_parameters_resolve_the_classifier_from_the_sweep(tmp_path, monkeypatch):
-    monkeypatch.setenv("EXEMPLAR_RESULTS", str(tmp_path))  # no sweep there: the paper's optimum
+def test_parameters_resolve_the_classifier_from_the_model_parameter(tmp_path, monkeypatch):
+    monkeypatch.setenv("EXEMPLAR_RESULTS", str(tmp_path))  # no sweep there
     p = _params(epochs=40)
-    assert (p.hidden, p.epochs, p.chosen_by) == (75, 40, "the paper's optimum: no sweep results found")
+    assert (p.hidden, p.epochs, p.chosen_by) == (75, 40, "the paper's classifier for Tables II–III; epochs as given")
+    p = _params(model="sweep-optimum")
+    assert (p.hidden, p.epochs, p.chosen_by) == (75, 75, "the paper's classifier for Tables II–III: no sweep results "
+                                                         "found")
+    with pytest.raises(ValueError, match=r"parameter model must be one of 'paper', 'sweep-optimum'; got 'best'"):
+        _params(model="best")
 
 
 # ------------------------------------------------------------------------------------ analysis
