@@ -80,6 +80,11 @@ def _caps_text(best: pd.Series) -> str:
             f"`model = \"sweep-optimum\"` trains it with {int(best.epochs)})")
 
 
+def _sd(sd: float) -> str:
+    """" ± sd", or nothing when the sd is unknown (one repeat)."""
+    return f" ± {sd:.2f}" if np.isfinite(sd) else ""
+
+
 def optimum_sentence(table: pd.DataFrame) -> str:
     """The optimum by impact factor (:func:`~exemplar.analysis.sweep.best_model`) beside the paper's, the paper's
     classifier (:data:`exemplar.paper.OPTIMUM`, which the later chapters train), why the epoch cap barely matters,
@@ -108,9 +113,9 @@ def optimum_sentence(table: pd.DataFrame) -> str:
     if len(row75):
         r = row75.iloc[0]
         sd_col = "cpu_sd" if cpu else "time_sd"
-        text.append(f" The paper's ({ph}, {pe}) classifier, which the later chapters train, reaches {r.accuracy_mean:.2f} ± {r.accuracy_sd:.2f} % in "
-                    f"{r[time_col]:.2f} ± {r[sd_col]:.2f} s{' of CPU time' if cpu else ''}, "
-                    f"impact {r[impact_col]:.2f}.")
+        text.append(f" The paper's ({ph}, {pe}) classifier, which the later chapters train, reaches "
+                    f"{r.accuracy_mean:.2f}{_sd(r.accuracy_sd)} % in {r[time_col]:.2f}{_sd(r[sd_col])} s"
+                    f"{' of CPU time' if cpu else ''}, impact {r[impact_col]:.2f}.")
     text.append(
         f" For a fixed hidden size, accuracy varies by at most {flat.max():.2f} points across epoch counts: "
         "the fits stop early once the training loss stalls, so a larger `max_iter` changes nothing, which is "
