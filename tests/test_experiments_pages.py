@@ -29,6 +29,13 @@ def test_verdict_sentence_for_a_made_up_table():
                                          "reproduced"]})
     assert claims.verdict_sentence(verdicts) == (
         "**3** reproduced, **1** reproduced with a caveat, **1** not reproduced (of 5 claims).")
+    verdicts["claim"] = list("abcde")
+    verdicts["margin"] = ["clear (margin 0.45 pp, sd 0.12 pp)", "within the spread (margin 0.10 pp against an sd of "
+                          "0.80 pp)", "margin 0.30 pp; no spread over repeats", "clear (margin 1.00 pp, sd 0.10 pp)",
+                          "no number decides it"]
+    assert claims.verdict_sentence(verdicts) == (
+        "**3** reproduced, **1** reproduced with a caveat, **1** not reproduced (of 5 claims). 1 of them was decided "
+        "by a margin inside the spread over the repeats, so another run could turn it: *b*.")
 
 
 # ------------------------------------------------------------------------------------ 01-data

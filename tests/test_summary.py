@@ -229,5 +229,56 @@ def test_exemplar_summary_prints_the_headline_table(paper_as_ours, capsys):
 
     assert cli.main(["summary", "--results", str(paper_as_ours)]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0] == "| Table | The paper's claim | Paper | This report | Verdict |"
-    assert len(lines) == 2 + 8 and all(line.endswith("| **reproduced** |") for line in lines[2:])
+    assert lines[0] == "| Table | The paper's claim | Paper | This report | Verdict | Repeats | Margin |"
+    assert len(lines) == 2 + 8 and all("| **reproduced** | 2 | clear (margin " in line for line in lines[2:])
+
+
+def test_every_verdict_says_its_repeats_and_its_margin(paper_as_ours):
+    """The paper's own numbers, two identical repeats: every verdict rests on 2 runs per point, clear of its
+    thresholds by a margin the repeats (sd 0) resolve."""
+    table = summary.claims_table(summary.read_ours(paper_as_ours))
+    assert list(table.columns) == ["table", "claim", "paper", "ours", "verdict", "repeats", "margin", "why"]
+    assert (table.repeats == "2").all() and not summary.within_spread(table).any()
+    row = table.set_index("claim").margin
+    assert row["Test accuracy per hidden size × epochs"] == "clear (margin 1.00 pp, sd 0.00 pp)"
+    assert row["Training time per hidden size × epochs"] == "clear (margin 0.30, sd 0.00)"
+    assert row["Training gets faster with more processes (speedup without overhead)"] == \
+        "clear (margin 25.0 %, sd 0.0 %)"
+    assert row[table.claim[table.claim.str.startswith("With the cost")].iloc[0]] == "clear (margin 7.69 s, sd 0.00 s)"
+    assert "it leads the next network" in table.set_index("claim").why[
+        "The best impact factor (accuracy / time) is 75 hidden units, 75 epochs"]
+
+
+def test_a_verdict_decided_inside_the_spread_is_flagged(paper_as_ours):
+    """Repeats that disagree: Table I's (50, 50) 0.8 pp above the paper's with an sd of 0.71 pp (reproduced by
+    0.2 pp), and the 2-engine accuracy the paper's on average but 1.41 pp apart over the repeats."""
+    rows, prov = results.read_results("sequential_sweep", paper_as_ours)
+    at = (rows.hidden == 50) & (rows.epochs == 50)
+    rows.loc[at, "accuracy_pct"] += 0.8 + rows.loc[at, "repeat"].map({0: 0.5, 1: -0.5})
+    results.write_results("sequential_sweep", rows, prov, directory=paper_as_ours)
+    runs, prov = results.read_results("exemplar", paper_as_ours)
+    runs.loc[runs.n_engines == 2, "accuracy_pct"] += runs.loc[runs.n_engines == 2, "repeat"].map({0: 1.0, 1: -1.0})
+    results.write_results("exemplar", runs, prov, directory=paper_as_ours)
+    table = summary.claims_table(summary.read_ours(paper_as_ours)).set_index("claim")
+    assert (table.verdict == summary.REPRODUCED).all()                # the means alone reproduce every claim
+    assert table.margin["Test accuracy per hidden size × epochs"] == (
+        "within the spread (margin 0.20 pp against an sd of 0.71 pp)")
+    assert table.margin["Accuracy falls as the data are split over more processes"] == (
+        "within the spread (margin 1.00 pp against an sd of 1.41 pp)")
+    assert summary.within_spread(table.reset_index()).sum() == 2
+    assert summary.verdict_sentence(table.reset_index()).endswith(
+        "(of 8 claims). 2 of them were decided by a margin inside the spread over the repeats, so another run "
+        "could turn them: *Test accuracy per hidden size × epochs*; *Accuracy falls as the data are split over "
+        "more processes*.")
+    headline = summary.headline_markdown(paper_as_ours).splitlines()
+    assert headline[2].endswith("| **reproduced** | 2 | within the spread (margin 0.20 pp against an sd of 0.71 pp) |")
+
+
+def test_without_the_rows_the_margins_have_no_spread(paper_as_ours):
+    ours = summary.read_ours(paper_as_ours)
+    ours.sweep_rows = ours.parallel_rows = None
+    table = summary.claims_table(ours).set_index("claim")
+    assert table.margin["Test accuracy per hidden size × epochs"] == "clear (margin 1.00 pp, sd 0.00 pp)"
+    assert table.margin["Training time per hidden size × epochs"] == "margin 0.30; no spread over repeats"
+    assert table.margin["The best impact factor (accuracy / time) is 75 hidden units, 75 epochs"] == \
+        "no number decides it"

@@ -1,10 +1,10 @@
-"""The paper's Tables I–III beside ours, and every claim of the paper with a computed verdict.
+"""Every claim of the paper's Tables I–III, with a computed verdict, the repeats it rests on and its margin.
 
 Everything here *reads* what the notebooks wrote (``results/*.csv`` and their provenance
-``results/*.json``, and the executed notebooks in ``book/_run/``); nothing is re-measured.
-
-The verdict rules and their thresholds are :mod:`exemplar.reporting.verdicts` (re-exported here);
-the status page and the downloads are :mod:`exemplar.reporting.status`.
+``results/*.json``); nothing is re-measured. The tables beside the paper's are
+:mod:`exemplar.reporting.comparison`, the verdict rules and their thresholds
+:mod:`exemplar.reporting.verdicts` (both re-exported here); the status page and the downloads are
+:mod:`exemplar.reporting.status`.
 """
 
 from __future__ import annotations
@@ -17,239 +17,73 @@ from typing import Iterable
 import numpy as np
 import pandas as pd
 
-from exemplar import config, metrics, paper, results
-from exemplar.analysis import exemplar_parallel, provenance, sweep
+from exemplar import paper
+from exemplar.analysis import sweep
+from exemplar.reporting.comparison import (CPU_COLUMNS, DIFF, IMPACT, PAPER_SETUP, PARALLEL, REPEATS, SD, SWEEP,
+                                           WALL, Ours,
+                                           read_ours, setup_differences, setup_note_markdown, summarize_parallel,
+                                           table_i_comparison, table_ii_comparison, table_iii_comparison,
+                                           timing_note_markdown)
 from exemplar.reporting.verdicts import (ACCURACY_CAVEAT_PP, ACCURACY_PP, CAVEAT, FLAT_PP, NOT_REPRODUCED,
                                          RANK_CORRELATION, RANK_CORRELATION_CAVEAT, RATIO_TOLERANCE, REPRODUCED,
-                                         accuracy_verdict, flat_verdict, rank_verdict, ratio_verdict, rules_markdown,
-                                         spearman, worst)
+                                         WITHIN_SPREAD, Margin, accuracy_verdict, flat_verdict, rank_verdict,
+                                         ratio_verdict, rules_markdown, spearman, strongest, threshold_margin, weakest,
+                                         worst)
 
 __all__ = ["ACCURACY_CAVEAT_PP", "ACCURACY_PP", "CAVEAT", "FLAT_PP", "NOT_REPRODUCED", "RANK_CORRELATION",
            "RANK_CORRELATION_CAVEAT", "RATIO_TOLERANCE", "REPRODUCED", "accuracy_verdict", "rank_verdict",
            "ratio_verdict", "rules_markdown", "Ours", "read_ours", "setup_differences", "setup_note_markdown",
            "table_i_comparison", "table_ii_comparison", "table_iii_comparison", "Claim", "claims", "claims_table",
            "verdict_counts", "verdict_sentence", "headline_markdown", "readme_figure", "summarize_parallel",
-           "timing_note_markdown", "pooled_times"]
-
-#: The paper's set-up, for warning when results were produced differently (a QUICK run).
-PAPER_SETUP = {"n_train": config.PAPER_N_TRAIN, "repeats": 5}
-
-#: Column labels of the comparison tables: the difference, and the impact factor's unit.
-DIFF = "Δ"
-IMPACT = "impact (% / s)"
-
-#: The results files this page reads: the sweep's and the exemplar chapter's.
-SWEEP = sweep.RESULTS_NAME
-PARALLEL = exemplar_parallel.RESULTS_NAME
-
+           "timing_note_markdown", "pooled_times", "repeats_text", "within_spread", "COLUMNS", "CPU_COLUMNS", "DIFF", "IMPACT", "PAPER_SETUP", "PARALLEL",
+           "SWEEP", "WALL"]
 
 # ---------------------------------------------------------------------------------------------
-# Reading our results
+# The spread over repeats of what the claims compute from the means
 # ---------------------------------------------------------------------------------------------
 
-@dataclass
-class Ours:
-    """Our results as the comparison needs them, read from the results folder.
-
-    Attributes
-    ----------
-    sweep : DataFrame
-        :func:`exemplar.analysis.sweep.summarize` of ``sequential_sweep.csv`` (one row per grid point).
-    parallel : DataFrame
-        :func:`exemplar.metrics.summarize_runs` of the one-shot runs of ``exemplar.csv``
-        (one row per engine count).
-    sweep_prov, parallel_prov : dict
-        The two provenance records.
-    cores : int
-        The usable cores of the machine that ran the parallel experiment.
-
-    Times are judged from CPU time where the results record it (:attr:`sweep_basis`,
-    :attr:`parallel_basis`), else from wall time.
-    """
-
-    sweep: pd.DataFrame
-    parallel: pd.DataFrame
-    sweep_prov: dict
-    parallel_prov: dict
-    cores: int
-
-    @property
-    def sweep_basis(self) -> str:
-        """``"cpu"`` when the sweep recorded each fit's CPU time, else ``"wall"``."""
-        return sweep.time_basis(self.sweep)
-
-    @property
-    def parallel_basis(self) -> str:
-        """``"cpu"`` when the parallel runs recorded the slowest engine's fit CPU time, else ``"wall"``."""
-        cpu = self.parallel.get("fit_cpu_seconds_max")
-        return "cpu" if cpu is not None and len(cpu) and cpu.notna().all() else "wall"
+def _sd(values) -> float:
+    """The standard deviation over repeats (ddof 1) of ``values``; NaN with fewer than two numbers."""
+    v = pd.Series(values, dtype=float).dropna()
+    return float(v.std(ddof=1)) if len(v) > 1 else float("nan")
 
 
-#: Per-run CPU-time columns of ``exemplar.csv`` (where recorded): their means join the parallel summary.
-CPU_COLUMNS = ("fit_cpu_seconds_max", "dedicated_seconds")
+def repeats_text(runs: Iterable[float]) -> str:
+    """The runs per point that the compared numbers average: ``"5"``, ``"3–5"`` where they differ, ``"–"``."""
+    r = pd.Series(list(runs), dtype=float).dropna().astype(int)
+    if r.empty:
+        return "–"
+    return f"{r.min()}" if r.min() == r.max() else f"{r.min()}–{r.max()}"
 
 
-def summarize_parallel(one_shot: pd.DataFrame) -> pd.DataFrame:
-    """:func:`exemplar.metrics.summarize_runs` of the one-shot runs, with the CPU-time figures beside the wall ones.
-
-    Adds the means of :data:`CPU_COLUMNS` (NaN where the results record none),
-    ``time_with_overhead_cpu`` (the slowest engine's fit CPU time + distribution + gather/combine) and
-    the impact factors from them, ``impact_fit_cpu`` and ``impact_overhead_cpu``.
-    """
-    out = metrics.summarize_runs(one_shot)
-    present = [c for c in CPU_COLUMNS if c in one_shot.columns]
-    means = one_shot.groupby("n_engines")[present].mean() if present else pd.DataFrame(index=out.n_engines)
-    for c in CPU_COLUMNS:
-        out[c] = out.n_engines.map(means[c]) if c in means else np.nan
-    out["time_with_overhead_cpu"] = (out["fit_cpu_seconds_max"] + out.get("distribute_seconds", 0)
-                                     + out.get("combine_seconds", 0))
-    out["impact_fit_cpu"] = metrics.impact_factor(out["accuracy_pct"], out["fit_cpu_seconds_max"])
-    out["impact_overhead_cpu"] = metrics.impact_factor(out["accuracy_pct"], out["time_with_overhead_cpu"])
-    return out
+def _sweep_by_repeat(ours: Ours, value: str) -> pd.DataFrame | None:
+    """``value`` of the sweep's fits per repeat (rows) and (hidden, epochs) (columns); ``None`` without the rows."""
+    rows = ours.sweep_rows
+    if rows is None or rows.empty or "repeat" not in rows:
+        return None
+    return rows.pivot_table(index="repeat", columns=["hidden", "epochs"], values=value, aggfunc="mean")
 
 
-def read_ours(directory: Path | None = None) -> Ours:
-    """Read ``sequential_sweep`` and ``exemplar`` from the results folder (default :func:`config.results_dir`).
-
-    Raises
-    ------
-    FileNotFoundError
-        When either results file is missing, naming the notebook that writes it.
-    """
-    directory = Path(directory) if directory is not None else config.results_dir()
-    for name, notebook in ((SWEEP, "02-sequential-sweep"), (PARALLEL, "03-exemplar-parallel")):
-        if not (directory / f"{name}.csv").is_file():
-            raise FileNotFoundError(f"{directory / (name + '.csv')} is missing: run `exemplar run {notebook}` first")
-    rows, sweep_prov = results.read_results(SWEEP, directory)
-    runs, parallel_prov = results.read_results(PARALLEL, directory)
-    one_shot = runs[runs["strategy"] == "one-shot"] if "strategy" in runs.columns else runs
-    return Ours(sweep.summarize(rows), summarize_parallel(one_shot), sweep_prov, parallel_prov,
-                provenance.cores(parallel_prov))
+def parallel_by_repeat(ours: Ours, quantity: str) -> pd.DataFrame | None:
+    """The one-shot runs per repeat (rows) and engine count (columns): ``"accuracy"``, ``"time"`` (the slowest
+    engine's fit, CPU time on the CPU basis) or ``"overhead"`` (that plus distribution and gather/combine).
+    ``None`` without the rows."""
+    runs = ours.parallel_rows
+    if runs is None or runs.empty or "repeat" not in runs:
+        return None
+    fit = runs["fit_cpu_seconds_max"] if ours.parallel_basis == "cpu" else runs["fit_seconds_max"]
+    value = {"accuracy": runs["accuracy_pct"], "time": fit,
+             "overhead": fit + runs.get("distribute_seconds", 0.0) + runs.get("combine_seconds", 0.0)}[quantity]
+    return runs.assign(value=value).pivot_table(index="repeat", columns="n_engines", values="value",
+                                                aggfunc="mean")
 
 
-def setup_differences(ours: Ours) -> list[str]:
-    """How our results' set-up differs from the paper's (training images, repeats, classifier).
-
-    Returns
-    -------
-    list of str
-        One sentence per difference; empty when the runs used the paper's set-up.
-    """
-    out = []
-    for label, prov in (("sweep", ours.sweep_prov), ("parallel runs", ours.parallel_prov)):
-        params = prov.get("parameters", {})
-        for key, value in PAPER_SETUP.items():
-            if key in params and params[key] != value:
-                out.append(f"The {label} used {key} = {params[key]} (the paper: {value}).")
-    params = ours.parallel_prov.get("parameters", {})
-    if params.get("hidden") is not None and (params.get("hidden"), params.get("epochs")) != paper.OPTIMUM:
-        out.append(f"The parallel runs trained {params['hidden']} hidden units for at most {params['epochs']} epochs "
-                   f"(this report's optimum by impact factor); the paper's Tables II–III trained "
-                   f"{paper.OPTIMUM[0]} hidden units for {paper.OPTIMUM[1]} epochs.")
-    return out
-
-
-def setup_note_markdown(ours: Ours) -> str:
-    """A MyST admonition on how our set-up differs from the paper's: a warning when the data or repeats
-    differ (a QUICK run, whose verdicts say little), a note when only the classifier does."""
-    differences = setup_differences(ours)
-    if not differences:
-        return "These results used the paper's set-up: 6,000 training images, five repeats per point."
-    quick = any("n_train" in d or "repeats" in d for d in differences)
-    kind, lead = ("warning", "These results were not produced with the paper's set-up, so their verdicts say "
-                             "little about the paper:") if quick else ("note", "One difference from the paper's set-up:")
-    return f":::{{{kind}}}\n{lead}\n\n" + "\n".join(f"- {d}" for d in differences) + "\n:::"
-
-
-def timing_note_markdown(ours: Ours) -> str:
-    """Which time the verdicts are judged from, and why, and how busy the machine was for each results file
-    (:func:`exemplar.reporting.status.timing_note_markdown`)."""
-    from exemplar.reporting import status
-
-    return status.timing_note_markdown({"sweep": ours.sweep_basis, "parallel runs": ours.parallel_basis},
-                                       {"sweep": ours.sweep_prov, "parallel runs": ours.parallel_prov})
-
-
-# ---------------------------------------------------------------------------------------------
-# The paper's tables beside ours
-# ---------------------------------------------------------------------------------------------
-
-#: Column label of our measured wall time beside the CPU time a verdict is judged from.
-WALL = "ours, wall"
-
-
-def _triple(theirs: pd.Series, ours: pd.Series, unit: str, wall: pd.Series | None = None) -> dict:
-    out = {(unit, "paper"): theirs, (unit, "ours"): ours, (unit, DIFF): ours - theirs}
-    if wall is not None:
-        out[(unit, WALL)] = wall
-    return out
-
-
-def table_i_comparison(ours: Ours) -> pd.DataFrame:
-    """The paper's Table I beside ours: time, accuracy and impact factor per hidden size × epochs.
-
-    Returns
-    -------
-    DataFrame
-        Two-level columns (quantity, paper / ours / :data:`DIFF` = ours − paper), one row per grid point of the
-        paper's table (ours NaN where our sweep did not run that point), and a ``verdict`` on
-        the accuracy (times are machine-dependent and are not judged point by point). Our time
-        and impact factor are from CPU time where the sweep recorded it, with the wall time
-        beside them (:data:`WALL`).
-    """
-    t = paper.table_i().merge(ours.sweep.rename(columns={"impact": "impact_wall"}), on=["hidden", "epochs"],
-                              how="left")
-    time_col, impact_col = sweep.BASIS[ours.sweep_basis]
-    cpu = ours.sweep_basis == "cpu"
-    cols = {("", "hidden"): t.hidden, ("", "epochs"): t.epochs}
-    cols.update(_triple(t.time, t[time_col], "time (s)", t.time_mean if cpu else None))
-    cols.update(_triple(t.accuracy, t.accuracy_mean, "accuracy (%)"))
-    cols.update(_triple(t.impact, t[impact_col] if cpu else t.impact_wall, IMPACT, t.impact_wall if cpu else None))
-    out = pd.DataFrame(cols)
-    out.insert(2, ("", "verdict (accuracy)"), [accuracy_verdict(d) if not math.isnan(d) else "not run"
-                                               for d in out[("accuracy (%)", DIFF)]])
-    return out
-
-
-def _parallel_table(ours: Ours, theirs: pd.DataFrame, time_col: str, impact_col: str) -> pd.DataFrame:
-    t = theirs.merge(ours.parallel.rename(columns={"n_engines": "n_processes"}), on="n_processes", how="left")
-    cpu = ours.parallel_basis == "cpu"
-    wall_time, wall_impact = time_col, impact_col
-    if cpu:  # fit_seconds_max -> fit_cpu_seconds_max, time_with_overhead -> time_with_overhead_cpu, ...
-        time_col = "fit_cpu_seconds_max" if time_col == "fit_seconds_max" else time_col + "_cpu"
-        impact_col += "_cpu"
-    t0_ours = t.loc[t.n_processes == 1, time_col]
-    t0_paper = float(theirs.loc[theirs.n_processes == 1, "time"].iloc[0])
-    cols = {("", "processes"): t.n_processes}
-    cols.update(_triple(t.time, t[time_col], "time (s)", t[wall_time] if cpu else None))
-    cols[("speedup (× 1 process)", "paper")] = t0_paper / t.time
-    cols[("speedup (× 1 process)", "ours")] = (float(t0_ours.iloc[0]) / t[time_col]) if len(t0_ours) else np.nan
-    cols.update(_triple(t.accuracy, t.accuracy_pct, "accuracy (%)"))
-    cols.update(_triple(t.impact, t[impact_col], IMPACT, t[wall_impact] if cpu else None))
-    out = pd.DataFrame(cols)
-    out.insert(1, ("", "more engines than cores"), np.where(out[("", "processes")] > ours.cores, "yes", "no"))
-    out.insert(2, ("", "verdict (accuracy)"), [accuracy_verdict(d) if not math.isnan(d) else "not run"
-                                               for d in out[("accuracy (%)", DIFF)]])
-    return out
-
-
-def table_ii_comparison(ours: Ours) -> pd.DataFrame:
-    """The paper's Table II (no communication overhead) beside ours.
-
-    Our time is the slowest engine's fit, as in the paper: its CPU time (``fit_cpu_seconds_max``) where
-    recorded, with the wall time (``fit_seconds_max``) beside it, else the wall time; the impact factor
-    is accuracy / that time. Speedups are relative to each side's own 1-process time.
-    """
-    return _parallel_table(ours, paper.table_ii(), "fit_seconds_max", "impact_fit")
-
-
-def table_iii_comparison(ours: Ours) -> pd.DataFrame:
-    """The paper's Table III (with its 11 s scatter) beside ours (fit + distribution + gather/combine).
-
-    The fit is the slowest engine's CPU time where recorded (distribution and combination are
-    communication, measured in wall time), with the all-wall total beside it.
-    """
-    return _parallel_table(ours, paper.table_iii(), "time_with_overhead", "impact_overhead")
+def _margin(scores, spreads, thresholds, unit: str = "pp") -> Margin:
+    """:func:`~exemplar.reporting.verdicts.threshold_margin`, or no margin where no score is a number."""
+    scores = pd.Series(list(scores), dtype=float)
+    if scores.isna().all():
+        return Margin(float("nan"), unit=unit)
+    return threshold_margin(scores, spreads, thresholds, unit)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -258,7 +92,12 @@ def table_iii_comparison(ours: Ours) -> pd.DataFrame:
 
 @dataclass
 class Claim:
-    """One claim of the paper, what it said, what we measured, and the verdict with its reason."""
+    """One claim of the paper, what it said, what we measured, and the verdict with its reason.
+
+    ``repeats`` are the runs per point our numbers average (:func:`repeats_text`); ``margin`` says how far the
+    number that decided the verdict lies from changing it, against its spread over the repeats
+    (:meth:`exemplar.reporting.verdicts.Margin.text`; "–" where not measured).
+    """
 
     table: str
     claim: str
@@ -266,6 +105,12 @@ class Claim:
     ours: str
     verdict: str
     why: str
+    repeats: str = "–"
+    margin: str = "–"
+
+
+#: The columns of :func:`claims_table`, in order.
+COLUMNS = ["table", "claim", "paper", "ours", "verdict", "repeats", "margin", "why"]
 
 
 def _fmt(values: Iterable[float], digits: int = 2, sep: str = " / ") -> str:
@@ -274,7 +119,7 @@ def _fmt(values: Iterable[float], digits: int = 2, sep: str = " / ") -> str:
 
 
 def claims(ours: Ours) -> list[Claim]:
-    """Every claim of the paper's Tables I–III, with our numbers and a computed verdict.
+    """Every claim of the paper's Tables I–III, with our numbers, a computed verdict, its repeats and margin.
 
     See :mod:`exemplar.reporting.verdicts` for the rules. Machine-dependent quantities (seconds,
     impact factors) are judged by their shape: rankings and ratios to the 1-process run.
@@ -285,25 +130,36 @@ def claims(ours: Ours) -> list[Claim]:
     subset = "" if n_ran == n_grid else f" (the {n_ran} of {n_grid} grid points our sweep ran)"
     out = [table_i_accuracy_claim(ran, subset)]
     out += table_i_flat_claims(ours)
-    out.append(table_i_time_claim(ran, subset, pooled_times(ours, ran)))
+    out.append(table_i_time_claim(ran, subset, pooled_times(ours, ran), _sd(rank_correlations(ours, ran))))
     out.append(optimum_claim(ours))
     out += parallel_claims(ours)
     return out
 
 
 def table_i_accuracy_claim(ran: pd.DataFrame, subset: str = "") -> Claim:
-    """Table I's accuracies, point by point (``ran``: the rows of :func:`table_i_comparison` our sweep ran)."""
+    """Table I's accuracies, point by point (``ran``: the rows of :func:`table_i_comparison` our sweep ran).
+
+    The margin is the largest difference's distance from the threshold that would change the verdict, against
+    our accuracy's sd over the repeats at that point (the paper's is one number).
+    """
     d = ran[("accuracy (%)", DIFF)]
     within = int((d.abs() <= ACCURACY_PP).sum())
+    sd = ran[("accuracy (%)", SD)] if ("accuracy (%)", SD) in ran else np.nan
+    runs = ran[("", REPEATS)] if ("", REPEATS) in ran else []
     return Claim("I", "Test accuracy per hidden size × epochs" + subset,
                  f"{ran[('accuracy (%)', 'paper')].min():.2f}–{ran[('accuracy (%)', 'paper')].max():.2f} %",
                  f"{ran[('accuracy (%)', 'ours')].min():.2f}–{ran[('accuracy (%)', 'ours')].max():.2f} %",
                  accuracy_verdict(d), f"{within} of {len(ran)} points within {ACCURACY_PP:g} pp; largest difference "
-                                      f"{d.abs().max():.2f} pp.")
+                                      f"{d.abs().max():.2f} pp.", repeats_text(runs),
+                 _margin(d.abs(), sd, [ACCURACY_PP, ACCURACY_CAVEAT_PP]).text())
 
 
 def table_i_flat_claims(ours: Ours) -> list[Claim]:
-    """Accuracy does not change with epochs where the paper's is constant (none when we cannot tell)."""
+    """Accuracy does not change with epochs where the paper's is constant (none when we cannot tell).
+
+    The spread of a hidden size's range is the sd over the repeats of the difference between its most and
+    its least accurate cap, repeat by repeat (zero where the caps trained the same networks).
+    """
     theirs = paper.table_i().groupby("hidden")["accuracy"].agg(lambda s: s.max() - s.min())
     flat_h = [h for h, r in theirs.items() if r < 1e-9]
     mine = ours.sweep.groupby("hidden")["accuracy_mean"].agg(lambda s: s.max() - s.min() if len(s) > 1 else np.nan)
@@ -312,37 +168,91 @@ def table_i_flat_claims(ours: Ours) -> list[Claim]:
     if not len(mine):
         return []
     largest = float(mine.max())
+    acc = _sweep_by_repeat(ours, "accuracy_pct")
+    spreads = []
+    for h in flat_h:
+        caps = ours.sweep[ours.sweep.hidden == h].set_index("epochs").accuracy_mean
+        spreads.append(_sd(acc[(h, caps.idxmax())] - acc[(h, caps.idxmin())]) if acc is not None else np.nan)
+    runs = ours.sweep[ours.sweep.hidden.isin(flat_h)].runs
     return [Claim("I", "Accuracy stops changing with the epoch cap (early stopping) at "
                        + ", ".join(str(h) for h in flat_h) + " hidden units",
                   "range 0.00 pp", f"range ≤ {largest:.2f} pp", flat_verdict(largest),
-                  f"largest accuracy range across epoch caps at those sizes: {largest:.2f} pp.")]
+                  f"largest accuracy range across epoch caps at those sizes: {largest:.2f} pp.", repeats_text(runs),
+                  _margin(mine, spreads, [FLAT_PP, ACCURACY_PP]).text())]
+
+
+def _pooled(table: pd.DataFrame, ran: pd.DataFrame) -> pd.Series:
+    """The judged time of :func:`summarize`'s ``table`` per row of ``ran``, pooled (:func:`pooled_times`)."""
+    time_col, _ = sweep.BASIS[sweep.time_basis(table)]
+    table = table.assign(pooled=sweep.pooled(table, time_col)).set_index(["hidden", "epochs"])
+    keys = pd.MultiIndex.from_arrays([ran[("", "hidden")], ran[("", "epochs")]])
+    return pd.Series(table["pooled"].reindex(keys).to_numpy(), index=ran.index)
 
 
 def pooled_times(ours: Ours, ran: pd.DataFrame) -> pd.Series:
     """Our judged time per row of ``ran`` (rows of :func:`table_i_comparison`), pooled over the epoch caps
     that trained the same networks (:func:`exemplar.analysis.sweep.pooled`): their times differ only
     by noise, so they rank as ties."""
-    time_col, _ = sweep.BASIS[ours.sweep_basis]
-    table = ours.sweep.assign(pooled=sweep.pooled(ours.sweep, time_col)).set_index(["hidden", "epochs"])
-    keys = pd.MultiIndex.from_arrays([ran[("", "hidden")], ran[("", "epochs")]])
-    return pd.Series(table["pooled"].reindex(keys).to_numpy(), index=ran.index)
+    return _pooled(ours.sweep, ran)
 
 
-def table_i_time_claim(ran: pd.DataFrame, subset: str = "", ours_times: pd.Series | None = None) -> Claim:
+def rank_correlations(ours: Ours, ran: pd.DataFrame) -> list[float]:
+    """Spearman's ρ of the paper's times against each repeat's own (pooled as :func:`pooled_times`): its spread
+    over the repeats. Empty without the sweep's rows."""
+    rows = ours.sweep_rows
+    if rows is None or rows.empty or "repeat" not in rows:
+        return []
+    return [spearman(ran[("time (s)", "paper")], _pooled(sweep.summarize(part), ran))
+            for _, part in rows.groupby("repeat")]
+
+
+def table_i_time_claim(ran: pd.DataFrame, subset: str = "", ours_times: pd.Series | None = None,
+                       rho_sd: float = float("nan")) -> Claim:
     """Table I's times: machine-dependent, so their ranking over the grid is compared.
 
-    ``ours_times`` (default: the table's own) are the times ranked, e.g. :func:`pooled_times`.
+    ``ours_times`` (default: the table's own) are the times ranked, e.g. :func:`pooled_times`; the margin weighs
+    ρ against ``rho_sd``, its sd over the repeats (of :func:`rank_correlations`; NaN: not known).
     """
     ours_times = ran[("time (s)", "ours")] if ours_times is None else ours_times
     rho = spearman(ran[("time (s)", "paper")], ours_times)
     ratio = (ran[("time (s)", "ours")] / ran[("time (s)", "paper")]).median()
+    runs = ran[("", REPEATS)] if ("", REPEATS) in ran else []
     return Claim("I", "Training time per hidden size × epochs" + subset,
                  f"{ran[('time (s)', 'paper')].min():.2f}–{ran[('time (s)', 'paper')].max():.2f} s",
                  f"{ran[('time (s)', 'ours')].min():.2f}–{ran[('time (s)', 'ours')].max():.2f} s",
                  rank_verdict(rho),
                  f"seconds depend on the machine (ours are {ratio:.2f}× the paper's, median), so the ranking of "
                  f"the grid points is compared: Spearman ρ = {rho:.2f} (epoch caps that trained the same networks "
-                 "rank as ties).")
+                 "rank as ties).", repeats_text(runs),
+                 _margin([-rho], rho_sd, [-RANK_CORRELATION, -RANK_CORRELATION_CAVEAT], "").text())
+
+
+def _optimum_verdict(hidden: int, caps) -> str:
+    ph, pe = paper.OPTIMUM
+    return REPRODUCED if hidden == ph and pe in caps else (CAVEAT if hidden == ph else NOT_REPRODUCED)
+
+
+def optimum_margin(ours: Ours) -> tuple[Margin, str]:
+    """The optimum's margin: its impact factor's lead over the best network that would give another verdict,
+    against the larger of their sds over the repeats (:func:`exemplar.analysis.sweep.optimum_stability`), and
+    a clause on its lead over the runner-up (:func:`exemplar.analysis.sweep.optimum_separated`)."""
+    rows = ours.sweep_rows
+    if rows is None or rows.empty:
+        return Margin(float("nan"), unit="% / s"), ""
+    table = sweep.optimum_stability(rows, top=len(rows))
+    best = table.iloc[0]
+    verdicts = [_optimum_verdict(int(r.hidden), r.caps) for r in table.itertuples()]
+    other = table[[v != verdicts[0] for v in verdicts]]
+    margin = (Margin(float(best.impact - other.impact.iloc[0]), float(max(best.impact_sd, other.impact_sd.iloc[0])),
+                     "% / s") if len(other) else Margin(float("nan"), unit="% / s"))
+    if len(table) < 2:
+        return margin, ""
+    second = table.iloc[1]
+    lead = f"; it leads the next network, ({int(second.hidden)}, {int(second.epochs)}), by {best.impact - second.impact:.2f}"
+    if not np.isfinite([best.impact_sd, second.impact_sd]).all():
+        return margin, lead + " (no spread over repeats)"
+    return margin, lead + (f" against sds of {best.impact_sd:.2f} and {second.impact_sd:.2f} over the repeats: "
+                           + ("separated" if sweep.optimum_separated(table) else "not separated by more than them"))
 
 
 def optimum_claim(ours: Ours) -> Claim:
@@ -350,11 +260,12 @@ def optimum_claim(ours: Ours) -> Claim:
 
     Ours is :func:`exemplar.analysis.sweep.best_model`: from CPU time where recorded, and epoch caps
     that trained the same networks count as one, so the paper's point is reproduced when it is among them.
+    The margin is :func:`optimum_margin`'s.
     """
     best = sweep.best_model(ours.sweep)
     ph, pe = paper.OPTIMUM
     bh, be = int(best.hidden), int(best.epochs)
-    v = REPRODUCED if bh == ph and pe in best.caps else (CAVEAT if bh == ph else NOT_REPRODUCED)
+    v = _optimum_verdict(bh, best.caps)
     _, impact_col = sweep.BASIS[best.basis]
     at_paper = ours.sweep[(ours.sweep.hidden == ph) & (ours.sweep.epochs == pe)]
     there = (f"the paper's ({ph}, {pe}) scores {float(at_paper[impact_col].iloc[0]):.2f} here, "
@@ -362,11 +273,28 @@ def optimum_claim(ours: Ours) -> Claim:
              else f"our sweep did not run ({ph}, {pe})")
     caps = f"{best.caps[0]}–{best.caps[-1]}" if len(best.caps) > 1 else f"{be}"
     same = (f"; caps {caps} trained the same networks and count as one" if len(best.caps) > 1 else "")
+    margin, lead = optimum_margin(ours)
     return Claim("I", f"The best impact factor (accuracy / time) is {ph} hidden units, {pe} epochs",
                  f"({ph}, {pe}): impact {paper.table_i().impact.max():.2f}",
                  f"({bh}, {caps}): impact {best.impact:.2f}", v,
-                 f"{there}{same}; judged from {'CPU' if best.basis == 'cpu' else 'wall'} time; the impact factor "
-                 "divides by seconds, so its winner depends on the machine.")
+                 f"{there}{same}{lead}; judged from {'CPU' if best.basis == 'cpu' else 'wall'} time; the impact "
+                 "factor divides by seconds, so its winner depends on the machine.",
+                 repeats_text(ours.sweep.runs), margin.text())
+
+
+def _falls_margin(ours: Ours, par: pd.DataFrame, more: pd.DataFrame, acc_verdict: str, monotone: bool) -> Margin:
+    """The margin of "accuracy falls with every added process": of the accuracy differences from the paper and
+    of the drops between neighbouring engine counts (each drop's sd over the repeats, repeat by repeat)."""
+    acc = parallel_by_repeat(ours, "accuracy")
+    n = par[("", "processes")].astype(int).tolist()
+    values = par[("accuracy (%)", "ours")].to_numpy()
+    spreads = [_sd(acc[a] - acc[b]) if acc is not None else np.nan for a, b in zip(n, n[1:])]
+    falls = _margin(values[1:] - values[:-1], spreads, [0.0])
+    accuracy = _margin(more[("accuracy (%)", DIFF)].abs(), more[("accuracy (%)", SD)],
+                       [ACCURACY_PP, ACCURACY_CAVEAT_PP])
+    if not monotone:
+        return strongest([falls, accuracy]) if acc_verdict == NOT_REPRODUCED else falls
+    return weakest([falls, accuracy])
 
 
 def parallel_claims(ours: Ours) -> list[Claim]:
@@ -382,26 +310,43 @@ def parallel_claims(ours: Ours) -> list[Claim]:
     acc = par[("accuracy (%)", "ours")].to_numpy()
     monotone = bool(np.all(np.diff(acc) < 0))
     v = accuracy_verdict(more[("accuracy (%)", DIFF)])
+    margin = _falls_margin(ours, par, more, v, monotone)
     if not monotone:
         v = NOT_REPRODUCED
     out = [Claim("II", "Accuracy falls as the data are split over more processes",
                  _fmt(par[("accuracy (%)", "paper")]) + " %", _fmt(par[("accuracy (%)", "ours")]) + " %", v,
                  f"on {_fmt(par[('', 'processes')], 0)} processes; largest difference "
                  f"{more[('accuracy (%)', DIFF)].abs().max():.2f} pp, ours "
-                 f"{'falls' if monotone else 'does not fall'} with every added process.")]
-    out.append(ratio_claim(t2, "speedup (× 1 process)",
-                           "Training gets faster with more processes (speedup without overhead)", ours.cores,
-                           ours.parallel_basis))
-    out.append(ratio_claim(t2, IMPACT, "The impact factor rises with more processes (no overhead)", ours.cores,
-                           ours.parallel_basis))
+                 f"{'falls' if monotone else 'does not fall'} with every added process.",
+                 repeats_text(par[("", REPEATS)]), margin.text())]
+    for quantity, text in (("speedup (× 1 process)", "Training gets faster with more processes (speedup without "
+                                                     "overhead)"),
+                           (IMPACT, "The impact factor rises with more processes (no overhead)")):
+        out.append(ratio_claim(t2, quantity, text, ours.cores, ours.parallel_basis, ratio_spreads(ours, quantity)))
     out.append(overhead_claim(ours, table_iii_comparison(ours)))
     return out
 
 
-def ratio_claim(table: pd.DataFrame, quantity: str, claim_text: str, cores: int, basis: str = "wall") -> Claim:
+def ratio_spreads(ours: Ours, quantity: str) -> pd.Series:
+    """Per engine count, the sd over the repeats of our ratio to the 1-process run, repeat by repeat: the
+    speedup (``quantity`` ``"speedup (× 1 process)"``) or the impact factor's ratio (:data:`IMPACT`). Empty
+    without the rows or a 1-engine run."""
+    time = parallel_by_repeat(ours, "time")
+    if time is None or 1 not in time.columns:
+        return pd.Series(dtype=float)
+    ratio = 1.0 / time.div(time[1], axis=0)
+    if quantity.startswith("impact"):
+        acc = parallel_by_repeat(ours, "accuracy")
+        ratio = ratio * acc.div(acc[1], axis=0)
+    return ratio.apply(_sd)
+
+
+def ratio_claim(table: pd.DataFrame, quantity: str, claim_text: str, cores: int, basis: str = "wall",
+                spreads: pd.Series | None = None) -> Claim:
     """A Table II quantity as ratios to each side's 1-process run, judged at the engine counts with a core each.
 
-    ``basis`` (``"cpu"`` or ``"wall"``) names the time our figures come from, for the reason given.
+    ``basis`` (``"cpu"`` or ``"wall"``) names the time our figures come from, for the reason given; ``spreads``
+    (:func:`ratio_spreads`, by engine count) are our ratios' sds over the repeats, for the margin.
     """
     rows = table[table[(quantity, "ours")].notna() & (table[("", "processes")] > 1)]
     if quantity.startswith("impact"):
@@ -414,6 +359,9 @@ def ratio_claim(table: pd.DataFrame, quantity: str, claim_text: str, cores: int,
     fair = rows[("", "processes")] <= cores
     judged = [ratio_verdict(o, t) for o, t, f in zip(ours_r, theirs_r, fair) if f]
     n_list = _fmt(rows[("", "processes")], 0)
+    spreads = (spreads if spreads is not None else pd.Series(dtype=float)).reindex(rows[("", "processes")])
+    margin = _margin((ours_r / theirs_r - 1).abs()[fair], (spreads.to_numpy() / theirs_r)[fair], [RATIO_TOLERANCE],
+                     "%")
     if not judged:
         v, note = CAVEAT, f"no engine count above 1 has a core each on this {cores}-core machine"
     else:
@@ -426,17 +374,25 @@ def ratio_claim(table: pd.DataFrame, quantity: str, claim_text: str, cores: int,
                      f"{cores} cores and are not judged")
     return Claim("II", claim_text, f"{_fmt(theirs_r)} × on {n_list}", f"{_fmt(ours_r)} × on {n_list}", v,
                  f"ratios to each side's own 1-process run (seconds depend on the machine; ours from "
-                 f"{'CPU' if basis == 'cpu' else 'wall'} time); {note}.")
+                 f"{'CPU' if basis == 'cpu' else 'wall'} time); {note}.",
+                 repeats_text(table.loc[table[(quantity, "ours")].notna(), ("", REPEATS)]), margin.text())
 
 
 def overhead_claim(ours: Ours, t3: pd.DataFrame) -> Claim:
-    """Table III: communication overhead makes parallel training slower than sequential."""
+    """Table III: communication overhead makes parallel training slower than sequential.
+
+    The margin is the time by which the deciding engine count is slower (or faster) than 1 process, against
+    the sd over the repeats of that difference, repeat by repeat.
+    """
     rows3 = t3[t3[("time (s)", "ours")].notna()]
     t1_ours = float(rows3.loc[rows3[("", "processes")] == 1, ("time (s)", "ours")].iloc[0]) \
         if (rows3[("", "processes")] == 1).any() else np.nan
     p3 = rows3[rows3[("", "processes")] > 1]
     slower = bool((p3[("time (s)", "ours")] > t1_ours).all())
     overhead = ours.parallel.loc[ours.parallel.n_engines > 1, ["distribute_seconds", "combine_seconds"]].sum(axis=1)
+    times = parallel_by_repeat(ours, "overhead")
+    spreads = [_sd(times[1] - times[n]) if times is not None and 1 in times else np.nan
+               for n in p3[("", "processes")].astype(int)]
     return Claim("III", "With the cost of sending the data (the paper's 11 s scatter), parallel training is "
                         "slower than sequential and the impact factor collapses",
                  f"time {_fmt(rows3[('time (s)', 'paper')])} s, impact {_fmt(rows3[(IMPACT, 'paper')])}",
@@ -444,11 +400,14 @@ def overhead_claim(ours: Ours, t3: pd.DataFrame) -> Claim:
                  REPRODUCED if slower else NOT_REPRODUCED,
                  f"our distribution + gather + combine cost at most {overhead.max() * 1e3:.0f} ms against the "
                  f"paper's {paper.SCATTER_SECONDS:.0f} s, so parallel runs with overhead are "
-                 f"{'slower' if slower else 'still faster'} than 1 process.")
+                 f"{'slower' if slower else 'still faster'} than 1 process.", repeats_text(rows3[("", REPEATS)]),
+                 _margin(t1_ours - p3[("time (s)", "ours")], spreads, [0.0], "s").text())
+
 
 def claims_table(ours: Ours) -> pd.DataFrame:
-    """:func:`claims` as a table, one row per claim (columns: table, claim, paper, ours, verdict, why)."""
-    return pd.DataFrame([asdict(c) for c in claims(ours)])
+    """:func:`claims` as a table, one row per claim (columns :data:`COLUMNS`: table, claim, paper, ours,
+    verdict, repeats, margin, why)."""
+    return pd.DataFrame([asdict(c) for c in claims(ours)], columns=COLUMNS)
 
 
 def verdict_counts(table: pd.DataFrame) -> dict[str, int]:
@@ -456,25 +415,42 @@ def verdict_counts(table: pd.DataFrame) -> dict[str, int]:
     return {v: int((table["verdict"] == v).sum()) for v in (REPRODUCED, CAVEAT, NOT_REPRODUCED)}
 
 
+def within_spread(table: pd.DataFrame) -> pd.Series:
+    """Which claims of :func:`claims_table` have a margin inside the spread over repeats (all ``False`` without
+    a ``margin`` column)."""
+    if "margin" not in table:
+        return pd.Series(False, index=table.index)
+    return table["margin"].str.startswith(WITHIN_SPREAD)
+
+
 def verdict_sentence(table: pd.DataFrame) -> str:
-    """:func:`verdict_counts` in words: "**5** reproduced, **1** reproduced with a caveat, ... (of N claims)."
+    """:func:`verdict_counts` in words: "**5** reproduced, **1** reproduced with a caveat, ... (of N claims).",
+    and how many of them were decided by less than the spread over repeats (:func:`within_spread`).
 
     Parameters
     ----------
     table : DataFrame
-        :func:`claims_table` (a ``verdict`` column).
+        :func:`claims_table` (a ``verdict`` column; ``margin`` where known).
     """
-    return ", ".join(f"**{n}** {v}" for v, n in verdict_counts(table).items()) + f" (of {len(table)} claims)."
+    text = ", ".join(f"**{n}** {v}" for v, n in verdict_counts(table).items()) + f" (of {len(table)} claims)."
+    flagged = table.loc[within_spread(table), "claim"].tolist() if within_spread(table).any() else []
+    if flagged:
+        text += (f" {len(flagged)} of them {'was' if len(flagged) == 1 else 'were'} decided by a margin inside the "
+                 "spread over the repeats, so another run could turn "
+                 f"{'it' if len(flagged) == 1 else 'them'}: " + "; ".join(f"*{c}*" for c in flagged) + ".")
+    return text
 
 
 def headline_markdown(directory: Path | None = None) -> str:
-    """The claims table as a Markdown table (the README's "What you get" is this, from a full run)."""
+    """The claims table as a Markdown table (the README's "What you get" is this, from a full run): the verdict
+    with the repeats it rests on and its margin against the spread over them."""
     table = claims_table(read_ours(directory))
-    lines = ["| Table | The paper's claim | Paper | This report | Verdict |", "|---|---|---|---|---|"]
+    lines = ["| Table | The paper's claim | Paper | This report | Verdict | Repeats | Margin |",
+             "|---|---|---|---|---|---|---|"]
     for row in table.itertuples():
-        lines.append(f"| {row.table} | {row.claim} | {row.paper} | {row.ours} | **{row.verdict}** |")
+        lines.append(f"| {row.table} | {row.claim} | {row.paper} | {row.ours} | **{row.verdict}** | {row.repeats} "
+                     f"| {row.margin} |")
     return "\n".join(lines)
-
 
 
 def readme_figure(directory: Path | None = None):

@@ -17,12 +17,17 @@ Each claim of the paper gets one of three verdicts, :data:`REPRODUCED`, :data:`C
   are shown but not judged, and a claim that needs them is at best reproduced with a caveat.
   Our times are CPU times where the results record them (other work on the machine barely moves
   them), else wall times.
+* **Margins.** Each verdict also says how far the number that decided it lies from the threshold
+  that would change it (:func:`threshold_margin`), against that number's spread over the repeats
+  (its standard deviation, computed repeat by repeat): a :class:`Margin` smaller than its spread is
+  flagged :data:`WITHIN_SPREAD`, a conclusion another run could turn.
 
 :mod:`exemplar.reporting.claims` applies these rules to the paper's claims.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Iterable
 
 import numpy as np
@@ -45,6 +50,10 @@ RANK_CORRELATION_CAVEAT = 0.3
 RATIO_TOLERANCE = 0.25
 #: Accuracy range across epoch counts (pp) that still counts as "does not change with epochs".
 FLAT_PP = 0.5
+
+#: How a verdict's margin is said: larger than the spread over repeats, or not.
+CLEAR = "clear"
+WITHIN_SPREAD = "within the spread"
 
 
 def accuracy_verdict(diff_pp: float | Iterable[float]) -> str:
@@ -116,6 +125,125 @@ def flat_verdict(range_pp: float) -> str:
     return REPRODUCED if range_pp <= FLAT_PP else (CAVEAT if range_pp <= ACCURACY_PP else NOT_REPRODUCED)
 
 
+# ---------------------------------------------------------------------------------------------
+# Margins: how far a verdict's deciding number is from changing it, against its spread
+# ---------------------------------------------------------------------------------------------
+
+def _number(value: float, unit: str) -> str:
+    """``value`` in ``unit``: ``"pp"``, ``"s"``, ``"% / s"`` or ``""`` with two decimals; ``"%"`` (a fraction) in
+    percent with one."""
+    if unit == "%":
+        return f"{100 * value:.1f} %"
+    return f"{value:.2f}" + (f" {unit}" if unit else "")
+
+
+@dataclass(frozen=True)
+class Margin:
+    """How far the number that decided a verdict lies from the threshold that would change it, and its spread.
+
+    Attributes
+    ----------
+    margin : float
+        The distance to the threshold (NaN: no number decided the verdict).
+    spread : float
+        The standard deviation over the repeats of that number (NaN: not known, e.g. one run per point).
+    unit : str
+        ``"pp"``, ``"%"`` (a fraction, said in percent), ``"s"``, ``"% / s"`` or ``""``.
+    """
+
+    margin: float
+    spread: float = float("nan")
+    unit: str = "pp"
+
+    @property
+    def known(self) -> bool:
+        """Whether both the margin and its spread are numbers."""
+        return bool(np.isfinite(self.margin) and np.isfinite(self.spread))
+
+    @property
+    def firm(self) -> bool:
+        """``False`` only where the margin is known to be smaller than the spread over repeats."""
+        return not (self.known and self.margin < self.spread)
+
+    def text(self) -> str:
+        """The margin in words: "clear (margin 0.45 pp, sd 0.12 pp)", "within the spread (margin 0.10 pp against
+        an sd of 0.80 pp)", or, without a spread, "margin 0.45 pp; no spread over repeats"."""
+        if not np.isfinite(self.margin):
+            return "no number decides it"
+        m = _number(self.margin, self.unit)
+        if not np.isfinite(self.spread):
+            return f"margin {m}; no spread over repeats"
+        s = _number(self.spread, self.unit)
+        return f"{CLEAR} (margin {m}, sd {s})" if self.firm else f"{WITHIN_SPREAD} (margin {m} against an sd of {s})"
+
+
+def _slack(margin, spread):
+    """How much of a margin is left over its spread (an unknown spread counts as none)."""
+    return margin - np.nan_to_num(spread, nan=0.0)
+
+
+def threshold_margin(scores: Iterable[float], spreads: Iterable[float] | float, thresholds: Iterable[float],
+                     unit: str = "pp") -> Margin:
+    """The margin of a verdict that classes numbers by thresholds and takes the worst class.
+
+    A score at most ``thresholds[0]`` is in the best class, above it and at most ``thresholds[1]`` in the next,
+    and so on (higher is worse; pass ``-rho`` for a correlation where higher is better). The verdict is the worst
+    class of the scores. It changes when one score rises above the worst class's upper threshold, or when
+    every score of the worst class falls to its lower one. The margin is the distance of the deciding score
+    from that threshold: of the score with the least margin over its spread for a rise, of the worst class's
+    score with the most for a fall, whichever has less.
+
+    Parameters
+    ----------
+    scores : iterable of float
+        The numbers judged (NaN ignored).
+    spreads : iterable of float, or float
+        The standard deviation over repeats of each score (NaN where not known).
+    thresholds : iterable of float
+        Ascending.
+    unit : str
+        The unit of the scores (:class:`Margin`).
+
+    Raises
+    ------
+    ValueError
+        When no score is a number, or ``thresholds`` is empty or not ascending.
+    """
+    t = np.asarray(list(thresholds), dtype=float)
+    if t.size == 0 or np.any(np.diff(t) <= 0):
+        raise ValueError(f"thresholds must be one or more ascending numbers; got {t.tolist()}")
+    x = np.asarray(list(scores), dtype=float)
+    sd = np.broadcast_to(np.asarray(list(spreads) if np.iterable(spreads) else spreads, dtype=float), x.shape)
+    ok = ~np.isnan(x)
+    x, sd = x[ok], sd[ok]
+    if x.size == 0:
+        raise ValueError("scores must hold at least one number; got none")
+    cls = np.searchsorted(t, x, side="left")
+    worst_class = int(cls.max())
+    candidates = []
+    if worst_class < t.size:                                       # a rise above the upper threshold
+        m = t[worst_class] - x
+        i = int(np.argmin(_slack(m, sd)))
+        candidates.append((m[i], sd[i]))
+    if worst_class > 0:                                            # every score of the worst class falls
+        inside = cls == worst_class
+        m, s = x[inside] - t[worst_class - 1], sd[inside]
+        i = int(np.argmax(_slack(m, s)))
+        candidates.append((m[i], s[i]))
+    m, s = min(candidates, key=lambda c: float(_slack(*c)))
+    return Margin(float(m), float(s), unit)
+
+
+def weakest(margins: Iterable[Margin]) -> Margin:
+    """Of several margins a verdict needs all of, the one with the least margin over its spread."""
+    return min(margins, key=lambda m: float(_slack(m.margin, m.spread)))
+
+
+def strongest(margins: Iterable[Margin]) -> Margin:
+    """Of several margins a verdict holds by any one of, the one with the most margin over its spread."""
+    return max(margins, key=lambda m: float(_slack(m.margin, m.spread)))
+
+
 def rules_markdown() -> str:
     """The verdict rules, as a Markdown list built from this module's thresholds."""
     return "\n".join([
@@ -137,4 +265,10 @@ def rules_markdown() -> str:
         f"- **The optimum** by impact factor: the paper's grid point (or a cap that trained the same networks as "
         f"it) *{REPRODUCED}*, its hidden size with another "
         f"epoch cap *{CAVEAT}* (the cap barely matters once early stopping ends the fits), else *{NOT_REPRODUCED}*.",
+        "- **Repeats and margins**: each verdict says how many runs per point its numbers average (*repeats*) and "
+        "how far the number that decided it lies from the threshold that would change it (*margin*), against "
+        "that number's standard deviation over the repeats, computed repeat by repeat (the difference, ratio or "
+        f"correlation of each repeat). A margin larger than that sd is *{CLEAR}*; a smaller one is flagged "
+        f"*{WITHIN_SPREAD}*: the verdict rests on a difference the repeats do not resolve, and another run could "
+        "turn it. The optimum's margin is its impact factor's lead over the best other network.",
     ])
