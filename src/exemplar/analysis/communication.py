@@ -131,7 +131,12 @@ def speed_at_same_accuracy(summary: pd.DataFrame, tolerance_pp: float = 0.5, ref
         ``estimated_wall``, ``speedup`` (on the basis), ``speedup_measured`` (reference wall time / its
         wall time), ``speedup_estimate`` (the same for the estimates), ``speedup_training`` (measured
         training times) and ``faster`` (reached *and* speedup > 1); and the ``most_accurate``
-        variant with its ``most_accurate_gap_pp``.
+        variant with its ``most_accurate_gap_pp``. How firm the answer is (:func:`_firmness`): ``repeats``
+        (the runs the compared means average, the fewer of the two), ``margin_pp`` (how far the deciding
+        variant's gap is from the tolerance: the fastest one's where reached, else the most accurate one's),
+        ``spread_pp`` (the sd over repeats of that difference), ``speedup_sd`` (the speedup's sd over
+        repeats; NaN where not reached) and ``firm`` (no margin inside its spread: the accuracy's, and the
+        speedup's distance from 1 where reached).
 
     Raises
     ------
@@ -170,7 +175,31 @@ def _answer_row(ref, at_n, n: int, scale: bool, tolerance_pp: float, basis: str)
                    estimated_wall=est_f, speedup=speedup, speedup_measured=measured, speedup_estimate=estimated,
                    speedup_training=ref.training_seconds_mean / f.training_seconds_mean, faster=bool(speedup > 1))
     row.update(most_accurate=best.variant, most_accurate_gap_pp=best.accuracy_pct_mean - ref.accuracy_pct_mean)
+    row.update(_firmness(ref, f if not ok.empty else best, row, tolerance_pp, basis))
     return row
+
+
+def _sd_of_difference(a, b, column: str) -> float:
+    """The sd over repeats of ``column``'s difference between two rows of :func:`summarize_strategies`: their
+    runs are not paired, so ``sqrt(sd_a² + sd_b²)`` (NaN where either has one run)."""
+    return float(np.hypot(a.get(f"{column}_sd", np.nan), b.get(f"{column}_sd", np.nan)))
+
+
+def _firmness(ref, decider, row: dict, tolerance_pp: float, basis: str) -> dict:
+    """How firm one answer row is: the deciding variant's accuracy margin against its spread, and where the
+    tolerance was reached, the speedup's distance from 1 against the speedup's spread (its relative sd is the
+    two times' relative sds combined)."""
+    gap = decider.accuracy_pct_mean - ref.accuracy_pct_mean
+    margin, spread = abs(gap + tolerance_pp), _sd_of_difference(decider, ref, "accuracy_pct")
+    speedup_sd = np.nan
+    if row["reached"]:
+        time = BASIS_TIME[basis].removesuffix("_mean")
+        cv = np.hypot(ref.get(f"{time}_sd", np.nan) / ref[f"{time}_mean"],
+                      decider.get(f"{time}_sd", np.nan) / decider[f"{time}_mean"])
+        speedup_sd = float(row["speedup"] * cv)
+    firm = not (margin < spread) and not (abs(row["speedup"] - 1) < speedup_sd)
+    return {"repeats": int(min(ref.get("runs", 1), decider.get("runs", 1))), "margin_pp": margin, "spread_pp": spread,
+            "speedup_sd": speedup_sd, "firm": bool(firm)}
 
 
 def by_scale(answer: pd.DataFrame) -> dict:

@@ -10,17 +10,22 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from exemplar import config, results
 from exemplar.analysis import communication, exemplar_parallel, provenance
 from exemplar.reporting import claims
-from exemplar.reporting.communication import verdict_sentence
+from exemplar.reporting.communication import repeats_text, verdict_sentence
 
 #: The line of ``book/intro.md`` that the measured answer replaces (a MyST comment: invisible if left).
 MARKER = "% exemplar:answer"
 #: What "the same accuracy" means here, in percentage points (as in the communication chapter).
 TOLERANCE_PP = 0.5
+#: What "not firm" means, said once where some answer is not.
+FIRM_NOTE = ("An answer is *not firm* where its margin (how far the difference it rests on lies from the tolerance, "
+             "or a speedup from 1) is smaller than that difference's spread, its standard deviation over the "
+             "repeats: another run could turn it.")
 
 
 def speed_words(speedup: float) -> str:
@@ -50,6 +55,33 @@ def one_shot_verdict(faster: list[int], kept: list[int], n_counts: int) -> str:
     return f"{speed} and {accuracy}"
 
 
+def _averaged(repeats: str) -> str:
+    """"means of 3 repeats", or "one run" (:func:`exemplar.reporting.communication.repeats_text`'s words)."""
+    return repeats if repeats == "one run" else f"means of {repeats}"
+
+
+def one_shot_firmness(ref: pd.Series, r: pd.Series, time_col: str, tolerance_pp: float = TOLERANCE_PP) -> str:
+    """Why one engine count's "keeps the accuracy" or "faster" is not firm, from two rows of
+    :func:`exemplar.reporting.claims.summarize_parallel` (the 1-engine ``ref`` and ``r``): a margin smaller than
+    its spread over the repeats. The accuracy's margin is the loss's distance from ``tolerance_pp``, its spread
+    ``sqrt(sd_1² + sd_n²)``; the speedup's margin its distance from 1, its spread the speedup times the two
+    times' relative sds combined. ``""`` where both are firm or a spread is not known (one run, or no sd column).
+    """
+    loss, speedup = ref.accuracy_pct - r.accuracy_pct, ref[time_col] / r[time_col]
+    spread = float(np.hypot(ref.get("accuracy_pct_sd", np.nan), r.get("accuracy_pct_sd", np.nan)))
+    speed_sd = speedup * float(np.hypot(ref.get(f"{time_col}_sd", np.nan) / ref[time_col],
+                                        r.get(f"{time_col}_sd", np.nan) / r[time_col]))
+    bits = []
+    if abs(tolerance_pp - loss) < spread:
+        bits.append(f"{'within' if loss <= tolerance_pp else 'outside'} {tolerance_pp:g} pp by "
+                    f"{abs(tolerance_pp - loss):.2f} pp, inside the spread of {spread:.2f} pp")
+    if abs(speedup - 1) < speed_sd:
+        bits.append(f"{speedup:.2f}× the sequential speed, inside its spread of {speed_sd:.2f}×")
+    if not bits:
+        return ""
+    return f" ({' and '.join(bits)} over {int(min(ref.get('runs', 1), r.get('runs', 1)))} repeats: not firm)"
+
+
 def one_shot_sentence(per_n: pd.DataFrame, cores: int, tolerance_pp: float = TOLERANCE_PP) -> str:
     """What the paper's one-shot averaging did, from :func:`exemplar.reporting.claims.summarize_parallel`
     (or :func:`exemplar.metrics.summarize_runs`) of its runs.
@@ -59,6 +91,8 @@ def one_shot_sentence(per_n: pd.DataFrame, cores: int, tolerance_pp: float = TOL
     per engine (those engine counts are marked estimated). Else from its wall time (``fit_seconds_max``),
     and engine counts above the cores are marked as sharing them. A speedup below 1 is said to be slower
     (:func:`speed_words`), and the verdict says where the method trained faster (:func:`one_shot_verdict`).
+    An engine count whose accuracy or speed is decided inside its spread over the repeats says so
+    (:func:`one_shot_firmness`); with a ``runs`` column, the sentence ends with the repeats its means average.
     """
     per_n = per_n.sort_values("n_engines")
     ref = per_n[per_n.n_engines == 1]
@@ -74,14 +108,16 @@ def one_shot_sentence(per_n: pd.DataFrame, cores: int, tolerance_pp: float = TOL
         shared = ("" if n <= cores else
                   f" (estimated: more engines than the {cores} cores)" if cpu else ", sharing cores")
         bits.append(f"{speed_words(speedup)} and {abs(loss):.2f} pp "
-                    f"{'less' if loss >= 0 else 'more'} accurate on {n} engines{shared}")
+                    f"{'less' if loss >= 0 else 'more'} accurate on {n} engines{shared}"
+                    + one_shot_firmness(ref.iloc[0], r, time_col, tolerance_pp))
         faster += [n] if round(speedup, 2) > 1 else []
         kept += [n] if loss <= tolerance_pp else []
     verdict = one_shot_verdict(faster, kept, len(more))
     return (f"The paper's method, one average of the engines' networks at the end, **{verdict}**: "
             + "; ".join(bits) + (" (CPU time of the slowest engine's training, which other work on the machine "
                                  "barely moves" if cpu else " (training time of the slowest engine")
-            + f"; sequential {a1:.2f} %).")
+            + f"; sequential {a1:.2f} %" + (f"; {_averaged(repeats_text(per_n.rename(columns={'runs': 'repeats'})))}"
+                                             if "runs" in per_n else "") + ").")
 
 
 def answer_paragraph(directory: Path | None = None) -> str:
@@ -101,9 +137,12 @@ def answer_paragraph(directory: Path | None = None) -> str:
                                                       cores=cores)
         parts.append(verdict_sentence(answer, TOLERANCE_PP,
                                       lead="Communicating during training instead (the communication chapter), and ")
-                     + f" Measured on {cores} cores; engine counts above that share cores.")
+                     + f" Measured on {cores} cores; engine counts above that share cores"
+                     + (f"; {_averaged(repeats_text(answer))} per point." if repeats_text(answer) else "."))
     except FileNotFoundError:
         parts.append("The communication chapter has no results yet (run `make book`).")
+    if any("not firm" in part or "not a firm" in part for part in parts):
+        parts.append(FIRM_NOTE)
     return "**The answer, from this build's measurements.** " + " ".join(parts)
 
 

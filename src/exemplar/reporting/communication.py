@@ -76,8 +76,43 @@ def verdict(t, tolerance_pp: float) -> str:
     return "no, on no engine count"
 
 
+def firmness(r, tolerance_pp: float) -> str:
+    """Why one engine count's answer (a row of :func:`~exemplar.analysis.communication.speed_at_same_accuracy`)
+    is not firm, in words: "within 0.5 pp by 0.10 pp, inside the spread of 0.80 pp over 3 repeats: not a firm
+    yes"; ``""`` where it is firm, or its spread is not known (one run, or a table without the columns)."""
+    if r.get("firm", True) or pd.isna(r.get("spread_pp", np.nan)):
+        return ""
+    bits = []
+    if r.margin_pp < r.spread_pp:
+        where = (f"within {tolerance_pp:g} pp by {r.margin_pp:.2f} pp" if r.reached
+                 else f"outside {tolerance_pp:g} pp by {r.margin_pp:.2f} pp")
+        bits.append(f"{where}, inside the spread of {r.spread_pp:.2f} pp")
+    if r.reached and abs(r.speedup - 1) < r.speedup_sd:
+        bits.append(f"at {r.speedup:.2f}× the sequential speed, inside its spread of {r.speedup_sd:.2f}×")
+    answer = "yes" if r.faster else "no"
+    return f"{' and '.join(bits)} over {int(r.repeats)} repeats: not a firm {answer}"
+
+
+def flags(t, tolerance_pp: float) -> str:
+    """The engine counts of one input scaling whose answer is not firm (:func:`firmness`), in brackets:
+    " (on 2 engines within 0.5 pp by 0.10 pp, inside the spread of 0.80 pp over 3 repeats: not a firm yes)";
+    ``""`` where every answer is firm."""
+    said = [f"on {int(r.n_engines)} engines {firmness(r, tolerance_pp)}" for _, r in t.iterrows()
+            if firmness(r, tolerance_pp)]
+    return f" ({'; '.join(said)})" if said else ""
+
+
+def repeats_text(answer) -> str:
+    """The runs the answer's means average: "3 repeats", "2–3 repeats", "one run"; ``""`` without the column."""
+    if "repeats" not in answer or answer.repeats.isna().all():
+        return ""
+    low, high = int(answer.repeats.min()), int(answer.repeats.max())
+    return "one run" if high == 1 else f"{low}{'' if low == high else f'–{high}'} repeats"
+
+
 def verdict_sentence(answer, tolerance_pp: float, lead: str = "") -> str:
-    """The verdict per input scaling, in one sentence.
+    """The verdict per input scaling, in one sentence, with the engine counts whose answer is not firm
+    (:func:`flags`).
 
     Parameters
     ----------
@@ -89,7 +124,7 @@ def verdict_sentence(answer, tolerance_pp: float, lead: str = "") -> str:
         Words to start the sentence with; the sentence then goes on in lower case ("counting as ...").
     """
     verdicts = "; ".join(f"with {SCALE_NAME[s]}{', as in the paper' if not s else ''}, **{verdict(t, tolerance_pp)}**"
-                         for s, t in by_scale(answer).items())
+                         f"{flags(t, tolerance_pp)}" for s, t in by_scale(answer).items())
     return (f"{lead}{'counting' if lead else 'Counting'} as \"the same accuracy\" a mean test accuracy within "
             f"{tolerance_pp:g} percentage points of the sequential run's: {verdicts}.")
 
@@ -139,7 +174,9 @@ def timing_noise(summary) -> str:
 
 
 def answer_table(answer, tolerance_pp: float) -> pd.DataFrame:
-    """:func:`~exemplar.analysis.communication.speed_at_same_accuracy`'s table with readable columns."""
+    """:func:`~exemplar.analysis.communication.speed_at_same_accuracy`'s table with readable columns; where some
+    spread over repeats is known, also the repeats, the accuracy margin and its spread, the speedup's spread
+    and whether the answer is firm."""
     t = answer.copy()
     for column in ("basis", "estimated_wall", "speedup_estimate"):
         if column not in t:
@@ -154,6 +191,12 @@ def answer_table(answer, tolerance_pp: float) -> pd.DataFrame:
                  "fastest such strategy", "its accuracy (%)", "gap (pp)", "its wall time (s)", "speedup (wall)",
                  "speedup (training)", "its wall time, a core each (estimate, s)", "speedup, a core each (estimate)",
                  "answer from", "most accurate strategy", "its gap (pp)"]
+    if "spread_pp" in answer and answer.spread_pp.notna().any():
+        t["repeats"] = answer.repeats.to_numpy()
+        t[f"margin to {tolerance_pp:g} pp (pp)"] = answer.margin_pp.to_numpy()
+        t["its spread (pp)"] = answer.spread_pp.to_numpy()
+        t["speedup's spread"] = answer.speedup_sd.to_numpy()
+        t["firm?"] = np.where(answer.firm, "yes", "no: inside the spread")
     return t
 
 

@@ -84,15 +84,17 @@ CPU_COLUMNS = ("fit_cpu_seconds_max", "dedicated_seconds")
 def summarize_parallel(one_shot: pd.DataFrame) -> pd.DataFrame:
     """:func:`exemplar.metrics.summarize_runs` of the one-shot runs, with the CPU-time figures beside the wall ones.
 
-    Adds the means of :data:`CPU_COLUMNS` (NaN where the results record none),
+    Adds the means of :data:`CPU_COLUMNS` and their sds over the repeats (``_sd``; NaN where the results record none),
     ``time_with_overhead_cpu`` (the slowest engine's fit CPU time + distribution + gather/combine) and
     the impact factors from them, ``impact_fit_cpu`` and ``impact_overhead_cpu``.
     """
     out = metrics.summarize_runs(one_shot)
     present = [c for c in CPU_COLUMNS if c in one_shot.columns]
-    means = one_shot.groupby("n_engines")[present].mean() if present else pd.DataFrame(index=out.n_engines)
+    g = one_shot.groupby("n_engines")[present]
+    means, sds = (g.mean(), g.std(ddof=1)) if present else (pd.DataFrame(index=out.n_engines),) * 2
     for c in CPU_COLUMNS:
         out[c] = out.n_engines.map(means[c]) if c in means else np.nan
+        out[f"{c}_sd"] = out.n_engines.map(sds[c]) if c in sds else np.nan
     out["time_with_overhead_cpu"] = (out["fit_cpu_seconds_max"] + out.get("distribute_seconds", 0)
                                      + out.get("combine_seconds", 0))
     out["impact_fit_cpu"] = metrics.impact_factor(out["accuracy_pct"], out["fit_cpu_seconds_max"])
