@@ -108,3 +108,39 @@ def test_results_sentence():
 def test_execution_sentence():
     runs = pd.DataFrame({"notebook": ["01", "02", "99"], "duration (s)": [12.25, 30.0, np.nan]})
     assert status_page.execution_sentence(runs) == "Total execution time: **42.2 s** over 2 notebooks."
+
+
+def _blas_prov(cpu, architecture=None, version="0.3.30"):
+    lib = {"user_api": "blas", "internal_api": "openblas", "version": version, "num_threads": 2,
+           "threading_layer": "pthreads"}
+    return {"machine": {"cpu_model": cpu}, "blas": [lib | ({"architecture": architecture} if architecture else {}),
+                                                    {"user_api": "openmp", "internal_api": "openmp", "version": None}]}
+
+
+def test_the_cpu_model_and_blas_kernel_of_each_results_file():
+    zen = _blas_prov("AMD EPYC", "Zen")
+    assert status_page.blas_kernel(zen) == "openblas 0.3.30 (Zen kernel)"
+    assert status_page.blas_kernel(_blas_prov("AMD EPYC")) == "openblas 0.3.30 (kernel not recorded)"
+    assert status_page.blas_kernel({}) == "not recorded"
+    two = {"blas": [{"user_api": "blas", "internal_api": "openblas", "version": v} for v in ("0.3.31", "0.3.30")]}
+    assert status_page.blas_kernel(two) == status_page.blas_kernel({"blas": two["blas"][::-1]}) == (
+        "openblas 0.3.30 (kernel not recorded) and openblas 0.3.31 (kernel not recorded)")   # the order of loading
+    assert status_page.machine_of(zen) == "AMD EPYC with openblas 0.3.30 (Zen kernel)"
+    assert status_page.machine_of({}) == "a CPU not recorded with a BLAS not recorded"
+    table = status_page.machine_table({"exemplar": zen}).set_index("")
+    assert table.loc["BLAS kernel", "exemplar"] == "openblas 0.3.30 (Zen kernel)"
+    assert table.loc["BLAS / OpenMP (threads)", "exemplar"] == (
+        "openblas 0.3.30 (Zen kernel, 2 threads, pthreads); openmp (None threads)")
+
+
+def test_machine_sentence_says_whether_the_results_share_a_machine():
+    one = {"exemplar": _blas_prov("AMD EPYC", "Zen"), "sequential_sweep": _blas_prov("AMD EPYC", "Zen")}
+    assert status_page.machine_sentence(one) == (
+        "The results here were computed on one CPU and BLAS: AMD EPYC with openblas 0.3.30 (Zen kernel).")
+    assert status_page.machine_sentence({"exemplar": one["exemplar"]}) == (
+        "`exemplar` was computed on one CPU and BLAS: AMD EPYC with openblas 0.3.30 (Zen kernel).")
+    two = {**one, "communication": _blas_prov("Intel Xeon", "SkylakeX", "0.3.31")}
+    assert status_page.machine_sentence(two) == (
+        "The results here come from 2 CPU and BLAS set-ups: `exemplar`, `sequential_sweep` on AMD EPYC with "
+        "openblas 0.3.30 (Zen kernel); `communication` on Intel Xeon with openblas 0.3.31 (SkylakeX kernel). Times, "
+        "speedups and the sweep's optimum depend on them, so they compare only within one set-up; accuracies do not.")

@@ -155,12 +155,14 @@ def setup_note_markdown(ours: Ours) -> str:
 
 
 def timing_note_markdown(ours: Ours) -> str:
-    """Which time the verdicts are judged from, and why, and how busy the machine was for each results file
-    (:func:`exemplar.reporting.status.timing_note_markdown`)."""
+    """Which time the verdicts are judged from, and why, how busy the machine was for each results file
+    (:func:`exemplar.reporting.status.timing_note_markdown`), and its CPU model and BLAS kernel
+    (:func:`exemplar.reporting.status.machine_sentence`)."""
     from exemplar.reporting import status
 
-    return status.timing_note_markdown({"sweep": ours.sweep_basis, "parallel runs": ours.parallel_basis},
-                                       {"sweep": ours.sweep_prov, "parallel runs": ours.parallel_prov})
+    return (status.timing_note_markdown({"sweep": ours.sweep_basis, "parallel runs": ours.parallel_basis},
+                                        {"sweep": ours.sweep_prov, "parallel runs": ours.parallel_prov})
+            + " " + status.machine_sentence({SWEEP: ours.sweep_prov, PARALLEL: ours.parallel_prov}))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -74,15 +74,73 @@ def _blas_text(blas: list[Mapping[str, Any]] | None) -> str:
     for lib in blas:
         name = lib.get("internal_api") or lib.get("user_api")
         version = f" {lib['version']}" if lib.get("version") else ""
+        kernel = f"{lib['architecture']} kernel, " if lib.get("architecture") else ""
         layer = f", {lib['threading_layer']}" if lib.get("threading_layer") else ""
-        parts.append(f"{name}{version} ({lib.get('num_threads')} threads{layer})")
+        parts.append(f"{name}{version} ({kernel}{lib.get('num_threads')} threads{layer})")
     return "; ".join(sorted(set(parts)))
+
+
+def blas_kernel(prov: Mapping[str, Any]) -> str:
+    """The BLAS a results file's numbers were computed with: threadpoolctl's ``internal_api``, ``version`` and
+    ``architecture`` (the kernel it chose for this CPU) of each BLAS library recorded in ``prov["blas"]``.
+
+    Returns
+    -------
+    str
+        ``"openblas 0.3.30 (SkylakeX kernel)"`` (several libraries joined by ``" and "``), ``"kernel not
+        recorded"`` in place of the kernel where the record has no ``architecture`` (older records), ``"not
+        recorded"`` without any BLAS record.
+    """
+    libs = [lib for lib in prov.get("blas") or [] if lib.get("user_api") == "blas"]
+    if not libs:
+        return "not recorded"
+    texts = []
+    for lib in libs:
+        version = f" {lib['version']}" if lib.get("version") else ""
+        kernel = f"{lib['architecture']} kernel" if lib.get("architecture") else "kernel not recorded"
+        texts.append(f"{lib.get('internal_api') or 'BLAS'}{version} ({kernel})")
+    return " and ".join(sorted(set(texts)))
+
+
+def machine_of(prov: Mapping[str, Any]) -> str:
+    """The CPU model and BLAS kernel of a results file, in words: "AMD EPYC with openblas 0.3.30 (Zen kernel)"."""
+    cpu = (prov.get("machine") or {}).get("cpu_model") or "a CPU not recorded"
+    blas = blas_kernel(prov)
+    return f"{cpu} with " + ("a BLAS not recorded" if blas == "not recorded" else blas)
+
+
+def machine_sentence(records: Mapping[str, Mapping[str, Any]]) -> str:
+    """Which CPU model and BLAS kernel (:func:`machine_of`) produced each results file, for the figures' page.
+
+    Parameters
+    ----------
+    records : dict
+        Name (or a label such as ``"sweep"``) -> provenance.
+
+    Returns
+    -------
+    str
+        One machine: "Every results file here was computed on one CPU and BLAS: ...". Several: which files
+        each produced, and that times, speedups and the sweep's optimum compare only within one machine.
+    """
+    groups: dict[str, list[str]] = {}
+    for name, prov in records.items():
+        groups.setdefault(machine_of(prov), []).append(f"`{name}`")
+    if len(groups) == 1:
+        (machine, names), = groups.items()
+        which = "The results here were" if len(names) > 1 else f"{names[0]} was"
+        return f"{which} computed on one CPU and BLAS: {machine}."
+    return (f"The results here come from {len(groups)} CPU and BLAS set-ups: "
+            + "; ".join(f"{', '.join(names)} on {machine}" for machine, names in groups.items())
+            + ". Times, speedups and the sweep's optimum depend on them, so they compare only within one set-up; "
+              "accuracies do not.")
 
 
 def machine_table(records: Mapping[str, Mapping[str, Any]]) -> pd.DataFrame:
     """Machine, OS, Python, BLAS, MPI and commit of each results file: one row per field, one column per file."""
     fields = {
         "CPU model": lambda p: p.get("machine", {}).get("cpu_model"),
+        "BLAS kernel": blas_kernel,
         "logical cores": lambda p: p.get("machine", {}).get("logical_cores"),
         "usable cores": lambda p: p.get("machine", {}).get("usable_cores"),
         "memory (GiB)": lambda p: p.get("machine", {}).get("memory_gib"),
