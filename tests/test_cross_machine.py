@@ -63,3 +63,83 @@ def test_chapters_after_the_sweep_train_the_same_classifier_whatever_the_sweeps_
     assert trained["machine-a"] == trained["machine-b"] == [paper.OPTIMUM] * len(AFTER_THE_SWEEP)
     assert followed["machine-a"] == [(50, 50)] * len(AFTER_THE_SWEEP)
     assert followed["machine-b"] == [(65, 50)] * len(AFTER_THE_SWEEP)
+
+
+# ---------------------------------------------------------------------------------------------- the first page's answer
+#: Made-up measurements, the same on every machine: (variant, engines) -> accuracies of 3 repeats (%), and each
+#: run's wall time (s). On 2 engines periodic averaging keeps the accuracy within 0.5 pp by 0.1 pp, against a
+#: spread of 1.41 pp (not a firm yes); one-shot loses 3 pp.
+MEASURED = {("one-shot", 1): ([88.0, 89.0, 90.0], 10.0), ("periodic, every 5 epochs", 2): ([87.6, 88.6, 89.6], 6.0),
+            ("one-shot", 2): ([85.0, 86.0, 87.0], 5.0)}
+
+#: Two machines: CPU model and BLAS kernel (threadpoolctl's record), and the hidden size of their sweep's optimum.
+MACHINES = {"machine-a": ("AMD EPYC 7B13", "Zen", 50), "machine-b": ("Intel Xeon Platinum 8480", "SapphireRapids", 65)}
+
+
+def _provenance(cpu: str, kernel: str, **parameters) -> dict:
+    return {"parameters": parameters, "machine": {"cpu_model": cpu, "logical_cores": 2, "usable_cores": 2},
+            "blas": [{"user_api": "blas", "internal_api": "openblas", "version": "0.3.30", "num_threads": 2,
+                      "threading_layer": "pthreads", "architecture": kernel}]}
+
+
+def _runs(measured: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The exemplar chapter's one-shot runs and the communication chapter's runs, from ``measured``."""
+    comm = []
+    for (variant, n), (accuracies, wall) in measured.items():
+        for r, acc in enumerate(accuracies):
+            comm.append({"scale_inputs": False, "n_engines": n, "strategy": variant.split(",")[0], "variant": variant,
+                         "sync_every": 5 if variant.startswith("periodic") else None, "repeat": r, "seed": r,
+                         "accuracy_pct": acc, "wall_seconds": wall, "fit_seconds_max": wall * 0.9,
+                         "fit_cpu_seconds_max": wall * 0.9, "distribute_seconds": 0.01, "combine_seconds": 0.01})
+    comm = pd.DataFrame(comm)
+    return comm[comm.variant == "one-shot"].assign(hidden=75, epochs=75), comm
+
+
+def _measured_machine(root, name: str, measured: dict = MEASURED):
+    """A results folder of one machine: its own sweep (its optimum) and provenance, the ``measured`` runs."""
+    cpu, kernel, fast_hidden = MACHINES[name]
+    folder = root / name
+    folder.mkdir()
+    results.write_results(sweep.RESULTS_NAME, _sweep_rows(fast_hidden), _provenance(cpu, kernel, repeats=2), folder)
+    one_shot, comm = _runs(measured)
+    results.write_results(exemplar_parallel.RESULTS_NAME, one_shot, _provenance(cpu, kernel, engine_counts=[1, 2]),
+                          folder)
+    results.write_results(communication.RESULTS_NAME, comm, _provenance(cpu, kernel, engine_counts=[1, 2]), folder)
+    return folder
+
+
+def test_the_answers_wording_depends_only_on_the_measured_accuracies_and_times(tmp_path):
+    """Two machines whose sweeps' optima differ (50 and 65 hidden units), with other CPUs and BLAS kernels, that
+    measured the same accuracies and times: the first page's answer is word for word the same, and the status
+    page records each machine beside its figures."""
+    from exemplar.reporting import answer, status
+
+    folders = {name: _measured_machine(tmp_path, name) for name in MACHINES}
+    optima = {name: sweep.best_model(sweep.summarize(results.read_results(sweep.RESULTS_NAME, f)[0])).hidden
+              for name, f in folders.items()}
+    assert optima == {"machine-a": 50, "machine-b": 65}
+    texts = {name: answer.answer_paragraph(f) for name, f in folders.items()}
+    assert texts["machine-a"] == texts["machine-b"]
+    assert ("**yes, on every engine count measured** (on 2 engines within 0.5 pp by 0.10 pp, inside the spread of "
+            "1.41 pp over 3 repeats: not a firm yes)") in texts["machine-a"]
+    assert "means of 3 repeats" in texts["machine-a"] and answer.FIRM_NOTE in texts["machine-a"]
+    assert not any(word in texts["machine-a"] for word in ("EPYC", "Xeon", "Zen", "SapphireRapids", "hidden"))
+    said = {name: status.machine_sentence(status.provenance_records(f)) for name, f in folders.items()}
+    assert said["machine-a"] == ("The results here were computed on one CPU and BLAS: AMD EPYC 7B13 with openblas "
+                                 "0.3.30 (Zen kernel).")
+    assert said["machine-b"].endswith("Intel Xeon Platinum 8480 with openblas 0.3.30 (SapphireRapids kernel).")
+
+
+def test_the_answers_wording_follows_the_measured_accuracies(tmp_path):
+    """The same two machines, but machine B measured periodic averaging 2 pp below the sequential run on 2
+    engines (1.5 pp outside the tolerance, against a spread of 1.0 pp): its answer turns to a firm no, machine A's
+    stays yes; each follows its own accuracies."""
+    from exemplar.reporting import answer
+
+    lower = {**MEASURED, ("periodic, every 5 epochs", 2): ([86.9, 87.0, 87.1], 6.0)}
+    a = answer.answer_paragraph(_measured_machine(tmp_path, "machine-a"))
+    b = answer.answer_paragraph(_measured_machine(tmp_path, "machine-b", lower))
+    assert a != b
+    assert "with raw pixels, as in the paper, **yes, on every engine count measured**" in a
+    assert "with raw pixels, as in the paper, **no, on no engine count**." in b
+    assert "not a firm" not in b and answer.FIRM_NOTE not in b
