@@ -15,6 +15,19 @@ from exemplar.experiments.params import Param, ParamSpec, SHARED, shared
 
 #: The chapters that run experiments (the others read results and show them).
 RUN_CHAPTERS = ("02-sequential-sweep", "03-exemplar-parallel", "04-communication", "04b-combining", "05-algorithms")
+#: The chapters that read results and show them: their modules hold SPEC and parameters() (and load, to read).
+PAGE_CHAPTERS = ("00-paper-vs-report", "01-data", "06-performance", "99-status")
+
+
+def test_every_chapter_is_a_run_chapter_or_a_page():
+    assert sorted(RUN_CHAPTERS + PAGE_CHAPTERS) == sorted(CHAPTERS)
+
+
+@pytest.mark.parametrize("stem", PAGE_CHAPTERS)
+def test_a_page_chapter_runs_nothing(stem):
+    module = _module(stem)
+    assert hasattr(module, "SPEC") and callable(module.parameters)
+    assert not any(hasattr(module, name) for name in ("configs", "run_one", "RESULTS_NAME"))
 
 
 def _module(stem):

@@ -59,7 +59,6 @@ def cache_dir() -> Path:
 NOTEBOOKS_DIR = ROOT / "notebooks"
 BOOK_DIR = ROOT / "book"
 RUN_DIR = BOOK_DIR / "_run"
-STATIC_DIR = BOOK_DIR / "_static"
 BUILD_DIR = ROOT / "_build"
 #: Where a QUICK pass (``exemplar run --quick``, ``make bench QUICK=1``) keeps its results, relative to the
 #: project root, so that it never overwrites the full results in ``results/``.
@@ -80,7 +79,6 @@ N_PIXELS = 784
 PAPER_N_TRAIN = 6_000
 PAPER_HIDDEN_SIZES = (50, 65, 75, 85, 100)
 PAPER_EPOCHS = (50, 65, 75, 85, 100)
-DEFAULT_SEED = 0
 
 
 def display_path(path) -> str:

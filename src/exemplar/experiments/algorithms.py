@@ -14,7 +14,7 @@ from typing import Any, Mapping
 
 import pandas as pd
 
-from exemplar import config, results
+from exemplar import config
 from exemplar.analysis import algorithms as analysis
 from exemplar.analysis.algorithms import RESULTS_NAME  # noqa: F401 (the protocol's name for it)
 from exemplar.data import DATASETS
@@ -29,7 +29,7 @@ KEY_COLUMNS = ("dataset", "algorithm", "n_train", "n_engines", "repeat")
 
 #: The chapter's parameters: the notebook's ``parameters`` cell, in order, with the same defaults.
 SPEC = ParamSpec(
-    Param("algorithms", "str_list", ["mlp", "gaussian-nb", "lda", "qda", "tree"],
+    Param("algorithms", "str_list", list(ALGORITHMS),
           "algorithms to train by exemplar parallelism", choices=ALGORITHMS),
     Param("datasets", "str_list", ["mnist", "fashion-mnist"],
           "data sets, each in the paper's CSV format (exemplar data)", choices=DATASETS),
@@ -79,10 +79,7 @@ def parameters(namespace: Mapping[str, Any]) -> Parameters:
 def recorded(p: Parameters) -> dict[str, Any]:
     """The parameters recorded with the rows (their hash decides what ``resume`` keeps): every parameter,
     the MLP's resolved size and LDA's and QDA's shrinkage."""
-    return dict(algorithms=p.algorithms, datasets=p.datasets, engine_counts=p.engine_counts, n_train=p.n_train,
-                repeats=p.repeats, repeats_full_set=p.repeats_full_set, n_test=p.n_test, hidden=p.hidden,
-                epochs=p.epochs, seed=p.seed, launcher=p.launcher, shrinkage=SHRINKAGE, resume=p.resume,
-                retries=p.retries, trainer=p.trainer)
+    return {**{name: getattr(p, name) for name in SPEC.names}, "shrinkage": SHRINKAGE}
 
 
 def configs(p: Parameters) -> list[dict[str, Any]]:
@@ -119,7 +116,7 @@ def run_one(p: Parameters, inputs: Inputs, cl, c: Mapping[str, Any]) -> dict[str
     source = csv_source(data.dataset_csv(c["dataset"], "train"), c["n_train"])
     row = inputs.train(cl, c["algorithm"], source, X_test, y_test, seed=c["seed"], hidden=p.hidden,
                        epochs=p.epochs, trainer=p.trainer)
-    return {**row, "start_seconds": cl.start_seconds, "oversubscribed": cl.n > results.usable_cores()}
+    return row
 
 
 def summarize(rows: pd.DataFrame) -> pd.DataFrame:

@@ -22,10 +22,8 @@ from __future__ import annotations
 import time
 from typing import Any, Mapping
 
-import numpy as np
 import pandas as pd
 
-from exemplar import results
 from exemplar.analysis import combining as analysis
 from exemplar.analysis.combining import RESULTS_NAME, STARTS  # noqa: F401 (the protocol's name; the choices)
 from exemplar.analysis.sweep import chosen_model
@@ -49,7 +47,7 @@ SPEC = ParamSpec(
     Param("methods", "str_list", list(METHODS), "how the trained networks are combined (mean is required: "
           "the paper's one-shot average)", choices=METHODS),
     shared("repeats", default=3, help="runs per setting: run r uses random_state seed+r"),
-    shared("n_train", default=6000),
+    shared("n_train"),
     shared("hidden"),
     shared("epochs"),
     shared("model"),
@@ -128,9 +126,7 @@ def run_one(p: Parameters, inputs: Inputs, cl, c: Mapping[str, Any]) -> dict[str
                          trainer=p.trainer)
     row = {"hidden": res.hidden, "epochs": res.epochs, "n_train": res.n_train,
            "fit_seconds_max": res.fit_seconds_max, "n_iter_max": max(res.n_iter),
-           "distribute_seconds": res.distribute_seconds, "wall_seconds": time.perf_counter() - t0,
-           "start_seconds": getattr(cl, "start_seconds", np.nan),
-           "oversubscribed": c["n_engines"] > results.usable_cores()}
+           "distribute_seconds": res.distribute_seconds, "wall_seconds": time.perf_counter() - t0}
     for m in res.methods:
         row.update({f"{m['method']}__{k}": m[k] for k in analysis.METHOD_COLUMNS})
     return row

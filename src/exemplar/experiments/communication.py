@@ -16,7 +16,7 @@ from typing import Any, Mapping
 
 import pandas as pd
 
-from exemplar import config, results
+from exemplar import config
 from exemplar.analysis import communication as analysis
 from exemplar.analysis.communication import RESULTS_NAME  # noqa: F401 (the protocol's name for it)
 from exemplar.analysis.sweep import chosen_model
@@ -37,7 +37,7 @@ KEY_COLUMNS = ["n_engines", "scale_inputs", "repeat", "variant"]
 
 SPEC = ParamSpec(
     shared("engine_counts", help="MPI engines; the 1-engine runs are the sequential reference"),
-    Param("strategies", "str_list", ["one-shot", "periodic", "gradient-allreduce", "ensemble"],
+    Param("strategies", "str_list", list(STRATEGIES),
           "how the engines combine their work (one-shot is required: the reference)", choices=STRATEGIES),
     Param("sync_every", "int_list", [1, 5], "epochs between weight averages, for the periodic strategy", minimum=1),
     shared("repeats", default=3),
@@ -45,7 +45,7 @@ SPEC = ParamSpec(
     shared("hidden"),
     shared("epochs"),
     shared("model"),
-    shared("n_train", default=6000),
+    shared("n_train"),
     shared("seed"),
     Param("tolerance_pp", "float", 0.5,
           '"the same accuracy": a mean within this many percentage points of sequential', minimum=0),
@@ -108,8 +108,7 @@ def run_one(p: Parameters, inputs: Inputs, cl, c: Mapping[str, Any]) -> dict[str
                        seed=c["seed"], strategy=c["strategy"], sync_every=c["sync_every"] or 1,
                        scale_inputs=c["scale_inputs"], trainer=p.trainer)
     return {**res.as_row(), "repeat": c["repeat"], "seed": c["seed"], "variant": c["variant"],
-            "n_iter_max": max(res.n_iter), "start_seconds": cl.start_seconds,
-            "oversubscribed": c["n_engines"] > results.usable_cores()}
+            "n_iter_max": max(res.n_iter)}
 
 
 def finish(runs: pd.DataFrame) -> pd.DataFrame:

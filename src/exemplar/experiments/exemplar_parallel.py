@@ -21,7 +21,7 @@ from typing import Any, Mapping
 
 import pandas as pd
 
-from exemplar import config, results
+from exemplar import config
 from exemplar.analysis import exemplar_parallel as analysis
 from exemplar.analysis.exemplar_parallel import ONE_SHOT, RESULTS_NAME  # noqa: F401 (the protocol's name for it)
 from exemplar.analysis.sweep import BASELINE, chosen_model
@@ -40,7 +40,7 @@ SPEC = ParamSpec(
     shared("epochs", help="max_iter; None: the `model` parameter decides"),
     shared("model"),
     shared("repeats", help="runs per engine count: run r uses random_state seed+r on every engine"),
-    shared("n_train", default=6000),
+    shared("n_train"),
     shared("seed", help="base seed: run r uses random_state seed+r"),
     shared("launcher"),
     shared("resume"),
@@ -112,8 +112,7 @@ def run_one(p: Parameters, inputs: Inputs, cl, c: Mapping[str, Any]) -> dict[str
                                c["seed"], dtype=p.dtype)
     res = inputs.train(cl, inputs.source, inputs.X_test, inputs.y_test, hidden=p.hidden, epochs=p.epochs,
                        seed=c["seed"], dtype=p.dtype, trainer=p.trainer)
-    return {**res.as_row(), "n_iter_max": max(res.n_iter), "start_seconds": cl.start_seconds,
-            "oversubscribed": cl.n > results.usable_cores()}
+    return {**res.as_row(), "n_iter_max": max(res.n_iter)}
 
 
 def summarize(runs: pd.DataFrame) -> pd.DataFrame:

@@ -451,7 +451,18 @@ def _cluster_size(module, p) -> Callable:
 
 
 def _run_one(module, p, inputs) -> Callable:
-    return lambda cl, c: module.run_one(p, inputs, cl, c)
+    """The module's ``run_one``; a row run on a cluster also records the cluster's start-up time
+    (``start_seconds``) and whether its engines outnumber this machine's cores (``oversubscribed``)."""
+    cores = results.usable_cores()
+
+    def run_one(cl, c):
+        row = dict(module.run_one(p, inputs, cl, c))
+        if cl is not None:
+            row.setdefault("start_seconds", getattr(cl, "start_seconds", float("nan")))
+            row.setdefault("oversubscribed", int(getattr(cl, "n", c.get("n_engines", 1))) > cores)
+        return row
+
+    return run_one
 
 
 def _run_group_of(module, p, inputs):

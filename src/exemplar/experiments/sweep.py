@@ -33,19 +33,21 @@ import pandas as pd
 from threadpoolctl import threadpool_limits
 from tqdm import tqdm
 
+from exemplar import config
 from exemplar.analysis import sweep as analysis
 from exemplar.analysis.sweep import BASELINE, COLUMNS
 from exemplar.analysis.sweep import RESULTS_NAME  # noqa: F401 (the protocol's name for it)
 from exemplar.experiments.params import Param, Parameters, ParamSpec, shared
 from exemplar.experiments.runner import Inputs
 from exemplar.models import sklearn_mlp as mlp
+from exemplar.validation import check_positive_int
 
 
 def check_sizes(name: str, values: Sequence[int]) -> list[int]:
     values = list(values)
     if not values:
         raise ValueError(f"{name} must list at least one value")
-    return [mlp.check_positive_int(f"{name}[{i}]", v) for i, v in enumerate(values)]
+    return [check_positive_int(f"{name}[{i}]", v) for i, v in enumerate(values)]
 
 
 def run_sweep(X_train: np.ndarray, y_train: np.ndarray, X_test: np.ndarray, y_test: np.ndarray,
@@ -81,8 +83,8 @@ def run_sweep(X_train: np.ndarray, y_train: np.ndarray, X_test: np.ndarray, y_te
     """
     hidden_sizes = check_sizes("hidden_sizes", hidden_sizes)
     epochs = check_sizes("epochs", epochs)
-    mlp.check_positive_int("repeats", repeats)
-    mlp.check_positive_int("threads", threads)
+    check_positive_int("repeats", repeats)
+    check_positive_int("threads", threads)
     points = list(itertools.product(hidden_sizes, epochs, range(repeats)))
     with tqdm(total=len(points), desc="sweep", unit="fit", disable=not progress, file=sys.stderr,
               mininterval=2.0) as bar:
@@ -281,10 +283,10 @@ KEY_COLUMNS = ["hidden", "epochs", "repeat"]
 
 #: The chapter's parameters, as in the notebook's ``parameters`` cell.
 SPEC = ParamSpec(
-    Param("hidden_sizes", "int_list", [50, 65, 75, 85, 100], "units in the single hidden layer", minimum=1),
-    Param("epochs", "int_list", [50, 65, 75, 85, 100], "max_iter: the most epochs a fit may run", minimum=1),
+    Param("hidden_sizes", "int_list", list(config.PAPER_HIDDEN_SIZES), "units in the single hidden layer", minimum=1),
+    Param("epochs", "int_list", list(config.PAPER_EPOCHS), "max_iter: the most epochs a fit may run", minimum=1),
     shared("repeats", help="fits per grid point: repeat r uses random_state seed+r"),
-    shared("n_train", default=6000, help="the first n_train training images"),
+    shared("n_train", help="the first n_train training images"),
     shared("seed", help="base seed: repeat r uses random_state seed+r"),
     Param("threads", "int", 1, "BLAS threads during each fit: 1 is one core", minimum=1),
     Param("engines", "int", 2, "fits run at once, one per ipyparallel engine (0: one by one, here)", minimum=0),

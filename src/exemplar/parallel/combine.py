@@ -7,8 +7,8 @@ collectives (:class:`~exemplar.parallel.collectives.Collectives`), and evaluates
 master. The maths is :mod:`exemplar.models.combination` (and :mod:`exemplar.models.distillation`);
 this module moves what it needs.
 
-The engines call into this module: :func:`fit_to_combine`, :func:`combine_on_engine` and
-:func:`forget_features` run on every rank (submitted with :func:`exemplar.parallel.remote.submit`,
+The engines call into this module: :func:`fit_to_combine` and :func:`combine_on_engine` run on every
+rank (submitted with :func:`exemplar.parallel.remote.submit`,
 like :mod:`exemplar.parallel.engine`'s functions), over ``MPI.COMM_WORLD``.
 
 How each method moves the models (``K`` ranks, ``P`` bytes per network)
@@ -267,8 +267,8 @@ def fit_to_combine(token: str, hidden: int, epochs: int, seed: int, same_start: 
     """On every rank: fit the shard one-shot (:func:`~exemplar.parallel.engine.fit_shard`) and keep it.
 
     Rank ``r`` uses ``random_state`` ``seed`` (``same_start``) or ``seed + r``. The shard's features
-    and labels stay in the run's state (Fisher, Grams and distillation need them) until
-    :func:`forget_features` or the run is forgotten.
+    and labels stay in the run's state (Fisher, Grams and distillation need them) until the run is
+    forgotten.
     """
     state = engine.shard_of(token)
     rank = Collectives().rank
@@ -276,13 +276,6 @@ def fit_to_combine(token: str, hidden: int, epochs: int, seed: int, same_start: 
     out = engine.fit_shard(token, hidden, epochs, seed if same_start else seed + rank, {}, scale_inputs, dtype, trainer)
     state["features"], state["labels"] = features(X, scale_inputs, dtype), y
     return out
-
-
-def forget_features(token: str) -> None:
-    """Drop the shard kept by :func:`fit_to_combine` (the fitted weights stay)."""
-    state = engine.state(token) or {}
-    state.pop("features", None)
-    state.pop("labels", None)
 
 
 def combine_on_engine(token: str, method: str, sizes: list[int], settings: dict) -> dict:

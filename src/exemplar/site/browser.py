@@ -8,7 +8,7 @@ rather than as a slow load. For each page this records console errors and uncaug
 blocked and failed requests, the size and contents of every plotly figure, and a full-page
 screenshot.
 
-``python -m exemplar.browser [_build/html]`` checks a built site from the command line and
+``python -m exemplar.site.browser [_build/html]`` checks a built site from the command line and
 writes screenshots to ``_build/screenshots/``.
 """
 
@@ -386,7 +386,7 @@ def figure_png(fig, path: Path, width: int = 900, height: int = 480, chromium: s
 def main(argv: list[str] | None = None) -> int:  # pragma: no cover - a convenience for people
     import argparse
 
-    p = argparse.ArgumentParser(prog="python -m exemplar.browser", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m exemplar.site.browser", description=__doc__.split("\n\n")[0])
     p.add_argument("html_dir", nargs="?", default=str(config.BUILD_DIR / "html"))
     p.add_argument("--screenshots", default=str(config.BUILD_DIR / "screenshots"))
     args = p.parse_args(argv)
