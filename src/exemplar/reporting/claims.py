@@ -35,8 +35,8 @@ __all__ = ["ACCURACY_CAVEAT_PP", "ACCURACY_PP", "CAVEAT", "FLAT_PP", "NOT_REPROD
            "ratio_verdict", "rules_markdown", "Ours", "read_ours", "setup_differences", "setup_note_markdown",
            "table_i_comparison", "table_ii_comparison", "table_iii_comparison", "Claim", "claims", "claims_table",
            "verdict_counts", "verdict_sentence", "headline_markdown", "readme_figure", "summarize_parallel",
-           "timing_note_markdown", "pooled_times", "repeats_text", "within_spread", "COLUMNS", "CPU_COLUMNS", "DIFF", "IMPACT", "PAPER_SETUP", "PARALLEL",
-           "SWEEP", "WALL"]
+           "timing_note_markdown", "pooled_times", "repeats_text", "within_spread", "COLUMNS", "CPU_COLUMNS", "DIFF",
+           "IMPACT", "PAPER_SETUP", "PARALLEL", "SWEEP", "WALL"]
 
 # ---------------------------------------------------------------------------------------------
 # The spread over repeats of what the claims compute from the means
@@ -248,7 +248,8 @@ def optimum_margin(ours: Ours) -> tuple[Margin, str]:
     if len(table) < 2:
         return margin, ""
     second = table.iloc[1]
-    lead = f"; it leads the next network, ({int(second.hidden)}, {int(second.epochs)}), by {best.impact - second.impact:.2f}"
+    lead = (f"; it leads the next network, ({int(second.hidden)}, {int(second.epochs)}), by "
+            f"{best.impact - second.impact:.2f}")
     if not np.isfinite([best.impact_sd, second.impact_sd]).all():
         return margin, lead + " (no spread over repeats)"
     return margin, lead + (f" against sds of {best.impact_sd:.2f} and {second.impact_sd:.2f} over the repeats: "

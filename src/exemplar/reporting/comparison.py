@@ -149,8 +149,9 @@ def setup_note_markdown(ours: Ours) -> str:
     if not differences:
         return "These results used the paper's set-up: 6,000 training images, five repeats per point."
     quick = any("n_train" in d or "repeats" in d for d in differences)
-    kind, lead = ("warning", "These results were not produced with the paper's set-up, so their verdicts say "
-                             "little about the paper:") if quick else ("note", "One difference from the paper's set-up:")
+    kind, lead = (("warning", "These results were not produced with the paper's set-up, so their verdicts say "
+                              "little about the paper:") if quick
+                  else ("note", "One difference from the paper's set-up:"))
     return f":::{{{kind}}}\n{lead}\n\n" + "\n".join(f"- {d}" for d in differences) + "\n:::"
 
 
