@@ -7,12 +7,13 @@ from exemplar.analysis import sweep as analysis
 from exemplar.experiments import runner
 from exemplar.experiments import sweep
 from exemplar.models import sklearn_mlp as mlp
+from exemplar.parallel import fits
 from exemplar.reporting import sweep as page
 
 
 def test_small_sweep_rows_and_summary(mnist_small):
     X, y, Xt, yt = mnist_small
-    rows = sweep.run_sweep(X, y, Xt, yt, hidden_sizes=[20, 30], epochs=[5, 10], repeats=1, seed=3,
+    rows = fits.run_sweep(X, y, Xt, yt, hidden_sizes=[20, 30], epochs=[5, 10], repeats=1, seed=3,
                            progress=False)
     assert list(rows.columns) == analysis.COLUMNS
     assert len(rows) == 4
@@ -30,8 +31,8 @@ def test_small_sweep_rows_and_summary(mnist_small):
 
 def test_sweep_is_reproducible(mnist_small):
     X, y, Xt, yt = mnist_small
-    a = sweep.run_sweep(X, y, Xt, yt, [16], [8], repeats=2, seed=0, progress=False)
-    b = sweep.run_sweep(X, y, Xt, yt, [16], [8], repeats=2, seed=0, progress=False)
+    a = fits.run_sweep(X, y, Xt, yt, [16], [8], repeats=2, seed=0, progress=False)
+    b = fits.run_sweep(X, y, Xt, yt, [16], [8], repeats=2, seed=0, progress=False)
     assert a.accuracy_pct.tolist() == b.accuracy_pct.tolist()
     assert a.seed.tolist() == [0, 1]
 
@@ -54,7 +55,7 @@ def test_summary_sd_over_repeats():
 def test_sweep_rejects_bad_parameters(kwargs, match):
     X = np.zeros((10, 784)); y = np.arange(10)
     with pytest.raises(ValueError, match=match):
-        sweep.run_sweep(X, y, X, y, progress=False, **kwargs)
+        fits.run_sweep(X, y, X, y, progress=False, **kwargs)
 
 
 def test_model_from_weights_predicts_like_the_fitted_model(mnist_small):
@@ -71,9 +72,9 @@ def test_sweep_on_engines_gives_the_same_fits_as_in_this_process(mnist_small):
 
     X, y, Xt, yt = mnist_small
     grid = dict(hidden_sizes=[10, 20], epochs=[5, 8], repeats=1, seed=3, progress=False)
-    here = sweep.run_sweep(X, y, Xt, yt, **grid)
+    here = fits.run_sweep(X, y, Xt, yt, **grid)
     with start_cluster(2, launcher="local") as cl:
-        there = sweep.run_sweep(X, y, Xt, yt, cluster=cl, **grid)
+        there = fits.run_sweep(X, y, Xt, yt, cluster=cl, **grid)
     assert len(there) == 4 and set(there.engine) <= {0, 1}
     merged = here.merge(there, on=["hidden", "epochs", "repeat", "seed"], suffixes=("", "_engine"))
     assert len(merged) == 4
@@ -220,7 +221,7 @@ def test_a_cap_the_larger_fit_never_reached_reuses_that_fit_and_equals_its_own_f
     """Caps are fitted largest first; a smaller cap the larger fit stopped before is that same fit (not refitted),
     and a smaller cap it ran past is fitted on its own. Either way the row equals a fit at that cap."""
     X, y, Xt, yt = mnist_small
-    rows = sweep.run_sweep(X, y, Xt, yt, [85], [2, 60, 100], repeats=2, progress=False)
+    rows = fits.run_sweep(X, y, Xt, yt, [85], [2, 60, 100], repeats=2, progress=False)
     assert len(rows) == 6
     big = rows[rows.epochs == 100].set_index("repeat")
     assert (big.fit_epochs == 100).all() and (big.n_iter < 60).all()  # raw pixels: the loss stalls early
@@ -228,7 +229,7 @@ def test_a_cap_the_larger_fit_never_reached_reuses_that_fit_and_equals_its_own_f
     assert set(reused.epochs) == {60}  # 2 epochs is shorter than the fit: refitted
     assert set(rows[rows.epochs == 2].fit_epochs) == {2}
     for row in rows.itertuples():
-        own = sweep.fit_one(row.hidden, row.epochs, row.repeat, 0, X.astype(float), y, Xt.astype(float), yt)
+        own = fits.fit_one(row.hidden, row.epochs, row.repeat, 0, X.astype(float), y, Xt.astype(float), yt)
         assert (own["n_iter"], own["accuracy_pct"]) == (row.n_iter, row.accuracy_pct)
 
 
@@ -246,7 +247,7 @@ def test_the_chapter_run_gives_the_sweeps_rows_and_resumes_with_them(mnist_small
     assert sweep.cluster_size(p, sweep.configs(p)[0]) is None
     quiet = dict(progress=False, log=lambda m: None, directory=tmp_path, inputs=_inputs(mnist_small))
     run = runner.run_chapter(sweep, p, **quiet)
-    expected = sweep.run_sweep(X, y, Xt, yt, [85], [2, 60, 100], repeats=2, progress=False)
+    expected = fits.run_sweep(X, y, Xt, yt, [85], [2, 60, 100], repeats=2, progress=False)
     key = ["hidden", "epochs", "repeat"]
     same = ["seed", "accuracy_pct", "n_iter", "fit_epochs"]
     got = run.rows.sort_values(key, ignore_index=True)
@@ -266,7 +267,7 @@ def test_run_one_fits_one_point(mnist_small):
     X, y, Xt, yt = mnist_small
     p = _chapter_params(hidden_sizes=[12], epochs=[3], repeats=1, engines=0, n_train=400, seed=2)
     row = sweep.run_one(p, _inputs(mnist_small), None, sweep.configs(p)[0])
-    own = sweep.fit_one(12, 3, 0, 2, X.astype(float), y, Xt.astype(float), yt)
+    own = fits.fit_one(12, 3, 0, 2, X.astype(float), y, Xt.astype(float), yt)
     assert (row["seed"], row["n_iter"], row["accuracy_pct"]) == (2, own["n_iter"], own["accuracy_pct"])
 
 

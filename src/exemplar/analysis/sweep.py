@@ -19,19 +19,11 @@ import numpy as np
 import pandas as pd
 
 from exemplar import config, metrics, paper, results
+from exemplar.parallel.fits import BASELINE, COLUMNS  # noqa: F401 (the rows' columns and the baseline's name, as the fits write them)
 from exemplar.validation import check_positive_int
 
 #: The chapter's results file: ``results/sequential_sweep.csv`` and ``.json``.
 RESULTS_NAME = "sequential_sweep"
-
-#: Columns of ``results/sequential_sweep.csv``, in order. ``fit_epochs`` is the cap of the fit that
-#: produced the row: the row's own ``epochs``, or a larger cap whose fit stopped first (the same fit).
-COLUMNS = ["hidden", "epochs", "repeat", "seed", "train_seconds", "train_cpu_seconds", "accuracy_pct", "n_iter",
-           "fit_epochs"]
-
-#: Strategy name of the sequential baseline the parallel chapters measure against: one fit in one
-#: process, BLAS on every core (a user's default).
-BASELINE = "sequential, all-core BLAS"
 
 #: The classifiers the chapters after the sweep may train (their ``model`` parameter, :func:`chosen_model`):
 #: the paper's for Tables II–III, the same on every machine, or this machine's sweep optimum.

@@ -33,7 +33,7 @@ from exemplar import config, data, results
 from exemplar.parallel import cluster
 from exemplar.models import sklearn_mlp as mlp
 from exemplar.analysis.sweep import chosen_model
-from exemplar.experiments import sweep
+from exemplar.parallel import fits
 from exemplar import parallel as ex
 from exemplar.validation import check_positive_int
 
@@ -75,11 +75,11 @@ def sweep_rows(hidden_sizes, epochs, repeats, n_train, n_test, engines=2):
     Xt, yt = data.load_mnist("test", n_rows=n_test)
     grid = dict(hidden_sizes=hidden_sizes, epochs=epochs, repeats=repeats, seed=0, progress=False)
     t0 = time.perf_counter()
-    here = sweep.run_sweep(X, y, Xt, yt, **grid)
+    here = fits.run_sweep(X, y, Xt, yt, **grid)
     here_wall = time.perf_counter() - t0
     with cluster.start_cluster(engines, launcher="local") as cl:
         t0 = time.perf_counter()
-        there = sweep.run_sweep(X, y, Xt, yt, cluster=cl, **grid)
+        there = fits.run_sweep(X, y, Xt, yt, cluster=cl, **grid)
         there_wall = time.perf_counter() - t0
     m = here.merge(there, on=["hidden", "epochs", "repeat", "seed"], suffixes=("_sequential", "_engines"))
     if not ((m.accuracy_pct_sequential == m.accuracy_pct_engines).all()

@@ -3,7 +3,7 @@
 The training data are split into contiguous shards, one per MPI engine; every engine trains the
 same initial network on its shard, and the master averages the weights (one-shot averaging).
 Beside the paper's 1-engine reference, the baseline a user gets by default runs in this process:
-one fit whose BLAS uses every core (:func:`exemplar.experiments.sweep.baseline_run`).
+one fit whose BLAS uses every core (:func:`exemplar.parallel.fits.baseline_run`).
 
 The notebook ``03-exemplar-parallel`` declares the parameters of :data:`SPEC`, checks them with
 :func:`parameters` (which resolves the classifier: the paper's (75, 75) unless ``hidden``, ``epochs``
@@ -75,10 +75,10 @@ def load(p: Parameters) -> Inputs:
     for the baseline) and the trainer.
 
     ``train`` is :func:`exemplar.parallel.run_exemplar` and ``baseline`` is
-    :func:`exemplar.experiments.sweep.baseline_run` (a test's :class:`Inputs` gives stand-ins).
+    :func:`exemplar.parallel.fits.baseline_run` (a test's :class:`Inputs` gives stand-ins).
     """
     from exemplar import data
-    from exemplar.experiments.sweep import baseline_run
+    from exemplar.parallel.fits import baseline_run
     from exemplar.parallel import csv_source, run_exemplar
 
     X_test, y_test = data.load_mnist("test")

@@ -279,14 +279,14 @@ def fit_sequential(algorithm: str, X: np.ndarray, y: np.ndarray, seed: int = 0, 
 
     For the statistics algorithms this is one shard's statistics turned into the model, which
     is what any number of engines produces, bit for bit; for ``"tree"`` a one-tree
-    :class:`ForestVote`. Not for ``"mlp"`` (see :func:`exemplar.experiments.sweep.baseline_run`).
+    :class:`ForestVote`. Not for ``"mlp"`` (see :func:`exemplar.parallel.fits.baseline_run`).
     """
     check_algorithm(algorithm)
     if algorithm in STATISTICS_ALGORITHMS:
         return model_from_statistics(algorithm, combine_statistics([shard_statistics(X, y, algorithm)]), params)
     if algorithm == "tree":
         return ForestVote([build_tree(seed, **check_params(algorithm, params)).fit(X, y)])
-    raise ValueError("fit_sequential does not fit the MLP; use exemplar.experiments.sweep.baseline_run")
+    raise ValueError("fit_sequential does not fit the MLP; use exemplar.parallel.fits.baseline_run")
 
 
 def sklearn_reference(algorithm: str, params=None, seed: int = 0):
