@@ -29,7 +29,7 @@ import pytest
 from exemplar import config, paper, results
 from exemplar.analysis import sweep as analysis
 from exemplar.experiments import runner, sweep
-from exemplar.reporting import claims, status
+from exemplar.reporting import claims, comparison, status, verdicts
 
 #: A small sweep: fits one after another in the test's process (no engines), under 2 CPU seconds in all.
 SMALL = {"hidden_sizes": [50, 100], "epochs": [85, 100], "repeats": 1, "n_train": 1000, "engines": 0}
@@ -67,8 +67,8 @@ def _verdicts(rows: pd.DataFrame) -> tuple:
     table = analysis.summarize(rows)
     assert analysis.time_basis(table) == "cpu"
     best = analysis.best_model(table)
-    ours = claims.Ours(table, pd.DataFrame(), {}, {}, cores=2)
-    t1 = claims.table_i_comparison(ours)
+    ours = comparison.Ours(table, pd.DataFrame(), {}, {}, cores=2)
+    t1 = comparison.table_i_comparison(ours)
     ran = t1[t1[("accuracy (%)", "ours")].notna()]
     found = [claims.table_i_accuracy_claim(ran), *claims.table_i_flat_claims(ours),
              claims.table_i_time_claim(ran, "", claims.pooled_times(ours, ran)), claims.optimum_claim(ours)]
@@ -164,7 +164,7 @@ def test_paper_optimum_counts_as_reproduced_when_its_cap_trained_the_same_networ
     t1 = paper.table_i()
     rows = t1.assign(repeat=0, seed=0, n_iter=40, train_cpu_seconds=t1.time, train_seconds=t1.time * 3,
                      accuracy_pct=t1.hidden.map(lambda h: 95.0 if h == 75 else 80.0))
-    ours = claims.Ours(analysis.summarize(rows.drop(columns=["time", "accuracy", "impact"])), pd.DataFrame(), {}, {}, 2)
+    ours = comparison.Ours(analysis.summarize(rows.drop(columns=["time", "accuracy", "impact"])), pd.DataFrame(), {}, {}, 2)
     claim = claims.optimum_claim(ours)
-    assert claim.verdict == claims.REPRODUCED and claim.ours.startswith("(75, 50–100)")
+    assert claim.verdict == verdicts.REPRODUCED and claim.ours.startswith("(75, 50–100)")
     assert "judged from CPU time" in claim.why

@@ -199,4 +199,4 @@ def test_run_saves_one_row_per_configuration(tmp_path):
                                                            {"mnist": 10000})
     assert [c["same_start"] for c in calls] == [True, True, False]
     assert chapter.summarize(res.rows).query("n_engines == 2").gap_pp.tolist() == [-1.0, -1.0, -1.0, -1.0]
-    assert "3 trainings in **" in page.run_sentence(res.rows, res.prov, res.path)
+    assert "3 trainings in **" in page.run_sentence(res)

@@ -196,12 +196,12 @@ def test_run_saves_every_row_in_the_results_order_and_resumes(tmp_path):
 def test_run_sentence():
     runs = pd.DataFrame({"replicas_identical": [None, True, True, None]})
     prov = {"run_seconds": 90.0, "machine": {"usable_cores": 2, "cpu_model": "Some CPU"}}
-    assert page.run_sentence(runs, prov, "/elsewhere/communication.csv") == (
+    assert page.run_sentence(runner.ChapterRun(runs, prov, "/elsewhere/communication.csv")) == (
         "4 runs in **1.5 minutes**, written to `/elsewhere/communication.csv`. This machine has **2 cores** "
         "(Some CPU); runs with more engines than cores share them. In all 2 periodic and gradient-allreduce "
         "runs the engines ended with bit-identical weights.")
     runs.loc[1, "replicas_identical"] = False
-    assert "ended with NOT identical weights." in page.run_sentence(runs, prov, "/x.csv")
+    assert "ended with NOT identical weights." in page.run_sentence(runner.ChapterRun(runs, prov, "/x.csv"))
 
 
 # ---------------------------------------------------------------------------------------------- made-up runs

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 import contextlib
+from pathlib import Path
 from types import SimpleNamespace
 
 from exemplar import config, metrics
@@ -150,11 +151,11 @@ def test_model_sentence():
 
 
 def test_run_sentence():
-    machine = {"usable_cores": 2, "cpu_model": "Test CPU", "logical_cores": 4}
-    assert page.run_sentence(5, "/tmp/x/exemplar.csv", machine) == (
-        "5 runs in `/tmp/x/exemplar.csv`; this machine has **2 cores** (Test CPU).")
-    inside = config.ROOT / "results" / "exemplar.csv"
-    assert page.run_sentence(1, inside, machine).startswith("1 runs in `results/exemplar.csv`;")
+    prov = {"machine": {"usable_cores": 2, "cpu_model": "Test CPU", "logical_cores": 4}}
+    run = runner.ChapterRun(pd.DataFrame({"repeat": range(5)}), prov, Path("/tmp/x/exemplar.csv"))
+    assert page.run_sentence(run) == "5 runs in `/tmp/x/exemplar.csv`; this machine has **2 cores** (Test CPU)."
+    inside = runner.ChapterRun(run.rows.head(1), prov, config.ROOT / "results" / "exemplar.csv")
+    assert page.run_sentence(inside).startswith("1 runs in `results/exemplar.csv`;")
 
 
 def test_distribution_sentence():

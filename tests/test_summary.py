@@ -11,7 +11,7 @@ import pytest
 from exemplar import paper, results
 from exemplar.analysis import stages
 from exemplar.site import browser
-from exemplar.reporting import claims as summary
+from exemplar.reporting import claims, comparison, verdicts
 from exemplar.reporting import status
 from exemplar.site import sphinxext
 
@@ -46,27 +46,27 @@ def paper_as_ours(tmp_path):
 
 
 def test_verdict_rules():
-    assert summary.accuracy_verdict(0.99) == summary.REPRODUCED
-    assert summary.accuracy_verdict([0.2, -1.5]) == summary.CAVEAT
-    assert summary.accuracy_verdict([0.2, 2.01, float("nan")]) == summary.NOT_REPRODUCED
+    assert verdicts.accuracy_verdict(0.99) == verdicts.REPRODUCED
+    assert verdicts.accuracy_verdict([0.2, -1.5]) == verdicts.CAVEAT
+    assert verdicts.accuracy_verdict([0.2, 2.01, float("nan")]) == verdicts.NOT_REPRODUCED
     with pytest.raises(ValueError, match="no accuracy difference"):
-        summary.accuracy_verdict([float("nan")])
-    assert summary.ratio_verdict(1.9, 2.0) == summary.REPRODUCED
-    assert summary.ratio_verdict(1.4, 2.0) == summary.NOT_REPRODUCED
-    assert summary.rank_verdict(0.9) == summary.REPRODUCED
-    assert summary.rank_verdict(0.5) == summary.CAVEAT
-    assert summary.rank_verdict(float("nan")) == summary.NOT_REPRODUCED
+        verdicts.accuracy_verdict([float("nan")])
+    assert verdicts.ratio_verdict(1.9, 2.0) == verdicts.REPRODUCED
+    assert verdicts.ratio_verdict(1.4, 2.0) == verdicts.NOT_REPRODUCED
+    assert verdicts.rank_verdict(0.9) == verdicts.REPRODUCED
+    assert verdicts.rank_verdict(0.5) == verdicts.CAVEAT
+    assert verdicts.rank_verdict(float("nan")) == verdicts.NOT_REPRODUCED
 
 
 def test_the_papers_own_numbers_reproduce_every_claim(paper_as_ours):
-    ours = summary.read_ours(paper_as_ours)
-    assert summary.setup_differences(ours) == []
-    table = summary.claims_table(ours)
+    ours = comparison.read_ours(paper_as_ours)
+    assert comparison.setup_differences(ours) == []
+    table = claims.claims_table(ours)
     assert len(table) == 8 and set(table.table) == {"I", "II", "III"}
-    assert (table.verdict == summary.REPRODUCED).all(), table[["claim", "verdict", "why"]].to_string()
-    t1 = summary.table_i_comparison(ours)
-    assert len(t1) == 25 and t1[("accuracy (%)", summary.DIFF)].abs().max() < 1e-9
-    t3 = summary.table_iii_comparison(ours)
+    assert (table.verdict == verdicts.REPRODUCED).all(), table[["claim", "verdict", "why"]].to_string()
+    t1 = comparison.table_i_comparison(ours)
+    assert len(t1) == 25 and t1[("accuracy (%)", comparison.DIFF)].abs().max() < 1e-9
+    t3 = comparison.table_iii_comparison(ours)
     assert t3[("time (s)", "ours")].round(2).tolist() == paper.table_iii().time.round(2).tolist()
 
 
@@ -77,16 +77,16 @@ def test_verdicts_follow_the_results(paper_as_ours):
     rows["distribute_seconds"] = 0.01                            # a scatter of milliseconds
     prov["machine"]["usable_cores"] = 2                           # 4 and 6 engines oversubscribed
     results.write_results("exemplar", rows, prov, directory=paper_as_ours)
-    table = summary.claims_table(summary.read_ours(paper_as_ours))
+    table = claims.claims_table(comparison.read_ours(paper_as_ours))
 
     def row(start):
         return table[table.claim.str.startswith(start)].iloc[0]
 
-    assert row("Accuracy falls").verdict == summary.CAVEAT
-    assert row("Training gets faster").verdict == summary.CAVEAT   # only 2 processes have a core each
+    assert row("Accuracy falls").verdict == verdicts.CAVEAT
+    assert row("Training gets faster").verdict == verdicts.CAVEAT   # only 2 processes have a core each
     assert "4 / 6 processes share" in row("Training gets faster").why
-    assert row("With the cost").verdict == summary.NOT_REPRODUCED
-    assert row("Test accuracy per hidden").verdict == summary.REPRODUCED
+    assert row("With the cost").verdict == verdicts.NOT_REPRODUCED
+    assert row("Test accuracy per hidden").verdict == verdicts.REPRODUCED
 
 
 def test_verdicts_come_from_cpu_times_with_the_wall_times_beside_them(paper_as_ours):
@@ -100,19 +100,19 @@ def test_verdicts_come_from_cpu_times_with_the_wall_times_beside_them(paper_as_o
     runs["fit_seconds_max"] = runs["fit_seconds_max"] * runs["n_engines"].map({1: 1.0, 2: 2.5, 4: 3.0, 6: 3.5})
     runs["wall_seconds"] = runs["fit_seconds_max"] + runs["distribute_seconds"]
     results.write_results("exemplar", runs, prov, directory=paper_as_ours)
-    ours = summary.read_ours(paper_as_ours)
+    ours = comparison.read_ours(paper_as_ours)
     assert (ours.sweep_basis, ours.parallel_basis) == ("cpu", "cpu")
-    table = summary.claims_table(ours)
-    assert (table.verdict == summary.REPRODUCED).all(), table[["claim", "verdict", "why"]].to_string()
+    table = claims.claims_table(ours)
+    assert (table.verdict == verdicts.REPRODUCED).all(), table[["claim", "verdict", "why"]].to_string()
     assert "ours from CPU time" in table[table.claim.str.startswith("Training gets faster")].iloc[0].why
-    t2 = summary.table_ii_comparison(ours)
+    t2 = comparison.table_ii_comparison(ours)
     assert t2[("time (s)", "ours")].round(4).tolist() == paper.table_ii().time.round(4).tolist()
-    assert t2[("time (s)", summary.WALL)].iloc[1] == pytest.approx(2.5 * paper.table_ii().time.iloc[1])
-    t1 = summary.table_i_comparison(ours)
-    assert ("time (s)", summary.WALL) in t1.columns and ("impact (% / s)", summary.WALL) in t1.columns
-    assert summary.table_iii_comparison(ours)[("time (s)", "ours")].round(2).tolist() == \
+    assert t2[("time (s)", comparison.WALL)].iloc[1] == pytest.approx(2.5 * paper.table_ii().time.iloc[1])
+    t1 = comparison.table_i_comparison(ours)
+    assert ("time (s)", comparison.WALL) in t1.columns and ("impact (% / s)", comparison.WALL) in t1.columns
+    assert comparison.table_iii_comparison(ours)[("time (s)", "ours")].round(2).tolist() == \
         paper.table_iii().time.round(2).tolist()
-    assert summary.timing_note_markdown(ours).startswith("Times of the sweep and the parallel runs are judged "
+    assert comparison.timing_note_markdown(ours).startswith("Times of the sweep and the parallel runs are judged "
                                                          "from CPU time")
 
 
@@ -120,14 +120,14 @@ def test_setup_differences_flag_a_quick_run(paper_as_ours):
     rows, prov = results.read_results("sequential_sweep", paper_as_ours)
     prov["parameters"]["n_train"] = 1000
     results.write_results("sequential_sweep", rows, prov, directory=paper_as_ours)
-    ours = summary.read_ours(paper_as_ours)
-    assert summary.setup_differences(ours) == ["The sweep used n_train = 1000 (the paper: 6000)."]
-    assert summary.setup_note_markdown(ours).startswith(":::{warning}")
+    ours = comparison.read_ours(paper_as_ours)
+    assert comparison.setup_differences(ours) == ["The sweep used n_train = 1000 (the paper: 6000)."]
+    assert comparison.setup_note_markdown(ours).startswith(":::{warning}")
 
 
 def test_missing_results_name_the_notebook(tmp_path):
     with pytest.raises(FileNotFoundError, match="exemplar run 02-sequential-sweep"):
-        summary.read_ours(tmp_path)
+        comparison.read_ours(tmp_path)
 
 
 def test_download_links_and_status_tables(paper_as_ours, tmp_path):
@@ -236,9 +236,9 @@ def test_exemplar_summary_prints_the_headline_table(paper_as_ours, capsys):
 def test_every_verdict_says_its_repeats_and_its_margin(paper_as_ours):
     """The paper's own numbers, two identical repeats: every verdict rests on 2 runs per point, clear of its
     thresholds by a margin the repeats (sd 0) resolve."""
-    table = summary.claims_table(summary.read_ours(paper_as_ours))
+    table = claims.claims_table(comparison.read_ours(paper_as_ours))
     assert list(table.columns) == ["table", "claim", "paper", "ours", "verdict", "repeats", "margin", "why"]
-    assert (table.repeats == "2").all() and not summary.within_spread(table).any()
+    assert (table.repeats == "2").all() and not claims.within_spread(table).any()
     row = table.set_index("claim").margin
     assert row["Test accuracy per hidden size × epochs"] == "clear (margin 1.00 pp, sd 0.00 pp)"
     assert row["Training time per hidden size × epochs"] == "clear (margin 0.30, sd 0.00)"
@@ -259,25 +259,25 @@ def test_a_verdict_decided_inside_the_spread_is_flagged(paper_as_ours):
     runs, prov = results.read_results("exemplar", paper_as_ours)
     runs.loc[runs.n_engines == 2, "accuracy_pct"] += runs.loc[runs.n_engines == 2, "repeat"].map({0: 1.0, 1: -1.0})
     results.write_results("exemplar", runs, prov, directory=paper_as_ours)
-    table = summary.claims_table(summary.read_ours(paper_as_ours)).set_index("claim")
-    assert (table.verdict == summary.REPRODUCED).all()                # the means alone reproduce every claim
+    table = claims.claims_table(comparison.read_ours(paper_as_ours)).set_index("claim")
+    assert (table.verdict == verdicts.REPRODUCED).all()                # the means alone reproduce every claim
     assert table.margin["Test accuracy per hidden size × epochs"] == (
         "within the spread (margin 0.20 pp against an sd of 0.71 pp)")
     assert table.margin["Accuracy falls as the data are split over more processes"] == (
         "within the spread (margin 1.00 pp against an sd of 1.41 pp)")
-    assert summary.within_spread(table.reset_index()).sum() == 2
-    assert summary.verdict_sentence(table.reset_index()).endswith(
+    assert claims.within_spread(table.reset_index()).sum() == 2
+    assert claims.verdict_sentence(table.reset_index()).endswith(
         "(of 8 claims). 2 of them were decided by a margin inside the spread over the repeats, so another run "
         "could turn them: *Test accuracy per hidden size × epochs*; *Accuracy falls as the data are split over "
         "more processes*.")
-    headline = summary.headline_markdown(paper_as_ours).splitlines()
+    headline = claims.headline_markdown(paper_as_ours).splitlines()
     assert headline[2].endswith("| **reproduced** | 2 | within the spread (margin 0.20 pp against an sd of 0.71 pp) |")
 
 
 def test_without_the_rows_the_margins_have_no_spread(paper_as_ours):
-    ours = summary.read_ours(paper_as_ours)
+    ours = comparison.read_ours(paper_as_ours)
     ours.sweep_rows = ours.parallel_rows = None
-    table = summary.claims_table(ours).set_index("claim")
+    table = claims.claims_table(ours).set_index("claim")
     assert table.margin["Test accuracy per hidden size × epochs"] == "clear (margin 1.00 pp, sd 0.00 pp)"
     assert table.margin["Training time per hidden size × epochs"] == "margin 0.30; no spread over repeats"
     assert table.margin["The best impact factor (accuracy / time) is 75 hidden units, 75 epochs"] == \

@@ -1,3 +1,5 @@
+from types import SimpleNamespace
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -114,15 +116,19 @@ def test_chapter_refuses_each_bad_parameter_by_name(given, message):
 
 
 def test_run_sentence():
-    machine = {"cpu_model": "Test CPU", "logical_cores": 8, "usable_cores": 2}
-    assert page.run_sentence(4, "/tmp/r/sequential_sweep.csv", machine, 2) == (
-        "4 fits in `/tmp/r/sequential_sweep.csv` on Test CPU (8 cores), run 2 at a time on 2 engines, "
+    def run(n_rows, path, engines):
+        prov = {"machine": {"cpu_model": "Test CPU", "logical_cores": 8, "usable_cores": 2},
+                "parameters": {"engines": engines}}
+        return SimpleNamespace(rows=pd.DataFrame({"hidden": range(n_rows)}), prov=prov, path=path)
+
+    assert page.run_sentence(run(4, "/tmp/r/sequential_sweep.csv", 2)) == (
+        "4 fits in `/tmp/r/sequential_sweep.csv` on Test CPU (2 cores), run 2 at a time on 2 engines, "
         "each fit one single-threaded process.")
-    assert page.run_sentence(4, "/tmp/r/s.csv", machine, 3).endswith(
+    assert page.run_sentence(run(4, "/tmp/r/s.csv", 3)).endswith(
         "run 3 at a time on 3 engines, each fit one single-threaded process (more engines than cores: "
         "the fits share cores, and their times grow).")
-    assert page.run_sentence(1, "/tmp/r/s.csv", machine, 0) == (
-        "1 fits in `/tmp/r/s.csv` on Test CPU (8 cores), run one after another in this process.")
+    assert page.run_sentence(run(1, "/tmp/r/s.csv", 0)) == (
+        "1 fits in `/tmp/r/s.csv` on Test CPU (2 cores), run one after another in this process.")
 
 
 def _made_up_table():

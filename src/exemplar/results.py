@@ -82,8 +82,8 @@ def blas_info() -> list[dict[str, Any]]:
     try:
         from threadpoolctl import threadpool_info
 
-        return [{k: d.get(k) for k in ("user_api", "internal_api", "version", "num_threads", "threading_layer")}
-                for d in threadpool_info()]
+        keys = ("user_api", "internal_api", "version", "architecture", "num_threads", "threading_layer")
+        return [{k: d.get(k) for k in keys} for d in threadpool_info()]
     except Exception:
         return []
 

@@ -15,7 +15,7 @@ import pandas as pd
 
 from exemplar import config, results
 from exemplar.analysis import communication, exemplar_parallel, provenance
-from exemplar.reporting import claims
+from exemplar.reporting import comparison
 from exemplar.reporting.communication import repeats_text, verdict_sentence
 
 #: The line of ``book/intro.md`` that the measured answer replaces (a MyST comment: invisible if left).
@@ -48,7 +48,7 @@ def one_shot_verdict(faster: list[int], kept: list[int], n_counts: int) -> str:
     accuracy = ("keeps the accuracy" if len(kept) == n_counts else "does not keep the accuracy" if not kept
                 else f"keeps the accuracy only on {only(kept)} engines")
     if len(faster) == n_counts:
-        return "trains faster but does not keep the accuracy" if not kept else accuracy
+        return f"trains faster but {accuracy}" if not kept else f"trains faster and {accuracy}"
     if not faster and not kept:
         return "neither trains faster nor keeps the accuracy"
     speed = "does not train faster" if not faster else f"trains faster only on {only(faster)} engines"
@@ -62,7 +62,7 @@ def _averaged(repeats: str) -> str:
 
 def one_shot_firmness(ref: pd.Series, r: pd.Series, time_col: str, tolerance_pp: float = TOLERANCE_PP) -> str:
     """Why one engine count's "keeps the accuracy" or "faster" is not firm, from two rows of
-    :func:`exemplar.reporting.claims.summarize_parallel` (the 1-engine ``ref`` and ``r``): a margin smaller than
+    :func:`exemplar.reporting.comparison.summarize_parallel` (the 1-engine ``ref`` and ``r``): a margin smaller than
     its spread over the repeats. The accuracy's margin is the loss's distance from ``tolerance_pp``, its spread
     ``sqrt(sd_1² + sd_n²)``; the speedup's margin its distance from 1, its spread the speedup times the two
     times' relative sds combined. ``""`` where both are firm or a spread is not known (one run, or no sd column).
@@ -83,7 +83,7 @@ def one_shot_firmness(ref: pd.Series, r: pd.Series, time_col: str, tolerance_pp:
 
 
 def one_shot_sentence(per_n: pd.DataFrame, cores: int, tolerance_pp: float = TOLERANCE_PP) -> str:
-    """What the paper's one-shot averaging did, from :func:`exemplar.reporting.claims.summarize_parallel`
+    """What the paper's one-shot averaging did, from :func:`exemplar.reporting.comparison.summarize_parallel`
     (or :func:`exemplar.metrics.summarize_runs`) of its runs.
 
     Speedups come from the slowest engine's fit CPU time (``fit_cpu_seconds_max``) where every row has
@@ -126,7 +126,7 @@ def answer_paragraph(directory: Path | None = None) -> str:
     parts = []
     try:
         runs, prov = results.read_results(exemplar_parallel.RESULTS_NAME, directory)
-        parts.append(one_shot_sentence(claims.summarize_parallel(runs[runs.strategy == "one-shot"]),
+        parts.append(one_shot_sentence(comparison.summarize_parallel(runs[runs.strategy == "one-shot"]),
                                        provenance.cores(prov)))
     except FileNotFoundError:
         parts.append("The exemplar-parallelism chapter has no results yet (run `make book`).")

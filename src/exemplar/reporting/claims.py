@@ -19,24 +19,13 @@ import pandas as pd
 
 from exemplar import paper
 from exemplar.analysis import sweep
-from exemplar.reporting.comparison import (CPU_COLUMNS, DIFF, IMPACT, PAPER_SETUP, PARALLEL, REPEATS, SD, SWEEP,
-                                           WALL, Ours,
-                                           read_ours, setup_differences, setup_note_markdown, summarize_parallel,
-                                           table_i_comparison, table_ii_comparison, table_iii_comparison,
-                                           timing_note_markdown)
+from exemplar.reporting.comparison import (DIFF, IMPACT, REPEATS, SD, Ours, read_ours, table_i_comparison,
+                                           table_ii_comparison, table_iii_comparison)
 from exemplar.reporting.verdicts import (ACCURACY_CAVEAT_PP, ACCURACY_PP, CAVEAT, FLAT_PP, NOT_REPRODUCED,
                                          RANK_CORRELATION, RANK_CORRELATION_CAVEAT, RATIO_TOLERANCE, REPRODUCED,
                                          WITHIN_SPREAD, Margin, accuracy_verdict, flat_verdict, rank_verdict,
-                                         ratio_verdict, rules_markdown, spearman, strongest, threshold_margin, weakest,
+                                         ratio_verdict, spearman, strongest, threshold_margin, weakest,
                                          worst)
-
-__all__ = ["ACCURACY_CAVEAT_PP", "ACCURACY_PP", "CAVEAT", "FLAT_PP", "NOT_REPRODUCED", "RANK_CORRELATION",
-           "RANK_CORRELATION_CAVEAT", "RATIO_TOLERANCE", "REPRODUCED", "accuracy_verdict", "rank_verdict",
-           "ratio_verdict", "rules_markdown", "Ours", "read_ours", "setup_differences", "setup_note_markdown",
-           "table_i_comparison", "table_ii_comparison", "table_iii_comparison", "Claim", "claims", "claims_table",
-           "verdict_counts", "verdict_sentence", "headline_markdown", "readme_figure", "summarize_parallel",
-           "timing_note_markdown", "pooled_times", "repeats_text", "within_spread", "COLUMNS", "CPU_COLUMNS", "DIFF",
-           "IMPACT", "PAPER_SETUP", "PARALLEL", "SWEEP", "WALL"]
 
 # ---------------------------------------------------------------------------------------------
 # The spread over repeats of what the claims compute from the means

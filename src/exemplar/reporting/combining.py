@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from exemplar import config
+from exemplar.analysis import provenance
 from exemplar.analysis.combining import (GOAL_EXCHANGES, GOAL_PP, gain_over_mean, goal_frame, periodic_points,
                                          premise_gaps)
 from exemplar.analysis.communication import SCALE_NAME
@@ -64,11 +65,13 @@ def settings_sentence(settings=None) -> str:
             "only.")
 
 
-def run_sentence(runs, prov, path) -> str:
-    """How many trainings, how long, where written, and the machine."""
-    cores = prov["machine"]["usable_cores"]
+def run_sentence(run) -> str:
+    """How many trainings, how long, where written, and the machine, from a
+    :class:`~exemplar.experiments.runner.ChapterRun`."""
+    runs, prov = run.rows, run.prov
+    cores = provenance.cores(prov)
     return (f"{len(runs)} trainings in **{prov['run_seconds'] / 60:.1f} minutes**, written to "
-            f"`{config.display_path(path)}`. This machine has **{cores} cores** ({prov['machine']['cpu_model']}); "
+            f"`{config.display_path(run.path)}`. This machine has **{cores} cores** ({prov['machine']['cpu_model']}); "
             "runs with more engines than cores share them, which slows them but changes no accuracy.")
 
 

@@ -13,12 +13,13 @@ counting as ...").
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping
+from typing import Iterable
 
 import numpy as np
 import pandas as pd
 
 from exemplar import config
+from exemplar.analysis import provenance
 from exemplar.analysis.communication import (SCALE_NAME, accuracy_grid, by_scale, effects, estimated, timing_gap_pct,
                                              variants, with_derived)
 from exemplar.parallel import APART
@@ -35,12 +36,14 @@ def plan_sentence(p) -> str:
             f"scalings × {p.repeats} repeats = **{n_runs} runs**.")
 
 
-def run_sentence(runs, prov: Mapping[str, Any], path) -> str:
-    """How many runs, how long, where written, the machine, and whether the replicas stayed identical."""
+def run_sentence(run) -> str:
+    """How many runs, how long, where written, the machine, and whether the replicas stayed identical, from a
+    :class:`~exemplar.experiments.runner.ChapterRun`."""
+    runs, prov = run.rows, run.prov
     replicated = runs.replicas_identical.dropna()
-    cores = prov["machine"]["usable_cores"]
+    cores = provenance.cores(prov)
     return (f"{len(runs)} runs in **{prov['run_seconds'] / 60:.1f} minutes**, written to "
-            f"`{config.display_path(path)}`. This machine has **{cores} cores** ({prov['machine']['cpu_model']}); "
+            f"`{config.display_path(run.path)}`. This machine has **{cores} cores** ({prov['machine']['cpu_model']}); "
             f"runs with more engines than cores share them. In all {len(replicated)} periodic and "
             f"gradient-allreduce runs the engines ended with "
             f"{'bit-identical' if replicated.all() else 'NOT identical'} weights.")

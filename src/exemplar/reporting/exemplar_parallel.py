@@ -14,6 +14,7 @@ from typing import Any, Mapping
 import pandas as pd
 
 from exemplar import config, metrics, paper
+from exemplar.analysis import provenance
 from exemplar.analysis.exemplar_parallel import ONE_SHOT, Analysis
 from exemplar.reporting import figures, sweep
 
@@ -28,10 +29,10 @@ def model_sentence(p: Any) -> str:
     return f"Classifier: {sweep.classifier_text(p)}."
 
 
-def run_sentence(n_runs: int, csv_path, machine: Mapping[str, Any]) -> str:
-    """"N runs in `PATH`; this machine has **C cores** (CPU)."""
-    return (f"{n_runs} runs in `{config.display_path(csv_path)}`; this machine has "
-            f"**{machine['usable_cores']} cores** ({machine['cpu_model']}).")
+def run_sentence(run) -> str:
+    """"N runs in `PATH`; this machine has **C cores** (CPU)", from a :class:`~exemplar.experiments.runner.ChapterRun`."""
+    return (f"{len(run.rows)} runs in `{config.display_path(run.path)}`; this machine has "
+            f"**{provenance.cores(run.prov)} cores** ({run.prov['machine']['cpu_model']}).")
 
 
 # ---------------------------------------------------------------------------------------------- tables

@@ -8,12 +8,13 @@ draws it. The notebook ``02-sequential-sweep`` shows it as ``page``.
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from exemplar import config, paper
+from exemplar.analysis import provenance
 from exemplar.analysis.sweep import BASIS, best_model, optimum, optimum_separated, time_basis
 from exemplar.reporting import figures
 
@@ -24,26 +25,22 @@ def classifier_text(p: Any) -> str:
     sweep train, from ``p.hidden``, ``p.epochs`` and ``p.chosen_by`` (their ``parameters()``)."""
     return f"**{p.hidden} hidden units, at most {p.epochs} epochs** ({p.chosen_by})"
 
-def run_sentence(n_rows: int, csv_path, machine: Mapping[str, Any], engines: int) -> str:
+
+def run_sentence(run) -> str:
     """Where the fits are and how they ran: "N fits in `PATH` on CPU (C cores), run ...".
 
     Parameters
     ----------
-    n_rows : int
-        Rows in the results file.
-    csv_path : path
-        The results file (shown relative to the project).
-    machine : dict
-        The provenance's ``machine`` record (``cpu_model``, ``logical_cores``, ``usable_cores``).
-    engines : int
-        The ``engines`` parameter (0: in this process).
+    run : ChapterRun
+        ``rows``, ``prov`` (its ``engines`` parameter: fits at once, 0 in this process) and ``path``
+        (:func:`exemplar.experiments.runner.run_chapter`'s, as every chapter's ``run_sentence`` takes).
     """
+    cores, engines = provenance.cores(run.prov), int(run.prov["parameters"].get("engines", 0))
     where = (f"{engines} at a time on {engines} engines, each fit one single-threaded process"
-             + (" (more engines than cores: the fits share cores, and their times grow)"
-                if engines > machine["usable_cores"] else "")
+             + (" (more engines than cores: the fits share cores, and their times grow)" if engines > cores else "")
              if engines else "one after another in this process")
-    return (f"{n_rows} fits in `{config.display_path(csv_path)}` "
-            f"on {machine['cpu_model']} ({machine['logical_cores']} cores), run {where}.")
+    return (f"{len(run.rows)} fits in `{config.display_path(run.path)}` "
+            f"on {run.prov['machine']['cpu_model']} ({cores} cores), run {where}.")
 
 
 def table_beside_paper(table: pd.DataFrame) -> pd.DataFrame:
