@@ -13,7 +13,6 @@ One entry point for every stage of the report (data -> experiments -> results ->
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 
 from exemplar import config
@@ -49,7 +48,7 @@ def cmd_run(args) -> int:
         from exemplar.analysis import stages
 
         if args.quick:  # QUICK sizes and folder, then the -p values on top
-            os.environ.setdefault("EXEMPLAR_RESULTS", str(config.ROOT / config.QUICK_RESULTS))
+            notebooks.use_quick_results()
         for stem in args.notebook:
             quick = dict(stages.PLAN[stem][1]) if args.quick and stem in stages.PLAN else {}
             params = {**quick, **dict(args.parameters)}  # each VALUE is read as its kind (notebooks.check_parameters)

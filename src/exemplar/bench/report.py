@@ -2,7 +2,7 @@
 
 Two measurements, both as ratios taken in one run:
 
-* ``report_scaling.csv``: the default classifier (the sweep's optimum) trained once sequentially
+* ``report_scaling.csv``: the chapters' classifier (:func:`exemplar.analysis.sweep.chosen_model`) trained once sequentially
   (one process, one BLAS thread) and once exemplar-parallel (one-shot) on 2, 4 and 6 engines, on
   the first 6,000, 30,000 and 60,000 training images: fit and wall seconds, cluster start, and
   each size's cost relative to 6,000 images. The chapter multiplies each notebook's measured

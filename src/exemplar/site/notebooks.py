@@ -178,6 +178,12 @@ def _run_id() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
 
 
+def use_quick_results() -> None:
+    """Send this process's results (and its kernels') to :data:`exemplar.config.QUICK_RESULTS`, unless
+    ``EXEMPLAR_RESULTS`` already names a folder: a QUICK pass never overwrites the full results."""
+    os.environ.setdefault("EXEMPLAR_RESULTS", str(config.ROOT / config.QUICK_RESULTS))
+
+
 def run_plan(quick: bool = False, only: list[str] | None = None, log=print) -> list[Path]:
     """Execute every notebook of :data:`exemplar.analysis.stages.PLAN` (or those named in ``only``), full size
     or QUICK (results in :data:`exemplar.config.QUICK_RESULTS` unless ``EXEMPLAR_RESULTS`` says otherwise).
@@ -185,7 +191,7 @@ def run_plan(quick: bool = False, only: list[str] | None = None, log=print) -> l
     Each notebook's wall time is recorded with :func:`record_stage` as soon as it finishes.
     """
     if quick:
-        os.environ.setdefault("EXEMPLAR_RESULTS", str(config.ROOT / config.QUICK_RESULTS))
+        use_quick_results()
     stems = only or list(stages.PLAN)
     unknown = sorted(set(stems) - set(stages.PLAN))
     if unknown:
