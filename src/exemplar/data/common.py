@@ -10,6 +10,7 @@ import contextlib
 import gzip
 import hashlib
 import numbers
+import stat
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -63,10 +64,28 @@ class DataFile:
 
     def summary(self) -> str:
         """One line: ``PATH: FOUND; N rows, P pixels, labels A–B (counts ...), OK``."""
-        labels = f"labels {self.y.min()}–{self.y.max()}" if len(self.y) else "no labels"
-        if len(self.y) and self.y.min() >= 0:
-            labels += " (counts " + " ".join(str(c) for c in np.bincount(self.y, minlength=10)) + ")"
+        labels = f"labels {self.y.min()}–{self.y.max()}{label_counts(self.y, 0)}" if len(self.y) else "no labels"
         return f"{self.path}: {self.found}; {len(self.y):,} rows, {self.X.shape[1]} pixels, {labels}, OK"
+
+
+#: The most distinct label values a summary counts one by one (EMNIST's 62 classes fit).
+MAX_COUNTED_LABELS = 256
+
+
+def label_counts(y: np.ndarray, start: int | None = None) -> str:
+    """`` (counts c0 c1 ...)``: how many labels of each value from ``start`` (default: the smallest) to the largest.
+
+    Empty when a label is negative or the labels span more than :data:`MAX_COUNTED_LABELS` values (an
+    IDX file may hold any integers: counting them one by one could take gigabytes).
+    """
+    if not len(y):
+        return ""
+    lo, hi = int(y.min()), int(y.max())
+    first = lo if start is None else start
+    if lo < 0 or hi - min(first, lo) >= MAX_COUNTED_LABELS:
+        return ""
+    counts = np.bincount(y.astype(np.int64) - first, minlength=0 if start is None else 10)
+    return " (counts " + " ".join(str(c) for c in counts) + ")"
 
 
 def check_n_rows(n_rows) -> None:
@@ -131,16 +150,26 @@ def open_data(path, what: str = "file") -> BinaryIO:
     Raises
     ------
     DataError
-        When the file is missing or is a folder.
+        When the file is missing, a folder, not a regular file (a FIFO, a device) or cannot be opened.
     """
     path = Path(path)
-    if not path.exists():
-        raise DataError(f"{path}: no such file. To create the MNIST files, {HOW_TO_GET}.")
-    if path.is_dir():
+    try:
+        st = path.stat()
+    except (OSError, ValueError) as exc:  # missing, a name too long, an embedded NUL, no permission to look
+        if isinstance(exc, (FileNotFoundError, ValueError)):
+            raise DataError(f"{path}: no such file. To create the MNIST files, {HOW_TO_GET}.") from None
+        raise DataError(f"{path}: cannot be read ({exc.strerror or exc}); expected a readable {what}.") from None
+    if stat.S_ISDIR(st.st_mode):
         raise DataError(f"{path}: is a directory; expected a {what}.")
-    if is_gzip(path):
-        return gzip.open(path, "rb")
-    return open(path, "rb")
+    if not stat.S_ISREG(st.st_mode):  # a FIFO would block the reader for ever; a device may never end
+        raise DataError(f"{path}: is not a regular file (a pipe, socket or device); expected a {what}. "
+                        f"Copy the data into a file first.")
+    try:
+        if is_gzip(path):
+            return gzip.open(path, "rb")
+        return open(path, "rb")
+    except OSError as exc:  # no permission to read, ...
+        raise DataError(f"{path}: cannot be read ({exc.strerror or exc}); expected a readable {what}.") from None
 
 
 @contextlib.contextmanager

@@ -34,7 +34,7 @@ from exemplar.data.common import (
     is_gzip,
     open_data,
 )
-from exemplar.data.csvrows import check_header, is_number_row, parse_block
+from exemplar.data.csvrows import check_header, is_number_row, parse_block, parse_line
 from exemplar.data.idx import is_idx
 from exemplar.fileio import atomic_write
 
@@ -46,6 +46,8 @@ MAX_VALUE_CHARS = 32
 #: The longest line a reader accepts: 785 values of up to 32 characters and their commas.
 #: A longer line (or a file with no line break, such as a binary file) is refused unread.
 MAX_LINE_BYTES = N_COLUMNS * (MAX_VALUE_CHARS + 1)
+#: The byte-order marks of UTF-16 (and UTF-32) text, little- and big-endian.
+UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 
 
 def _too_long(path: Path, lineno: int) -> DataError:
@@ -124,8 +126,14 @@ def _first_lines(path: Path, lineno: int, block: bytes) -> tuple[str | None, int
     line1 = block if nl < 0 else block[:nl]
     if not line1.strip():
         raise _blank(path, 1)
+    if line1[:2] in UTF16_BOMS:
+        raise DataError(f"{path}, line 1: starts with a UTF-16 byte-order mark ({line1[0]:02x} {line1[1]:02x}): the "
+                        f"file is UTF-16 text; expected ASCII (or UTF-8). Convert it, e.g. with "
+                        f"`iconv -f UTF-16 -t UTF-8`.")
     if is_number_row(line1):
         return None, lineno, block  # no header: line 1 is the first image
+    if is_number_row(line1.split(b",", 1)[0]):  # no header starts with a number: a first image with a bad value
+        parse_line(line1, f"{path}, line 1")  # names the bad value (raises)
     return check_header(line1, path), lineno + 1, b"" if nl < 0 else block[nl + 1:]
 
 

@@ -45,6 +45,16 @@ def _expected_value(j: int) -> str:
     return "a whole-number label 0 to 9" if j == 0 else "a whole-number pixel value 0 to 255"
 
 
+def _cut(text: str, limit: int = 40) -> str:
+    """``text`` cut to ``limit`` characters for a message, with its length said when cut."""
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text):,} characters)"
+
+
+def _shown(s: bytes) -> str:
+    """A cell as a message shows it: decoded (bad bytes replaced) and cut."""
+    return _cut(s.decode("utf-8", "replace"))
+
+
 def _cell_value(cell: bytes, j: int, where: str) -> int:
     """Parse and check one cell of column ``j`` (0 = label); ``where`` prefixes errors."""
     col = f"column {j + 1} ({_column_name(j)})"
@@ -53,16 +63,14 @@ def _cell_value(cell: bytes, j: int, where: str) -> int:
         shown = "empty" if not s else f"{s.decode('latin-1')!r}"
         raise DataError(f"{where}: {col} is {shown}, a missing value; expected {_expected_value(j)}.")
     if not _NUMBER.fullmatch(s):
-        raise DataError(
-            f"{where}: {col} is {cell.decode('utf-8', 'replace')!r}, which is not a number; "
-            f"expected {_expected_value(j)}."
-        )
-    v = float(s) if any(c in s for c in b".eE") else int(s)
+        raise DataError(f"{where}: {col} is {_shown(cell)!r}, which is not a number; expected {_expected_value(j)}.")
+    # float() for long digit strings too: int() refuses more than 4,300 digits (sys.get_int_max_str_digits)
+    v = float(s) if len(s) > 20 or any(c in s for c in b".eE") else int(s)
     hi = 9 if j == 0 else 255
     if not (0 <= v <= hi):
-        raise DataError(f"{where}: {col} is {s.decode()}, outside 0 to {hi}; expected {_expected_value(j)}.")
+        raise DataError(f"{where}: {col} is {_shown(s)}, outside 0 to {hi}; expected {_expected_value(j)}.")
     if v != math.floor(v):
-        raise DataError(f"{where}: {col} is {s.decode()}, a fraction; expected {_expected_value(j)}.")
+        raise DataError(f"{where}: {col} is {_shown(s)}, a fraction; expected {_expected_value(j)}.")
     return int(v)
 
 
@@ -90,7 +98,9 @@ def parse_line(line: bytes, where: str) -> np.ndarray:
         raise DataError(f"{where}: the line is empty; expected {EXPECTED_ROW}.")
     fields = line.split(b",")
     if len(fields) != N_COLUMNS:
-        raise DataError(f"{where}: found {len(fields)} comma-separated values; expected {EXPECTED_ROW}.")
+        hint = (" The line holds a carriage return (\\r) that ends no line: are its line ends the old Mac ones "
+                "(\\r alone)? Convert them to \\n or \\r\\n.") if b"\r" in line else ""
+        raise DataError(f"{where}: found {len(fields)} comma-separated values; expected {EXPECTED_ROW}.{hint}")
     vals = None
     if not line.translate(None, _DIGITS_AND_COMMAS):  # plain digits: the quick way
         with contextlib.suppress(ValueError, OverflowError):  # diagnosed cell by cell below
@@ -172,14 +182,14 @@ def _pixel_scheme(names: list[str]) -> str | None:
     if names == [f"{r}x{c}" for r in range(1, 29) for c in range(1, 29)]:
         return "1x1,...,28x28"
     first = _PREFIXED.fullmatch(names[0])
-    if first is None:
+    if first is None or len(first.group(2)) > 6:  # int() refuses thousands of digits; no pixel needs 7
         return None
     prefix, start = first.group(1), int(first.group(2))
     if start not in (0, 1):
         return None
     for k, name in enumerate(names):
         m = _PREFIXED.fullmatch(name)
-        if m is None or m.group(1) != prefix or int(m.group(2)) != start + k:
+        if m is None or m.group(1) != prefix or len(m.group(2)) > 6 or int(m.group(2)) != start + k:
             return None
     return f"{names[0]},...,{names[-1]}"
 
@@ -202,9 +212,10 @@ def check_header(line: bytes, path: Path) -> str:
         )
     names = [f.decode("utf-8", "replace").strip().strip('"').strip().lower() for f in fields]
     if names[0] != "label":
-        raise DataError(f"{path}, line 1 (the header): the first name is {names[0]!r}; expected {_ACCEPTED_HEADERS}.")
+        raise DataError(f"{path}, line 1 (the header): the first name is {_cut(names[0])!r}; "
+                        f"expected {_ACCEPTED_HEADERS}.")
     scheme = _pixel_scheme(names[1:])
     if scheme is None:
-        raise DataError(f"{path}, line 1 (the header): the pixel names {names[1]!r}, {names[2]!r}, ... "
-                        f"{names[-1]!r} follow no known scheme; expected {_ACCEPTED_HEADERS}.")
+        raise DataError(f"{path}, line 1 (the header): the pixel names {_cut(names[1])!r}, {_cut(names[2])!r}, ... "
+                        f"{_cut(names[-1])!r} follow no known scheme; expected {_ACCEPTED_HEADERS}.")
     return f"label,{scheme}"

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from exemplar.data.common import DataError, DataFile, check_n_rows, gzip_errors, is_gzip, open_data
+from exemplar.data.common import DataError, DataFile, check_n_rows, gzip_errors, is_gzip, label_counts, open_data
 from exemplar.data.csvfile import read_csv
 from exemplar.data.idx import idx_labels_for, is_idx, load_idx, load_idx_pair
 
@@ -94,12 +94,6 @@ def read_data(path, labels=None, n_rows: int | None = None) -> DataFile:
     return _idx_pair(path, labels, n_rows)
 
 
-def _counts(y: np.ndarray) -> str:
-    if y.min() < 0:
-        return ""
-    return " (counts " + " ".join(str(c) for c in np.bincount(y)[y.min():]) + ")"
-
-
 def _validate_idx(path: Path) -> str:
     labels = idx_labels_for(path)
     if labels is not None:
@@ -109,8 +103,10 @@ def _validate_idx(path: Path) -> str:
         return (f"{path}: {_gz(path)}IDX images; {arr.shape[0]:,} images of {arr.shape[1]} x {arr.shape[2]} "
                 f"unsigned-byte pixels (no label file beside it), OK")
     if arr.ndim == 1 and np.issubdtype(arr.dtype, np.integer):
+        if not len(arr):
+            raise DataError(f"{path}: an IDX label file holding no labels (its dimension is 0); expected at least one.")
         y = arr.astype(np.int64)
-        return f"{path}: {_gz(path)}IDX labels; {len(y):,} labels {y.min()}–{y.max()}{_counts(y)}, OK"
+        return f"{path}: {_gz(path)}IDX labels; {len(y):,} labels {y.min()}–{y.max()}{label_counts(y)}, OK"
     raise DataError(f"{path}: an IDX file holding {arr.dtype} data of shape {arr.shape}; expected images "
                     f"(n, rows, cols) of unsigned bytes or integer labels (n,).")
 

@@ -142,19 +142,22 @@ def load_idx_pair(images_path, labels_path) -> tuple[np.ndarray, np.ndarray]:
     Raises
     ------
     DataError
-        When the images are not a 3-d unsigned-byte array, the labels not 1-d, or their
-        counts differ (the message names both files).
+        When the images are not a 3-d unsigned-byte array or hold no image, the labels are not
+        1-d integers, or their counts differ (the message names both files).
     """
     images, labels = load_idx(images_path), load_idx(labels_path)
     if images.ndim != 3 or images.dtype != np.uint8:
         raise DataError(f"{images_path}: holds {images.dtype} data of shape {images.shape}; expected "
                         f"unsigned-byte images of shape (n, rows, cols).")
-    if labels.ndim != 1:
-        raise DataError(f"{labels_path}: holds data of shape {labels.shape}; expected labels of shape (n,).")
+    if not len(images):
+        raise DataError(f"{images_path}: holds no images (its first dimension is 0); expected at least one.")
+    if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
+        raise DataError(f"{labels_path}: holds {labels.dtype} data of shape {labels.shape}; expected integer "
+                        f"labels of shape (n,).")
     if len(images) != len(labels):
         raise DataError(f"{images_path} has {len(images):,} images but {labels_path} has {len(labels):,} labels; "
                         f"expected the same count. Are they from the same split?")
-    return images.reshape(len(images), -1), labels.astype(np.int64)
+    return images.reshape(len(images), images.shape[1] * images.shape[2]), labels.astype(np.int64)
 
 
 def idx_labels_for(images_path) -> Path | None:
