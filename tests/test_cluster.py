@@ -46,11 +46,21 @@ def _descendants_by_name() -> list[psutil.Process]:
 
 def test_unknown_launcher_is_refused_before_starting():
     before = {p.pid for p in psutil.Process().children(recursive=True)}
-    with pytest.raises(ValueError, match="launcher must be one of 'mpi', 'local'"):
-        with start_cluster(2, launcher="slurm"):
+    with pytest.raises(ValueError, match="launcher must be one of 'mpi', 'local', 'slurm'; got 'pbs'"):
+        with start_cluster(2, launcher="pbs"):
             pass  # pragma: no cover
     assert {p.pid for p in psutil.Process().children(recursive=True)} <= before
-    assert LAUNCHERS == ("mpi", "local")
+    assert LAUNCHERS == ("mpi", "local", "slurm")
+
+
+@pytest.mark.parametrize("launcher", ["mpi", "local"])
+@pytest.mark.parametrize("option", [{"partition": "debug"}, {"time": "10"}, {"account": "a"}, {"sbatch_args": []}])
+def test_slurm_options_need_the_slurm_launcher(launcher, option):
+    before = {p.pid for p in psutil.Process().children(recursive=True)}
+    with pytest.raises(ValueError, match="apply only to launcher='slurm'"):
+        with start_cluster(1, launcher=launcher, **option):
+            pass  # pragma: no cover
+    assert {p.pid for p in psutil.Process().children(recursive=True)} <= before
 
 
 @pytest.mark.parametrize("bad", [0, -1, 2.0, "2", True, None])

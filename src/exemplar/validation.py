@@ -99,11 +99,11 @@ def check_trainer(trainer) -> str:
 
 
 def check_mpi_cluster(cl, what: str) -> int:
-    """The number of engines of ``cl``, which must have been started with ``launcher="mpi"``.
+    """The number of engines of ``cl``, which must have been started with ``launcher="mpi"`` (or ``"slurm"``: MPI too).
 
     ``what`` names the caller in the message (``"run_exemplar"``, ``"fit_parallel"``, ...).
     """
-    if getattr(cl, "launcher", None) != "mpi":
+    if getattr(cl, "launcher", None) not in ("mpi", "slurm"):
         raise ValueError(
             f"{what} scatters the data with MPI and needs a cluster started with "
             f"start_cluster(..., launcher='mpi'); got launcher={getattr(cl, 'launcher', None)!r}"

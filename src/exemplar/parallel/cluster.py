@@ -30,12 +30,17 @@ What it does, in order:
 5. And if this process dies without leaving the block (``SIGKILL``, a killed kernel), the
    cluster's watchdog (:mod:`exemplar.parallel.watchdog`, a process of its own started with the
    cluster) sees its owner gone and ends every process of the cluster within seconds.
+
+With ``launcher="slurm"`` the engines are one Slurm job (``sbatch``, ranks started by ``srun
+--mpi=pmi2``), the controller listens on every interface, and the job is cancelled (and waited for)
+in steps 4 and 5; see :mod:`exemplar.parallel.slurm`.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import socket
 import sys
 import time
 from contextlib import contextmanager
@@ -45,13 +50,13 @@ from typing import Any, Iterator
 
 import psutil
 
-from exemplar.parallel.watchdog import alive, cluster_processes, kill_stragglers, start_watchdog, stop_watchdog
+from exemplar.parallel.watchdog import alive, cluster_processes, start_watchdog, stop_cluster, stop_watchdog
 from exemplar.results import usable_cores
 from exemplar.validation import check_bool, check_choice, check_positive_int, check_timeout
 
 
 #: Launchers :func:`start_cluster` accepts.
-LAUNCHERS = ("mpi", "local")
+LAUNCHERS = ("mpi", "local", "slurm")
 
 
 #: Environment variables that cap the thread pools of BLAS / OpenMP libraries.
@@ -81,9 +86,6 @@ LOOPBACK_MPI_ARGS = ["-iface", "lo"]
 #: ``MPIR_CVAR_POLLS_BEFORE_YIELD`` were tried too: neither sleeps on this device's path.)
 #: Each wait then costs a timer tick more, so it is set only where engines share cores.
 YIELD_MPI_ENV = {"MPIR_CVAR_ENABLE_HEAVY_YIELD": "1"}
-
-
-log = logging.getLogger(__name__)
 
 
 def mpiexec_path() -> Path:
@@ -118,7 +120,7 @@ class RunningCluster:
     n : int
         Number of engines.
     launcher : str
-        ``"mpi"`` or ``"local"``.
+        ``"mpi"``, ``"local"`` or ``"slurm"``.
     start_seconds : float
         Seconds from starting the controller to all engines registered and set up.
     cluster : ipyparallel.Cluster
@@ -129,6 +131,8 @@ class RunningCluster:
         :data:`YIELD_MPI_ENV` variables as the engine sees them (``env``).
     mpi_yield : bool
         Whether waiting MPI ranks sleep instead of spinning (:data:`YIELD_MPI_ENV` was set).
+    job_id : str or None
+        The engines' Slurm job (``launcher="slurm"``), else ``None``.
     """
 
     rc: object
@@ -141,6 +145,7 @@ class RunningCluster:
     cluster: object
     engine_info: list[dict] = field(default_factory=list)
     mpi_yield: bool = False
+    job_id: str | None = None
 
     @property
     def cluster_id(self) -> str:
@@ -168,7 +173,8 @@ class RunningCluster:
 
     def known_pids(self) -> set[int]:
         """The pids this cluster knows of: the engines', the controller's and the engine launcher's."""
-        pids = {info["pid"] for info in self.engine_info}
+        here = socket.gethostname()  # an engine's pid on another host names nothing here
+        pids = {info["pid"] for info in self.engine_info if info.get("host") == here}
         launchers = [self.cluster.controller, *self.cluster.engines.values()]
         for launcher in launchers:
             pid = getattr(launcher, "pid", -1) if launcher is not None else -1
@@ -178,7 +184,8 @@ class RunningCluster:
 
 
 #: The environment variables each engine reports in ``RunningCluster.engine_info[rank]["env"]``.
-ENGINE_ENV_REPORTED = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", *YIELD_MPI_ENV)
+ENGINE_ENV_REPORTED = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", *YIELD_MPI_ENV,
+                       "SLURM_JOB_ID", "SLURM_STEP_ID", "SLURM_PROCID")
 
 
 def _engine_setup(use_mpi: bool) -> dict:
@@ -222,13 +229,17 @@ def start_cluster(
     timeout: float = 60.0,
     mpi_args: list[str] | None = None,
     hostfile: str | os.PathLike | None = None,
-    controller_ip: str = "127.0.0.1",
+    controller_ip: str | None = None,
     controller_args: list[str] | None = None,
     engine_args: list[str] | None = None,
     environment: dict[str, str] | None = None,
     yield_waiting: bool | None = None,
     heartbeat_ms: int = 500,
     config=None,
+    partition: str | None = None,
+    time: str | None = None,
+    account: str | None = None,
+    sbatch_args: list[str] | None = None,
     **cluster_kwargs,
 ) -> Iterator[RunningCluster]:
     """Start an ipyparallel cluster, yield a :class:`RunningCluster`, and always stop it.
@@ -237,19 +248,23 @@ def start_cluster(
     ----------
     n_engines : int
         Number of engines (MPI processes), at least 1.
-    launcher : {"mpi", "local"}
+    launcher : {"mpi", "local", "slurm"}
         ``"mpi"``: one ``mpiexec -n n_engines`` runs all engines, which share an MPI
         ``COMM_WORLD`` (needed by :func:`exemplar.parallel.train.run_exemplar`). ``"local"``: engines
-        are independent local processes without MPI; ranks are the engine order.
+        are independent local processes without MPI; ranks are the engine order. ``"slurm"``: one
+        Slurm job of ``n_engines`` tasks runs them as one MPI world (``sbatch``, then
+        ``srun --mpi=pmi2``; :mod:`exemplar.parallel.slurm`); the ``timeout`` includes its time in the queue.
     timeout : float
         Seconds to wait for all engines to register before raising :class:`ClusterError`.
     mpi_args : list of str, optional
         Extra arguments for ``mpiexec`` (``MPIEngineSetLauncher.mpi_args``), e.g. ``["-bind-to", "core"]``.
     hostfile : path, optional
         A host file for ``mpiexec`` (added to ``mpi_args`` as ``-f PATH``, which MPICH's Hydra reads).
-    controller_ip : str
-        Interface the controller listens on; ``127.0.0.1`` (only this machine) by default.
-        Use e.g. ``"*"`` with ``controller_location`` to accept engines from other hosts.
+    controller_ip : str, optional
+        Interface the controller listens on; ``127.0.0.1`` (only this machine) by default, ``"*"``
+        (every interface: the nodes must reach it) with ``launcher="slurm"``. Use e.g. ``"*"`` with
+        ``controller_location`` (the address the engines connect to; default this host's name) to
+        accept engines from other hosts.
     controller_args, engine_args : list of str, optional
         Extra command-line arguments for ``ipcontroller`` / ``ipengine``.
     environment : dict, optional
@@ -270,6 +285,11 @@ def start_cluster(
         Further ipyparallel configuration. The arguments above take precedence, except that
         ``MPIEngineSetLauncher.mpi_cmd`` set here replaces the environment's own ``mpiexec``,
         and ``mpi_args`` / ``environment`` set here are extended by the arguments.
+    partition, time, account : str, optional
+        ``launcher="slurm"`` only: the job's ``sbatch --partition / --time / --account``; when not
+        given, ``$EXEMPLAR_SLURM_PARTITION``, ``$EXEMPLAR_SLURM_TIME``, ``$EXEMPLAR_SLURM_ACCOUNT``.
+    sbatch_args : list of str, optional
+        ``launcher="slurm"`` only: further ``sbatch`` options (default: ``$EXEMPLAR_SLURM_ARGS``, split as a shell would).
     **cluster_kwargs
         Passed to :class:`ipyparallel.Cluster` (e.g. ``controller_location``, ``profile_dir``).
 
@@ -280,64 +300,78 @@ def start_cluster(
     Raises
     ------
     ValueError
-        For an unknown ``launcher`` or a bad ``n_engines`` (before anything starts).
+        For an unknown ``launcher``, a bad ``n_engines``, or options of another launcher (before anything starts).
     ClusterError
         If the engines do not all register within ``timeout`` seconds, or do not form one
         MPI world of ``n_engines`` ranks.
+    exemplar.parallel.slurm.SlurmJobError
+        If ``sbatch`` refuses the job, or the job ends (``scancel``, a failed node, its time limit)
+        while the cluster starts or is in use: naming the job id and its state.
     """
     check_choice("launcher", launcher, LAUNCHERS)
     n = check_positive_int("n_engines", n_engines)
     timeout = check_timeout(timeout, allow_none=False)
     check_positive_int("heartbeat_ms", heartbeat_ms, minimum=10)
     mpi_yield = _yield_waiting(yield_waiting, n, launcher, hostfile, mpi_args)
+    slurm = _slurm_module().options_for(launcher, partition, time, account, sbatch_args)
+    controller_ip = controller_ip or ("*" if launcher == "slurm" else "127.0.0.1")
 
     import ipyparallel as ipp
 
     environment = {**(YIELD_MPI_ENV if mpi_yield else {}), **(environment or {})}
-    mpi_yield = launcher == "mpi" and all(environment.get(k) == v for k, v in YIELD_MPI_ENV.items())
-    cfg, mpi_cmd = _configure(launcher, config, mpi_args, hostfile, controller_ip, engine_args, environment)
+    mpi_yield = launcher != "local" and all(environment.get(k) == v for k, v in YIELD_MPI_ENV.items())
+    cfg, mpi_cmd = _configure(launcher, config, mpi_args, hostfile, controller_ip, engine_args, environment, slurm)
     # ipyparallel logs every engine's whole output at WARNING when the engines are stopped by a
     # signal (exit code != 0), which is how every cluster ends; in a notebook that floods the page.
     # Real failures are raised by this module with the launcher's output attached.
     cluster_kwargs.setdefault("log_level", logging.ERROR)
     cluster_kwargs.setdefault("delay", 0)  # engines wait for the controller's connection info anyway
-    cluster = ipp.Cluster(
-        n=n,
-        engines=launcher,
-        controller_ip=controller_ip,
-        controller_args=[
-            f"--HeartMonitor.period={int(heartbeat_ms)}",
-            "--HeartMonitor.max_heartmonitor_misses=20",
-            *(controller_args or []),
-        ],
-        engine_timeout=int(max(1, timeout)),
-        config=cfg,
-        **cluster_kwargs,
-    )
-    started: dict[str, Any] = {"rc": None, "pids": set()}
-    # ends the cluster (and removes its connection files) if this process dies, whatever kills it
-    watchdog = start_watchdog(cluster.cluster_id, security_dir=os.path.dirname(cluster.cluster_file))
+    cluster = ipp.Cluster(n=n, engines=launcher if slurm is None else _slurm_module().SlurmEngines,
+                          controller_ip=controller_ip, engine_timeout=int(max(1, timeout)), config=cfg,
+                          controller_args=[f"--HeartMonitor.period={int(heartbeat_ms)}",
+                                           "--HeartMonitor.max_heartmonitor_misses=20", *(controller_args or [])],
+                          **cluster_kwargs)
+    started: dict[str, Any] = {"rc": None, "pids": set(), "job_id": None}
+    # ends the cluster (and removes its connection files, cancels its Slurm job) if this process dies
+    watchdog = start_watchdog(cluster.cluster_id, security_dir=os.path.dirname(cluster.cluster_file),
+                              slurm_job_name=None if slurm is None else _slurm_module().job_name(cluster.cluster_id))
     try:
         running = _start(cluster, n, launcher, timeout, mpi_cmd, started)
         running.mpi_yield = mpi_yield
         yield running
+    except Exception as exc:  # a Slurm job that ended under the cluster: say so, by job id and state
+        if started["job_id"] is not None:
+            _slurm_module().raise_if_ended(started["job_id"], exc, lambda: _tail(cluster.engine_set))
+        raise
     finally:
         try:
-            _stop(cluster, started["rc"], started["pids"])
+            job_id = started["job_id"]  # ended after the processes: raises unless Slurm lists it as ended
+            stop_cluster(cluster, started["rc"], started["pids"],
+                         after=None if job_id is None else lambda: _slurm_module().end_job(job_id))
         finally:
             stop_watchdog(watchdog)
+
+
+def _slurm_module():
+    """:mod:`exemplar.parallel.slurm`, imported when a Slurm cluster is asked for (it imports ipyparallel's launchers)."""
+    from exemplar.parallel import slurm
+
+    return slurm
 
 
 def _yield_waiting(yield_waiting: bool | None, n: int, launcher: str, hostfile, mpi_args) -> bool:
     """Whether the engines get :data:`YIELD_MPI_ENV` (see ``start_cluster``'s ``yield_waiting``)."""
     if yield_waiting is not None:
-        return check_bool("yield_waiting", yield_waiting) and launcher == "mpi"
+        return check_bool("yield_waiting", yield_waiting) and launcher != "local"
     one_host = hostfile is None and not any(a in ("-hosts", "-f", "-hostfile") for a in list(mpi_args or []))
     return launcher == "mpi" and one_host and n > usable_cores()
 
 
-def _configure(launcher: str, config, mpi_args, hostfile, controller_ip: str, engine_args, environment):
-    """ipyparallel's configuration for :func:`start_cluster`, and the ``mpiexec`` command it uses."""
+def _configure(launcher: str, config, mpi_args, hostfile, controller_ip: str, engine_args, environment, slurm=None):
+    """ipyparallel's configuration for :func:`start_cluster`, and the ``mpiexec`` command it uses.
+
+    ``slurm`` (:class:`exemplar.parallel.slurm.SlurmOptions`) gives the batch script of ``launcher="slurm"``.
+    """
     from traitlets.config import Config
 
     cfg = Config()
@@ -347,7 +381,8 @@ def _configure(launcher: str, config, mpi_args, hostfile, controller_ip: str, en
     mpi_cmd = list(cfg.MPIEngineSetLauncher.get("mpi_cmd", [])) or [str(mpiexec_path())]
     if launcher == "mpi" and len(mpi_cmd) == 1 and not Path(mpi_cmd[0]).exists():
         raise ClusterError(f"launcher='mpi' needs mpiexec next to the Python interpreter, at {mpi_cmd[0]}; not found")
-    engine_launcher = "MPIEngineSetLauncher" if launcher == "mpi" else "LocalEngineSetLauncher"
+    engine_launcher = {"mpi": "MPIEngineSetLauncher", "local": "LocalEngineSetLauncher",
+                       "slurm": "SlurmEngines"}[launcher]
     configured_env = dict(cfg[engine_launcher].get("environment", {}))
     # One host (no host file, no -hosts, controller on loopback): keep MPI's sockets on loopback too.
     single_host = (launcher == "mpi" and hostfile is None and controller_ip in ("127.0.0.1", "localhost")
@@ -363,6 +398,8 @@ def _configure(launcher: str, config, mpi_args, hostfile, controller_ip: str, en
         cfg.MPIEngineSetLauncher.mpi_args = args
     elif mpi_args or hostfile is not None:
         raise ValueError("mpi_args and hostfile apply only to launcher='mpi'")
+    if slurm is not None:
+        cfg.SlurmEngines.batch_template = _slurm_module().batch_template(slurm)
     if engine_args:
         cfg[engine_launcher].engine_args = list(engine_args)
     return cfg, mpi_cmd
@@ -371,8 +408,8 @@ def _configure(launcher: str, config, mpi_args, hostfile, controller_ip: str, en
 def _start(cluster, n: int, launcher: str, timeout: float, mpi_cmd: list[str], started: dict) -> RunningCluster:
     """Start controller and engines, set the engines up and map them by rank.
 
-    ``started`` collects the client (``"rc"``) and the pids (``"pids"``) as they appear, so that
-    :func:`_stop` can end whatever had started when a step fails.
+    ``started`` collects the client (``"rc"``), the pids (``"pids"``) and the Slurm job (``"job_id"``)
+    as they appear, so that :func:`~exemplar.parallel.watchdog.stop_cluster` can end whatever had started.
     """
     t0 = time.perf_counter()
     cluster.start_controller_sync()
@@ -382,24 +419,29 @@ def _start(cluster, n: int, launcher: str, timeout: float, mpi_cmd: list[str], s
     engine_set = cluster.engine_set
     if engine_set is not None and getattr(engine_set, "pid", -1) > 0:
         started["pids"].add(engine_set.pid)
+    if launcher == "slurm":
+        started["job_id"] = engine_set.job_id
     rc = started["rc"] = cluster.connect_client_sync()
-    _wait_for_engines(rc, cluster, n, timeout)
+    _wait_for_engines(rc, cluster, n, timeout, started["job_id"])
     ids = sorted(rc.ids)[:n]
     try:
-        infos = rc[ids].apply_sync(_engine_setup, launcher == "mpi")
+        infos = rc[ids].apply_sync(_engine_setup, launcher != "local")
     except Exception as exc:  # ipyparallel's CompositeError/EngineError: say what failed, in the cluster's words
         detail = "; ".join(line.strip() for line in str(exc).splitlines()[:4] if line.strip())
         raise ClusterError(f"the engines failed while being set up ({type(exc).__name__}: {detail}); "
                            f"engine launcher output:\n{_tail(cluster.engine_set)}") from exc
-    started["pids"].update(info["pid"] for info in infos)
-    if launcher == "mpi":
+    started["pids"].update(info["pid"] for info in infos if info["host"] == socket.gethostname())
+    if launcher != "local":
         ranks = [info["rank"] for info in infos]
         sizes = {info["size"] for info in infos}
         if sizes != {n} or sorted(ranks) != list(range(n)):
+            mpi = "srun --mpi=pmi2" if launcher == "slurm" else mpi_cmd[0]
             raise ClusterError(
                 f"the {n} engines do not form one MPI world of {n} ranks (ranks {ranks}, world sizes "
-                f"{sorted(sizes)}); is {mpi_cmd[0]} the MPI that mpi4py was built against?"
+                f"{sorted(sizes)}); is {mpi} starting the MPI that mpi4py was built against?"
             )
+        if started["job_id"] is not None:
+            _slurm_module().check_tasks(infos, started["job_id"])
     else:
         ranks = list(range(n))
     rank_of = dict(zip(ids, ranks))
@@ -412,24 +454,29 @@ def _start(cluster, n: int, launcher: str, timeout: float, mpi_cmd: list[str], s
         info["engine_id"] = engine_of[rank]
     running = RunningCluster(rc=rc, view=view, rank_of=rank_of, engine_of=engine_of, n=n, launcher=launcher,
                              start_seconds=time.perf_counter() - t0, cluster=cluster,
-                             engine_info=[info for _, info in by_rank])
+                             engine_info=[info for _, info in by_rank], job_id=started["job_id"])
     started["pids"] |= running.known_pids()
     return running
 
 
-def _wait_for_engines(rc, cluster, n: int, timeout: float) -> None:
-    """Wait until ``n`` engines registered; fail early if the engine launcher exits."""
+def _wait_for_engines(rc, cluster, n: int, timeout: float, job_id: str | None = None) -> None:
+    """Wait until ``n`` engines registered; fail early if the engine launcher exits (or its Slurm job ends)."""
     deadline = time.monotonic() + timeout
+    next_check = time.monotonic()
     while len(rc.ids) < n:
         engine_set = cluster.engine_set
+        if job_id is not None and time.monotonic() >= next_check:
+            _slurm_module().check_job(job_id, f"{n} engines were starting", lambda: _tail(engine_set))
+            next_check = time.monotonic() + 1.0
         if engine_set is not None and getattr(engine_set, "state", None) == "after":
             raise ClusterError(
                 f"the engine launcher exited before all {n} engines registered "
                 f"({len(rc.ids)} did); its output:\n{_tail(engine_set)}"
             )
         if time.monotonic() > deadline:
+            job = "" if job_id is None else f" ({_slurm_module().describe(job_id)})"
             raise ClusterError(
-                f"only {len(rc.ids)} of {n} engines registered within {timeout:g} s; "
+                f"only {len(rc.ids)} of {n} engines registered within {timeout:g} s{job}; "
                 f"engine launcher output:\n{_tail(engine_set)}"
             )
         try:
@@ -446,33 +493,3 @@ def _tail(launcher, lines: int = 30) -> str:
     except Exception as exc:  # output is a diagnostic only
         return f"(could not read output: {exc})"
     return "".join(out.splitlines(True)[-lines:]) or "(empty)"
-
-
-def _stop(cluster, rc, known_pids: set[int]) -> None:
-    """Close the client, stop the cluster, then kill whatever of it is still running."""
-    cluster_id = cluster.cluster_id
-    # Snapshot the process tree first: once mpiexec dies, its orphans are no longer its children.
-    try:
-        known_pids = known_pids | {p.pid for p in cluster_processes(cluster_id, known_pids)}
-    except Exception:  # pragma: no cover - psutil trouble must not block the stop
-        pass
-    if rc is not None:
-        try:
-            rc.close()
-        except Exception as exc:  # pragma: no cover
-            log.debug("closing client: %r", exc)
-    interrupted = None
-    # Engines first, then the controller (as ipyparallel's own ``Cluster.__exit__``): stopping
-    # both at once (``stop_cluster``) makes the engines linger ~3 s looking for the controller.
-    for step in (cluster.stop_engines_sync, cluster.stop_controller_sync):
-        try:
-            step()
-        except KeyboardInterrupt as exc:  # still kill below, then re-raise
-            interrupted = exc
-        except Exception as exc:
-            log.warning("ipyparallel's %s failed (%r); killing the cluster's processes", step.__name__, exc)
-    killed = kill_stragglers(cluster_id, known_pids)
-    if killed:
-        log.warning("killed leftover cluster processes: %s", ", ".join(killed))
-    if interrupted is not None:
-        raise interrupted
