@@ -234,7 +234,8 @@ SHARED: dict[str, Param] = {p.name: p for p in (
     Param("n_train", "int", config.PAPER_N_TRAIN, "the first n_train training images, split over the engines",
           minimum=1, maximum=config.N_TRAIN_TOTAL),
     Param("seed", "int", 0, "random_state of repeat 0 (repeat r uses seed+r)", minimum=0),
-    Param("launcher", "str", "mpi", "engines started by mpiexec, sharing one MPI world", choices=("mpi",)),
+    Param("launcher", "str", "mpi", "engines started by mpiexec, sharing one MPI world; \"slurm\": one Slurm job "
+          "(sbatch + srun; options from $EXEMPLAR_SLURM_PARTITION/TIME/ACCOUNT)", choices=("mpi", "slurm")),
     Param("resume", "bool", False, "keep finished runs of an earlier, interrupted run with the same parameters"),
     Param("retries", "int", 0, "restart the cluster and rerun a configuration this many times if it fails",
           minimum=0),
