@@ -21,10 +21,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import numbers
 from dataclasses import dataclass, field
 from types import SimpleNamespace
-from typing import Any, Iterable, Mapping
+from typing import AbstractSet, Any, Iterable, Mapping
 
 from exemplar import config
 from exemplar.analysis.sweep import MODELS
@@ -32,6 +33,20 @@ from exemplar.validation import DTYPES, TRAINERS
 
 #: The kinds of parameter :class:`Param` knows.
 KINDS = ("int", "float", "bool", "str", "int_list", "str_list", "bool_list")
+
+
+def shown(value, limit: int = 80) -> str:
+    """``repr(value)`` for a message, cut to ``limit`` characters; a value with no repr still shows its type.
+
+    (``repr`` refuses an int of more than 4,300 digits and a list nested deeper than the recursion limit.)
+    """
+    try:
+        got = repr(value)
+    except Exception:  # any failing __repr__: say what the value is instead
+        if isinstance(value, numbers.Integral):
+            return f"an integer of {int(value).bit_length():,} bits"
+        return f"a value of type {type(value).__name__} that cannot be shown"
+    return got if len(got) <= limit else got[:limit - 3] + "..."
 
 
 class Parameters(SimpleNamespace):
@@ -99,9 +114,7 @@ class Param:
         return item
 
     def _fail(self, value, why: str = "") -> None:
-        got = repr(value)
-        got = got if len(got) <= 80 else got[:77] + "..."
-        raise ValueError(f"parameter {self.name} must be {self.accepted()}{why}; got {got}")
+        raise ValueError(f"parameter {self.name} must be {self.accepted()}{why}; got {shown(value)}")
 
     # ---------------------------------------------------------------------------- checking
     def check(self, value):
@@ -111,8 +124,8 @@ class Param:
             if self.optional:
                 return None
             self._fail(raw)
-        if self.kind.endswith("_list"):
-            if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
+        if self.kind.endswith("_list"):  # a list or tuple; not a string, a mapping's keys or a set's order
+            if isinstance(value, (str, bytes, Mapping, AbstractSet)) or not isinstance(value, Iterable):
                 self._fail(raw)
             items = list(value)
             if not items:
@@ -127,15 +140,18 @@ class Param:
     def parse(self, value):
         """``value`` as this parameter reads it, unchecked: a string given for a parameter that is not a string is
         read as Python's ``None``, else as JSON, else as YAML, else kept as the string it is (then refused by
-        :meth:`check`); any other value as it is."""
-        if not isinstance(value, str) or self.kind == "str":
+        :meth:`check`); any other value as it is. A string parameter takes a string as it is, except ``"None"``
+        where the parameter is optional (as papermill's own ``-p NAME None`` reads it)."""
+        if not isinstance(value, str):
             return value
+        if self.kind == "str":
+            return None if self.optional and value == "None" else value
         text = value.strip()
         if text == "None":  # Python's spelling, as a notebook's parameters cell writes it
             return None
         try:
             return json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, or nested deeper than Python's recursion limit
             pass
         try:
             import yaml
@@ -155,7 +171,12 @@ class Param:
         elif kind == "float":
             if isinstance(v, bool) or not isinstance(v, numbers.Real):
                 self._fail(whole)
-            v = float(v)
+            try:
+                v = float(v)
+            except OverflowError:  # an integer beyond any float
+                v = math.inf
+            if not math.isfinite(v):  # NaN passes every bound; infinity is no tolerance
+                self._fail(whole, ", finite (not NaN or infinity)")
         elif kind == "bool":
             if not isinstance(v, bool):
                 self._fail(whole)
@@ -209,7 +230,7 @@ class ParamSpec:
             The converted values, as attributes.
         """
         given = {**(values or {}), **more}
-        unknown = sorted(set(given) - set(self.names))
+        unknown = sorted(map(str, set(given) - set(self.names)))
         if unknown:
             raise ValueError(f"unknown parameter(s) {', '.join(unknown)}; this chapter takes {', '.join(self.names)}")
         merged = {**self.defaults(), **given}
