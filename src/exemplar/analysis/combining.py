@@ -138,17 +138,24 @@ def gain_over_mean(summary: pd.DataFrame) -> pd.Series:
 
 
 def periodic_points(comm_runs: pd.DataFrame | None, n: int, scale: bool) -> pd.DataFrame:
-    """The communication chapter's strategies at ``n`` engines: mean exchanges and accuracy per variant.
+    """The communication chapter's variants at ``n`` engines that reached its target: their mean exchanges of
+    model state to the target (``comm_rounds``) and test accuracy there (``accuracy_pct``), per variant.
 
-    ``comm_runs`` is ``results/communication.csv`` (:func:`read_communication`); one-shot and the
-    ensemble are left out (one exchange, as this chapter's methods). Empty when ``comm_runs`` is
-    ``None`` or lacks the columns.
+    ``comm_runs`` is ``results/communication.csv`` (:func:`read_communication`): only the runs to the
+    target that reached it count, and one-shot is left out (it exchanges once, as this chapter's
+    methods). Empty when ``comm_runs`` is ``None`` or lacks the columns.
     """
-    if comm_runs is None or "comm_rounds" not in comm_runs.columns:
-        return pd.DataFrame(columns=["variant", "comm_rounds", "accuracy_pct"])
-    part = comm_runs[(comm_runs.n_engines == n) & (comm_runs.scale_inputs.astype(bool) == scale)]
-    part = part[~part.variant.isin(APART)] if "variant" in part.columns else part.iloc[:0]
-    return part.groupby("variant", sort=True)[["comm_rounds", "accuracy_pct"]].mean().reset_index()
+    empty = pd.DataFrame(columns=["variant", "comm_rounds", "accuracy_pct"])
+    if comm_runs is None or "exchanges_to_target" not in comm_runs.columns:
+        return empty
+    part = communication.to_target(comm_runs)
+    part = part[(part.n_engines == n) & (part.scale_inputs.astype(bool) == scale) & part.reached.astype(bool)]
+    part = part[~part.strategy.isin(APART)]
+    if part.empty:
+        return empty
+    out = part.groupby("variant", sort=True)[["exchanges_to_target", "test_accuracy_at_target_pct"]].mean()
+    return out.rename(columns={"exchanges_to_target": "comm_rounds",
+                               "test_accuracy_at_target_pct": "accuracy_pct"}).reset_index()
 
 
 def read_communication(directory=None) -> pd.DataFrame | None:

@@ -1,17 +1,27 @@
-"""Chapter 04's numbers: the communication strategies' result table summarized, and the title question answered.
+"""Chapter 04's numbers: time to a target accuracy per variant and engine count, and the title question answered.
 
-Pure functions of ``results/communication.csv``'s rows (:data:`RESULTS_NAME`): :func:`with_derived`
-adds the derived time columns, :func:`summarize_strategies` averages the repeats per input scaling,
-strategy variant and engine count, and :func:`speed_at_same_accuracy` finds the fastest strategy at
-the sequential accuracy per engine count (the answer). Where the engines outnumber the machine's
-cores, the speedup comes from the estimate with a core per engine (:mod:`exemplar.parallel.dedicated`)
-instead of the wall clock. :func:`effects` and :func:`accuracy_grid` compare the input scalings.
+Pure functions of ``results/communication.csv``'s rows (:data:`RESULTS_NAME`) and of the curves
+file (:data:`CURVES_NAME`):
+
+* :func:`plan_from`: the target and the budget of one input scaling, from the sequential reference runs;
+* :func:`curves_frame`: every run's checkpoints, one tidy row each;
+* :func:`summarize_to_target`: per input scaling, variant and engine count, how many runs reached the
+  target and in how long (measured, and estimated with a core per engine), steps, exchanges and
+  test accuracy there;
+* :func:`speedups` and :func:`answer_to_target`: the sequential time to the target over each
+  variant's, and the fastest variant per engine count (the answer). Where the engines outnumber
+  the machine's cores the speedups compare the estimates with a core per engine
+  (:mod:`exemplar.parallel.to_target`); elsewhere the measured training times;
+* :func:`step_split`: what a step costs (compute against collective) and how many steps each
+  variant needed, so a reader sees which term holds a speedup back.
 
 The chapter runs with :mod:`exemplar.experiments.communication` and shows these numbers with
 :mod:`exemplar.reporting.communication`; both read this module, neither the other.
 """
 
 from __future__ import annotations
+
+import json
 
 import numpy as np
 import pandas as pd
@@ -20,15 +30,24 @@ from exemplar.validation import check_interval
 
 #: The chapter's results file: ``results/communication.csv`` and ``.json``.
 RESULTS_NAME = "communication"
+#: Every run's checkpoints: ``results/communication_curves.csv``.
+CURVES_NAME = "communication_curves"
+#: The variant name of the sequential reference runs (one engine, run to scikit-learn's stopping rule).
+REFERENCE = "sequential reference"
+#: The variant whose 1-engine run to the target is the sequential time every speedup divides.
+SEQUENTIAL = "one-shot"
 
 #: How the two input scalings are named in tables and prose.
 SCALE_NAME = {False: "raw pixels", True: "pixels / 255"}
 
-#: What a speedup was computed from: the wall clock, or the estimate with a core per engine.
-BASIS_TIME = {"measured": "wall_seconds_mean", "estimate": "estimated_wall_mean"}
+#: What a speedup was computed from: the measured training time, or the estimate with a core per engine.
+BASIS_TIME = {"measured": "time_to_target_seconds", "estimate": "dedicated_time_to_target_seconds"}
 
-#: The columns :func:`summarize_strategies` groups by.
+#: The columns :func:`summarize_to_target` groups by.
 SUMMARY_KEYS = ["scale_inputs", "variant", "strategy", "n_engines"]
+
+#: Columns of a checkpoint in the curves file (besides the run's key and ``provenance_id``).
+CURVE_FIELDS = ["epoch", "steps", "exchanges", "validation_pct", "wall_seconds", "cpu_seconds", "dedicated_seconds"]
 
 
 def variant_name(strategy: str, sync_every=None) -> str:
@@ -39,210 +58,248 @@ def variant_name(strategy: str, sync_every=None) -> str:
     return str(strategy)
 
 
-def with_derived(runs: pd.DataFrame) -> pd.DataFrame:
-    """``runs`` with ``variant`` and ``scale_inputs`` (where absent) and the derived time columns.
-
-    ``training_seconds`` is the slowest engine's fit plus distribution plus combination;
-    ``estimated_wall`` and ``estimated_training`` are the wall and training time with the slowest
-    engine's fit replaced by ``dedicated_seconds`` (the estimate with a core per engine; ``nan``
-    for runs without it).
-    """
-    runs = runs.copy()
-    if "variant" not in runs.columns:
-        every = runs.get("sync_every", [None] * len(runs))
-        runs["variant"] = [variant_name(s, e) for s, e in zip(runs["strategy"], every)]
-    if "scale_inputs" not in runs.columns:
-        runs["scale_inputs"] = False
-    runs["training_seconds"] = runs["fit_seconds_max"] + runs["distribute_seconds"] + runs["combine_seconds"]
-    # the run with its training (measured wall) replaced by the estimate with a core per engine
-    dedicated = runs["dedicated_seconds"] if "dedicated_seconds" in runs.columns else np.nan
-    runs["estimated_wall"] = runs["wall_seconds"] - runs["fit_seconds_max"] + dedicated
-    runs["estimated_training"] = runs["training_seconds"] - runs["fit_seconds_max"] + dedicated
-    return runs
+def references(runs: pd.DataFrame) -> pd.DataFrame:
+    """The sequential reference rows of ``runs`` (``phase == "reference"``)."""
+    if "phase" not in runs.columns:
+        return runs.iloc[:0]
+    return runs[runs.phase == "reference"]
 
 
-def summarize_strategies(runs: pd.DataFrame) -> pd.DataFrame:
-    """Per input scaling, strategy variant and engine count: means (and sd) over the repeats.
-
-    Parameters
-    ----------
-    runs : DataFrame
-        Rows of :meth:`ExemplarResult.as_row` (plus ``variant``, else derived from ``strategy`` and
-        ``sync_every``).
-
-    Returns
-    -------
-    DataFrame
-        ``scale_inputs, variant, strategy, n_engines, runs``, the mean and sd of ``accuracy_pct``,
-        ``wall_seconds`` and ``training_seconds`` (slowest engine's fit + distribution + combination),
-        of ``estimated_wall`` and ``estimated_training`` (the same with the training's wall time
-        replaced by ``dedicated_seconds``, the estimate with a core per engine; ``nan`` for runs
-        without it), and the means of ``fit_seconds_max``, ``comm_rounds``, ``comm_bytes``,
-        ``comm_seconds`` (and of ``n_iter_max``, ``fit_cpu_seconds_max``, ``dedicated_seconds``,
-        ``comm_model_seconds`` and ``allreduce_probe_seconds`` when present).
-    """
-    runs = with_derived(runs)
-    g = runs.groupby(SUMMARY_KEYS, sort=True)
-    out = g[["accuracy_pct", "wall_seconds", "training_seconds", "estimated_wall", "estimated_training"]].agg(
-        ["mean", "std"])
-    out.columns = [f"{a}_{'mean' if b == 'mean' else 'sd'}" for a, b in out.columns]
-    extra = [c for c in ("fit_seconds_max", "comm_rounds", "comm_bytes", "comm_seconds", "n_iter_max",
-                         "fit_cpu_seconds_max", "dedicated_seconds", "comm_model_seconds", "allreduce_probe_seconds")
-             if c in runs.columns]
-    return pd.concat([out, g[extra].mean(), g.size().rename("runs")], axis=1).reset_index()
+def to_target(runs: pd.DataFrame) -> pd.DataFrame:
+    """The runs to the target (``phase == "to target"``)."""
+    if "phase" not in runs.columns:
+        return runs.iloc[:0]
+    return runs[runs.phase == "to target"]
 
 
-def _basis(ref, at_n, n: int, cores: int | None) -> str:
-    """``"estimate"`` where the engines outnumber ``cores`` and every run there has an estimate, else ``"measured"``."""
-    if cores is None or n <= cores or "estimated_wall_mean" not in at_n:
-        return "measured"
-    known = np.isfinite(ref.get("estimated_wall_mean", np.nan)) and at_n.estimated_wall_mean.notna().all()
-    return "estimate" if known else "measured"
+def plan_from(runs: pd.DataFrame, scale: bool, tolerance_pp: float, budget_factor: float,
+              patience_factor: float) -> dict:
+    """The target and budget of the runs on input scaling ``scale``, from its reference rows in ``runs``.
 
-
-def speed_at_same_accuracy(summary: pd.DataFrame, tolerance_pp: float = 0.5, reference: str = "one-shot",
-                           cores: int | None = None) -> pd.DataFrame:
-    """The title question, per input scaling and engine count (more than one).
-
-    The reference is the 1-engine run of ``reference`` (one-shot with one engine is a plain
-    sequential ``fit``). A variant reaches "the same accuracy" when its mean accuracy is at least
-    the reference's minus ``tolerance_pp`` percentage points (being more accurate counts).
-
-    Parameters
-    ----------
-    summary : DataFrame
-        :func:`summarize_strategies`' table.
-    tolerance_pp : float
-        "The same accuracy", in percentage points (at least 0).
-    reference : str
-        The variant whose 1-engine run is the reference.
-    cores : int, optional
-        The machine's cores. Engine counts above it are judged by the estimate with a core per
-        engine (``estimated_wall_mean``, for the reference too) where the runs carry one; ``None``
-        judges every count by the measured wall time.
-
-    Returns
-    -------
-    DataFrame
-        Per ``scale_inputs`` and ``n_engines``: ``sequential_accuracy``, ``sequential_wall``,
-        ``reached`` (some variant within the tolerance), ``basis`` (``"measured"`` or ``"estimate"``),
-        ``fastest`` (the one with the smallest mean time on that basis among those, else ``None``) with its
-        ``accuracy_pct``, ``gap_pp`` (its accuracy minus the reference's), ``wall_seconds``,
-        ``estimated_wall``, ``speedup`` (on the basis), ``speedup_measured`` (reference wall time / its
-        wall time), ``speedup_estimate`` (the same for the estimates), ``speedup_training`` (measured
-        training times) and ``faster`` (reached *and* speedup > 1); and the ``most_accurate``
-        variant with its ``most_accurate_gap_pp``. How firm the answer is (:func:`_firmness`): ``repeats``
-        (the runs the compared means average, the fewer of the two), ``margin_pp`` (how far the deciding
-        variant's gap is from the tolerance: the fastest one's where reached, else the most accurate one's),
-        ``spread_pp`` (the sd over repeats of that difference), ``speedup_sd`` (the speedup's sd over
-        repeats; NaN where not reached) and ``firm`` (no margin inside its spread: the accuracy's, and the
-        speedup's distance from 1 where reached).
+    ``target_pct`` is the references' mean validation accuracy minus ``tolerance_pp``; ``budget_steps``
+    is ``budget_factor`` times their mean optimizer steps, ``patience_steps`` ``patience_factor`` times
+    them (``None`` for 0).
 
     Raises
     ------
     ValueError
-        For a negative or non-numeric ``tolerance_pp``, or without the reference's 1-engine runs.
+        When ``runs`` holds no reference row of that scaling.
     """
-    check_interval("tolerance_pp", tolerance_pp, low=0)
+    ref = references(runs)
+    ref = ref[ref.scale_inputs.astype(bool) == bool(scale)] if len(ref) else ref
+    if ref.empty:
+        raise ValueError(f"no sequential reference runs on {SCALE_NAME[bool(scale)]} to set the target from: "
+                         "the reference runs come first (rerun the chapter with resume=True)")
+    steps = float(ref.steps.mean())
+    return {"target_pct": float(ref.validation_pct.mean()) - float(tolerance_pp),
+            "budget_steps": max(1, int(round(budget_factor * steps))),
+            "patience_steps": max(1, int(round(patience_factor * steps))) if patience_factor > 0 else None,
+            "reference_runs": int(len(ref)), "reference_validation_pct": float(ref.validation_pct.mean()),
+            "reference_steps": steps}
+
+
+def curves_frame(runs: pd.DataFrame, key_columns, previous: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Every run's checkpoints, one row each: the run's key columns, ``provenance_id``, ``checkpoint`` and
+    :data:`CURVE_FIELDS`.
+
+    A run's checkpoints come from its ``curve`` column (JSON lists, as
+    :func:`exemplar.parallel.to_target.run_to_target` writes them); a run without one (kept by
+    ``resume`` from a finished results file) takes its rows from ``previous`` (the earlier curves
+    file) where its key and ``provenance_id`` match.
+    """
+    keys = list(key_columns) + ["provenance_id"]
+    parts = []
+    for _, run in runs.iterrows():
+        text = run.get("curve")
+        if isinstance(text, str) and text:
+            points = pd.DataFrame(json.loads(text))[CURVE_FIELDS]
+            points.insert(0, "checkpoint", np.arange(1, len(points) + 1))
+            for k in reversed(keys):
+                points.insert(0, k, run.get(k))
+            parts.append(points)
+        elif previous is not None and len(previous):
+            match = np.ones(len(previous), dtype=bool)
+            for k in keys:
+                match &= (previous[k].astype(str) == str(run.get(k))).to_numpy()
+            parts.append(previous[match])
+    columns = keys + ["checkpoint"] + CURVE_FIELDS
+    return pd.concat(parts, ignore_index=True)[columns] if parts else pd.DataFrame(columns=columns)
+
+
+def summarize_to_target(runs: pd.DataFrame) -> pd.DataFrame:
+    """Per input scaling, variant and engine count (the runs to the target): how the repeats did.
+
+    Returns
+    -------
+    DataFrame
+        :data:`SUMMARY_KEYS`, ``runs``, ``reached_runs``, ``reached_all``, ``target_pct``; the mean and
+        sd over the runs that reached the target of ``time_to_target_seconds``,
+        ``dedicated_time_to_target_seconds``, ``steps_to_target``, ``exchanges_to_target``,
+        ``epochs_to_target`` and ``test_accuracy_at_target_pct``; the mean over all runs of
+        ``accuracy_pct`` and ``validation_pct`` (where they stopped) and of the per-step figures
+        (``step_probe_seconds``, ``collective_seconds``, ``local_batch``, ``global_batch``,
+        ``learning_rate``, ``steps``, ``fit_seconds_max``, ``dedicated_seconds``).
+    """
+    runs = to_target(runs)
+    g = runs.groupby(SUMMARY_KEYS, sort=True)
+    out = g.size().rename("runs").to_frame()
+    out["reached_runs"] = g["reached"].apply(lambda s: int(s.astype(bool).sum()))
+    out["target_pct"] = g["target_pct"].mean()
+    hit = runs[runs.reached.astype(bool)]
+    timed = ["time_to_target_seconds", "dedicated_time_to_target_seconds", "steps_to_target", "exchanges_to_target",
+             "epochs_to_target", "test_accuracy_at_target_pct"]
+    stats = hit.groupby(SUMMARY_KEYS, sort=True)[timed].agg(["mean", "std"])
+    stats.columns = [f"{a}_{'mean' if b == 'mean' else 'sd'}" for a, b in stats.columns]
+    extra = [c for c in ("accuracy_pct", "validation_pct", "step_probe_seconds", "collective_seconds",
+                         "local_batch", "global_batch", "learning_rate", "steps", "fit_seconds_max",
+                         "dedicated_seconds") if c in runs.columns]
+    out = out.join(stats).join(g[extra].mean()).reset_index()
+    out["reached_all"] = out.reached_runs == out.runs
+    return out
+
+
+def _basis(n: int, cores: int | None) -> str:
+    """``"estimate"`` where the engines outnumber ``cores``, else ``"measured"``."""
+    return "estimate" if cores is not None and n > cores else "measured"
+
+
+def _sequential(part: pd.DataFrame):
+    """The 1-engine sequential row of one scaling's summary, or ``None``."""
+    seq = part[(part.variant == SEQUENTIAL) & (part.n_engines == 1)]
+    return None if seq.empty else seq.iloc[0]
+
+
+def speedups(summary: pd.DataFrame, cores: int | None = None) -> pd.DataFrame:
+    """Every variant's speedup to the target over the sequential run, per input scaling and engine count.
+
+    The speedup is the sequential run's mean time to the target over the variant's, on the basis of
+    the engine count (:data:`BASIS_TIME`: measured where the engines have a core each, else the
+    estimate with a core per engine, for the sequential run too). ``speedup_measured`` and
+    ``speedup_estimate`` give both. ``speedup_sd`` combines the two times' relative sds. A variant
+    that did not reach the target in every repeat has no speedup (NaN).
+    """
     rows = []
     for scale, part in summary.groupby("scale_inputs", sort=True):
-        ref = part[(part.variant == reference) & (part.n_engines == 1)]
-        if ref.empty:
-            raise ValueError(f"no 1-engine {reference!r} runs (scale_inputs={scale}) to compare with")
-        ref = ref.iloc[0]
-        for n, at_n in part[part.n_engines > 1].groupby("n_engines", sort=True):
-            rows.append(_answer_row(ref, at_n, int(n), bool(scale), tolerance_pp, _basis(ref, at_n, int(n), cores)))
+        seq = _sequential(part)
+        if seq is None:
+            raise ValueError(f"no 1-engine sequential run to the target on {SCALE_NAME[bool(scale)]} to compare with")
+        for _, r in part[part.n_engines > 1].iterrows():
+            basis = _basis(int(r.n_engines), cores)
+            row = {k: r[k] for k in SUMMARY_KEYS}
+            row.update(basis=basis, reached_runs=int(r.reached_runs), runs=int(r.runs), reached_all=bool(r.reached_all))
+            for name, col in BASIS_TIME.items():
+                key = "speedup_measured" if name == "measured" else "speedup_estimate"
+                row[key] = float(seq[f"{col}_mean"] / r[f"{col}_mean"]) if r.reached_all else np.nan
+            time = BASIS_TIME[basis]
+            row["speedup"] = row["speedup_measured" if basis == "measured" else "speedup_estimate"]
+            cv = np.hypot(seq[f"{time}_sd"] / seq[f"{time}_mean"], r[f"{time}_sd"] / r[f"{time}_mean"])
+            row["speedup_sd"] = float(row["speedup"] * cv) if r.reached_all else np.nan
+            row["gap_pp"] = float(r.test_accuracy_at_target_pct_mean - seq.test_accuracy_at_target_pct_mean)
+            row["steps_ratio"] = float(r.steps_to_target_mean / seq.steps_to_target_mean)
+            rows.append(row)
     return pd.DataFrame(rows)
 
 
-def _answer_row(ref, at_n, n: int, scale: bool, tolerance_pp: float, basis: str) -> dict:
-    """One row of :func:`speed_at_same_accuracy`: the engine count ``n`` against the reference ``ref``."""
-    ok = at_n[at_n.accuracy_pct_mean >= ref.accuracy_pct_mean - tolerance_pp]
-    best = at_n.loc[at_n.accuracy_pct_mean.idxmax()]
-    row = {"scale_inputs": scale, "n_engines": n, "sequential_accuracy": ref.accuracy_pct_mean,
-           "sequential_wall": ref.wall_seconds_mean, "reached": not ok.empty, "basis": basis}
-    if ok.empty:
-        row.update(fastest=None, accuracy_pct=np.nan, gap_pp=np.nan, wall_seconds=np.nan, estimated_wall=np.nan,
-                   speedup=np.nan, speedup_measured=np.nan, speedup_estimate=np.nan, speedup_training=np.nan,
-                   faster=False)
-    else:
-        f = ok.loc[ok[BASIS_TIME[basis]].idxmin()]
-        est_ref, est_f = ref.get("estimated_wall_mean", np.nan), f.get("estimated_wall_mean", np.nan)
-        measured, estimated = ref.wall_seconds_mean / f.wall_seconds_mean, est_ref / est_f
-        speedup = estimated if basis == "estimate" else measured
-        row.update(fastest=f.variant, accuracy_pct=f.accuracy_pct_mean,
-                   gap_pp=f.accuracy_pct_mean - ref.accuracy_pct_mean, wall_seconds=f.wall_seconds_mean,
-                   estimated_wall=est_f, speedup=speedup, speedup_measured=measured, speedup_estimate=estimated,
-                   speedup_training=ref.training_seconds_mean / f.training_seconds_mean, faster=bool(speedup > 1))
-    row.update(most_accurate=best.variant, most_accurate_gap_pp=best.accuracy_pct_mean - ref.accuracy_pct_mean)
-    row.update(_firmness(ref, f if not ok.empty else best, row, tolerance_pp, basis))
-    return row
+def answer_to_target(summary: pd.DataFrame, cores: int | None = None) -> pd.DataFrame:
+    """The title question per input scaling and engine count (more than one), by time to the target.
+
+    Returns
+    -------
+    DataFrame
+        Per ``scale_inputs`` and ``n_engines``: ``basis``, ``target_pct``, ``sequential_seconds`` (the
+        sequential time to the target on the basis), ``reached`` (some variant reached the target in
+        every repeat), ``fastest`` (the one with the largest speedup among those, else ``None``) with
+        its ``speedup``, ``speedup_sd``, ``speedup_measured``, ``speedup_estimate``, ``gap_pp`` (its
+        test accuracy at the target minus the sequential run's), ``steps_ratio`` (its steps to the
+        target over the sequential run's) and ``firm`` (its speedup is more than its sd from 1); and
+        ``variants_reached`` (how many variants reached the target in every repeat) of ``variants``.
+    """
+    table = speedups(summary, cores)
+    rows = []
+    for (scale, n), part in table.groupby(["scale_inputs", "n_engines"], sort=True):
+        seq = _sequential(summary[summary.scale_inputs == scale])
+        basis = part.basis.iloc[0]
+        ok = part[part.reached_all & part.speedup.notna()]
+        row = {"scale_inputs": bool(scale), "n_engines": int(n), "basis": basis, "target_pct": float(seq.target_pct),
+               "sequential_seconds": float(seq[f"{BASIS_TIME[basis]}_mean"]), "reached": not ok.empty,
+               "variants_reached": int(len(ok)), "variants": int(len(part))}
+        if ok.empty:
+            row.update(fastest=None, speedup=np.nan, speedup_sd=np.nan, speedup_measured=np.nan,
+                       speedup_estimate=np.nan, gap_pp=np.nan, steps_ratio=np.nan, firm=False)
+        else:
+            f = ok.loc[ok.speedup.idxmax()]
+            row.update(fastest=f.variant, speedup=f.speedup, speedup_sd=f.speedup_sd,
+                       speedup_measured=f.speedup_measured, speedup_estimate=f.speedup_estimate, gap_pp=f.gap_pp,
+                       steps_ratio=f.steps_ratio, firm=bool(not (abs(f.speedup - 1) < f.speedup_sd)))
+        rows.append(row)
+    return pd.DataFrame(rows)
 
 
-def _sd_of_difference(a, b, column: str) -> float:
-    """The sd over repeats of ``column``'s difference between two rows of :func:`summarize_strategies`: their
-    runs are not paired, so ``sqrt(sd_a² + sd_b²)`` (NaN where either has one run)."""
-    return float(np.hypot(a.get(f"{column}_sd", np.nan), b.get(f"{column}_sd", np.nan)))
+def step_split(summary: pd.DataFrame) -> pd.DataFrame:
+    """What held each variant's speedup back: per input scaling, engine count and variant (reached in every
+    repeat), the steps to the target against the sequential run's, one step's compute on a core of its
+    own, the collective per exchange and per step, and the estimated time to the target split into
+    compute and collective.
+
+    Columns: :data:`SUMMARY_KEYS`, ``steps_to_target``, ``steps_ratio``, ``compute_ms`` (a step),
+    ``sequential_compute_ms``, ``collective_ms`` (one exchange among the engines), ``exchanges_per_step``,
+    ``compute_seconds`` and ``collective_seconds`` (to the target), ``collective_share``.
+    """
+    rows = []
+    for scale, part in summary.groupby("scale_inputs", sort=True):
+        seq = _sequential(part)
+        if seq is None:
+            continue
+        for _, r in part[part.reached_all].iterrows():
+            steps, exchanges = r.steps_to_target_mean, r.exchanges_to_target_mean
+            compute = steps * r.step_probe_seconds
+            collective = exchanges * r.collective_seconds
+            rows.append({**{k: r[k] for k in SUMMARY_KEYS}, "steps_to_target": steps,
+                         "steps_ratio": steps / seq.steps_to_target_mean, "compute_ms": r.step_probe_seconds * 1e3,
+                         "sequential_compute_ms": seq.step_probe_seconds * 1e3,
+                         "collective_ms": r.collective_seconds * 1e3, "exchanges_per_step": exchanges / steps,
+                         "compute_seconds": compute, "collective_seconds": collective,
+                         "collective_share": collective / (compute + collective) if compute + collective else np.nan})
+    return pd.DataFrame(rows)
 
 
-def _firmness(ref, decider, row: dict, tolerance_pp: float, basis: str) -> dict:
-    """How firm one answer row is: the deciding variant's accuracy margin against its spread, and where the
-    tolerance was reached, the speedup's distance from 1 against the speedup's spread (its relative sd is the
-    two times' relative sds combined)."""
-    gap = decider.accuracy_pct_mean - ref.accuracy_pct_mean
-    margin, spread = abs(gap + tolerance_pp), _sd_of_difference(decider, ref, "accuracy_pct")
-    speedup_sd = np.nan
-    if row["reached"]:
-        time = BASIS_TIME[basis].removesuffix("_mean")
-        cv = np.hypot(ref.get(f"{time}_sd", np.nan) / ref[f"{time}_mean"],
-                      decider.get(f"{time}_sd", np.nan) / decider[f"{time}_mean"])
-        speedup_sd = float(row["speedup"] * cv)
-    firm = not (margin < spread) and not (abs(row["speedup"] - 1) < speedup_sd)
-    return {"repeats": int(min(ref.get("runs", 1), decider.get("runs", 1))), "margin_pp": margin, "spread_pp": spread,
-            "speedup_sd": speedup_sd, "firm": bool(firm)}
+def fewest_exchanges(summary: pd.DataFrame, n_engines: int) -> pd.DataFrame:
+    """Per input scaling, the variant that reached the target (every repeat) on ``n_engines`` with the fewest
+    exchanges of model state, with its mean exchanges, time and test accuracy at the target."""
+    part = summary[(summary.n_engines == n_engines) & summary.reached_all]
+    if part.empty:
+        return pd.DataFrame(columns=["scale_inputs", "variant", "exchanges_to_target_mean"])
+    best = part.loc[part.groupby("scale_inputs").exchanges_to_target_mean.idxmin()]
+    return best[["scale_inputs", "variant", "exchanges_to_target_mean", "dedicated_time_to_target_seconds_mean",
+                 "test_accuracy_at_target_pct_mean"]].reset_index(drop=True)
+
+
+def reference_summary(runs: pd.DataFrame) -> pd.DataFrame:
+    """Per input scaling, the sequential reference runs: their mean (sd) validation and test accuracy,
+    epochs and steps, and the target they set (the chapter's tolerance given as ``target_pct`` in the
+    runs to the target)."""
+    ref = references(runs)
+    g = ref.groupby("scale_inputs", sort=True)
+    out = g.agg(runs=("accuracy_pct", "size"), validation_pct=("validation_pct", "mean"),
+                validation_sd=("validation_pct", "std"), accuracy_pct=("accuracy_pct", "mean"),
+                accuracy_sd=("accuracy_pct", "std"), epochs=("n_iter_max", "mean"), steps=("steps", "mean"),
+                seconds=("fit_seconds_max", "mean")).reset_index()
+    tt = to_target(runs)
+    if len(tt):
+        out = out.merge(tt.groupby("scale_inputs").target_pct.mean().rename("target_pct").reset_index(), how="left")
+    return out
 
 
 def by_scale(answer: pd.DataFrame) -> dict:
-    """:func:`speed_at_same_accuracy`'s rows per input scaling: ``{scale_inputs: rows}``, raw pixels first."""
+    """:func:`answer_to_target`'s rows per input scaling: ``{scale_inputs: rows}``, raw pixels first."""
     return {bool(s): t for s, t in answer.groupby("scale_inputs")}
 
 
 def estimated(answer: pd.DataFrame) -> bool:
-    """Whether some speedup of :func:`speed_at_same_accuracy` comes from the estimate with a core per engine."""
+    """Whether some speedup of :func:`answer_to_target` comes from the estimate with a core per engine."""
     return "basis" in answer and bool((answer.basis == "estimate").any())
 
 
-def timing_gap_pct(summary: pd.DataFrame) -> float | None:
-    """How far apart one-shot and ensemble (the same fit) are in mean wall time on one engine, in percent.
-
-    The largest gap over the input scalings; ``None`` without ensemble runs.
-    """
-    if "ensemble" not in set(summary.variant):
-        return None
-    one = summary[summary.n_engines == 1].set_index(["scale_inputs", "variant"]).wall_seconds_mean
-    return max(abs(one[(s, "ensemble")] / one[(s, "one-shot")] - 1) * 100 for s in sorted(set(summary.scale_inputs)))
-
-
-def accuracy_grid(summary: pd.DataFrame):
-    """Mean accuracy per variant (rows) and (scale_inputs, n_engines) (columns); the scalings; the largest count."""
-    acc = summary.pivot_table(index="variant", columns=["scale_inputs", "n_engines"], values="accuracy_pct_mean")
-    return acc, [bool(s) for s in sorted(set(summary.scale_inputs))], int(summary.n_engines.max())
-
-
-def effects(summary: pd.DataFrame) -> pd.DataFrame:
-    """Per variant: accuracy on 1 and the most engines per scaling, the effect of parallelism and of scaling."""
-    acc, scales, n_max = accuracy_grid(summary)
-    out = pd.DataFrame(index=acc.index)
-    for s in scales:
-        out[f"{SCALE_NAME[s]}, 1 engine (%)"] = acc[(s, 1)]
-        out[f"{SCALE_NAME[s]}, {n_max} engines (%)"] = acc[(s, n_max)]
-        out[f"parallelism effect, {SCALE_NAME[s]} (pp)"] = acc[(s, n_max)] - acc[(s, 1)]
-    if len(scales) == 2:
-        out["scaling effect, 1 engine (pp)"] = acc[(True, 1)] - acc[(False, 1)]
-        out[f"scaling effect, {n_max} engines (pp)"] = acc[(True, n_max)] - acc[(False, n_max)]
-    return out
-
-
-def variants(strategies, sync_every) -> list[tuple[str, int | None]]:
-    """``(strategy, sync_every)`` of every variant run: one per ``sync_every`` for periodic, else ``None``."""
-    return [(s, k) for s in strategies for k in (sync_every if s == "periodic" else [None])]
+def check_tolerance(tolerance_pp) -> float:
+    """``tolerance_pp`` checked (a number, at least 0)."""
+    return check_interval("tolerance_pp", tolerance_pp, low=0)

@@ -18,7 +18,10 @@ default: its ``n_engines``; ``None`` runs it in this process), ``start_cluster(p
 parameters the provenance records; default: every parameter of ``SPEC``), ``finish(rows)`` (the
 rows as written at the end, e.g. in column order) and ``run_group(p, inputs, cluster, configs,
 done)`` (a whole group of configurations at once, yielding rows as they finish: the sweep's fits
-share work). :data:`PROTOCOL` names the required seams; :func:`check_protocol` holds a module to them.
+share work) and ``companions(rows, previous)`` (further results files written beside the chapter's, with
+its provenance, e.g. the communication chapter's per-checkpoint curves; ``previous(name)`` reads the one
+already there, or ``None``). :data:`PROTOCOL` names the required seams; :func:`check_protocol` holds a
+module to them.
 
 **The loop.** Every experiment notebook runs the same loop: for each configuration (engine count, repeat,
 strategy, ...), run it, and append a row to ``results/NAME.csv``. This module owns that loop so
@@ -61,7 +64,7 @@ from exemplar.validation import check_positive_int
 PROTOCOL = ("SPEC", "RESULTS_NAME", "KEY_COLUMNS", "EXPERIMENT", "parameters", "load", "configs", "run_one",
             "summarize")
 #: What a run chapter module may offer besides (:func:`run_chapter` has a default for each).
-OPTIONAL = ("cluster_size", "start_cluster", "recorded", "finish", "run_group")
+OPTIONAL = ("cluster_size", "start_cluster", "recorded", "finish", "run_group", "companions")
 
 #: Provenance fields that identify what produced a row (time, host name and commit are left out:
 #: a rerun tomorrow, or after a commit that touches only prose, may resume).
@@ -426,10 +429,21 @@ def run_chapter(module, p, *, inputs: Inputs | None = None, directory=None, star
                        log=log, run_group=_run_group_of(module, p, inputs))
     prov["run_seconds"] = round(time.perf_counter() - t0, 1)
     prov = results.with_end_load(prov)
+    extra = module.companions(rows, lambda name: _previous(name, directory)) if hasattr(module, "companions") else {}
     if hasattr(module, "finish"):
         rows = module.finish(rows)
+    for name, frame in extra.items():
+        results.write_results(name, frame, prov, directory)
     path = results.write_results(module.RESULTS_NAME, rows, prov, directory)
     return ChapterRun(rows, prov, Path(path))
+
+
+def _previous(name: str, directory) -> pd.DataFrame | None:
+    """The results file ``name`` as it is on disk, or ``None`` where there is none."""
+    try:
+        return results.read_results(name, directory)[0]
+    except FileNotFoundError:
+        return None
 
 
 def _default_start(module, p) -> Callable:
@@ -456,16 +470,22 @@ def _run_one(module, p, inputs) -> Callable:
     cores = results.usable_cores()
 
     def run_one(cl, c):
-        row = dict(module.run_one(p, inputs, cl, c))
-        if cl is not None:
-            row.setdefault("start_seconds", getattr(cl, "start_seconds", float("nan")))
-            row.setdefault("oversubscribed", int(getattr(cl, "n", c.get("n_engines", 1))) > cores)
-        return row
+        return _cluster_fields(dict(module.run_one(p, inputs, cl, c)), cl, c, cores)
 
     return run_one
+
+
+def _cluster_fields(row: dict, cl, c: Mapping[str, Any], cores: int) -> dict:
+    """``row`` with its cluster's start-up time and whether its engines outnumber ``cores`` (run on a cluster)."""
+    if cl is not None:
+        row.setdefault("start_seconds", getattr(cl, "start_seconds", float("nan")))
+        row.setdefault("oversubscribed", int(getattr(cl, "n", c.get("n_engines", 1))) > cores)
+    return row
 
 
 def _run_group_of(module, p, inputs):
     if not hasattr(module, "run_group"):
         return None
-    return lambda cl, group, done: module.run_group(p, inputs, cl, group, done)
+    cores = results.usable_cores()
+    return lambda cl, group, done: (_cluster_fields(dict(row), cl, row, cores)
+                                    for row in module.run_group(p, inputs, cl, group, done))

@@ -348,10 +348,17 @@ class NumpyEpochs:
     one gradient ``Allreduce`` per step) and returns its training loss (the global one, with
     ``collectives``); ``weights()`` and ``set_weights()`` read and write the network's weights;
     ``stopping`` is scikit-learn's rule with this fit's ``tol`` and ``n_iter_no_change``.
+
+    ``global_batch`` (with ``collectives``) holds the rows of a step *in all* at that number instead of
+    ``batch_size`` per rank: each step every rank takes its share of it from its own shuffled rows
+    (``global_batch // ranks`` rows, one more on the first ``global_batch % ranks`` ranks), and the
+    update divides the summed gradient by the rows actually summed, as a sequential step on the
+    union of those rows would (:func:`_plan`). Setting :attr:`collectives` to ``None`` later makes
+    every step local (post-local SGD), with the same rows per step.
     """
 
     def __init__(self, X: np.ndarray, y: np.ndarray, hidden, random_state, classes=None, collectives=None,
-                 dtype=None, scale: float | None = None, **params):
+                 dtype=None, scale: float | None = None, global_batch: int | None = None, **params):
         p = check_params(params)
         self.mlp_params = p
         X = np.asarray(X)
@@ -368,7 +375,7 @@ class NumpyEpochs:
                             dtype=self.dtype, **{k: p[k] for k in ADAM_DEFAULTS})
         self.stopping = StoppingRule(p["tol"], p["n_iter_no_change"])
         self.collectives = collectives
-        self.plan = _plan(X.shape[0], p["batch_size"], collectives)
+        self.plan = _plan(X.shape[0], p["batch_size"], collectives, global_batch)
         self.batches = Batches(X, labels, self.plan["batch"], self.dtype, scale)
         self.net._workspace(self.plan["batch"])
         # buffer: summed gradient, summed loss, rows in the batch
@@ -419,7 +426,7 @@ class NumpyEpochs:
 
 def train(X: np.ndarray, y: np.ndarray, hidden: int | Sequence[int], epochs: int, random_state,
           classes: np.ndarray | None = None, collectives=None, on_epoch: Callable | None = None, dtype=None,
-          scale: float | None = None, **params) -> TrainResult:
+          scale: float | None = None, global_batch: int | None = None, **params) -> TrainResult:
     """Train by mini-batch Adam; with ``collectives``, synchronously data-parallel over its ranks.
 
     Parameters
@@ -450,6 +457,9 @@ def train(X: np.ndarray, y: np.ndarray, hidden: int | Sequence[int], epochs: int
         The training dtype (default: the features', float64 for integer pixels).
     scale : float, optional
         Divide integer pixels by this (255 for pixels / 255).
+    global_batch : int, optional
+        With ``collectives``: the rows of a step in all ranks together, split over them
+        (:class:`NumpyEpochs`); ``None``: ``batch_size`` rows per rank.
     **params
         ``MLPClassifier`` parameters of :data:`DEFAULTS`. ``batch_size`` is **per rank**;
         ``"auto"`` means ``min(200, largest rank's rows)``. Each epoch has as many steps as the
@@ -465,7 +475,7 @@ def train(X: np.ndarray, y: np.ndarray, hidden: int | Sequence[int], epochs: int
     t_start = time.perf_counter()
     before = (0, 0, 0.0) if collectives is None else collectives.counters()
     fit = NumpyEpochs(X, y, hidden, random_state, classes=classes, collectives=collectives, dtype=dtype,
-                      scale=scale, **params)
+                      scale=scale, global_batch=global_batch, **params)
     loss_curve: list[float] = []
     for _ in range(int(epochs)):
         loss = fit.epoch()
@@ -481,23 +491,40 @@ def train(X: np.ndarray, y: np.ndarray, hidden: int | Sequence[int], epochs: int
     after = (0, 0, 0.0) if collectives is None else collectives.counters()
     rounds, nbytes, comm_seconds = (a - b for a, b in zip(after, before))
     return TrainResult(net=fit.net, n_iter=n_iter, loss_curve=loss_curve, seconds=seconds,
-                       steps=n_iter * plan["steps_per_epoch"], global_batch=plan["batch"] * plan["n_ranks"],
+                       steps=n_iter * plan["steps_per_epoch"], global_batch=plan["global"],
                        comm_rounds=rounds, comm_bytes=nbytes, comm_seconds=comm_seconds,
                        extra={"batch_size": plan["batch"], "steps_per_epoch": plan["steps_per_epoch"]},
                        cpu_seconds=timer.total, round_cpu_seconds=timer.cpu, round_comm_seconds=timer.comm)
 
 
-def _plan(n_local: int, batch_size, collectives) -> dict:
-    """Rows of the largest rank and of all ranks, ranks, rows per batch and steps per epoch."""
+def _plan(n_local: int, batch_size, collectives, global_batch: int | None = None) -> dict:
+    """Rows of the largest rank and of all ranks, ranks, this rank's rows per step, the rows of a step in
+    all (``global``) and steps per epoch (the largest rank's: a rank out of rows contributes empty batches).
+
+    Per rank (``batch_size``, ``"auto"``: ``min(200, largest rank's rows)``) every rank takes that many
+    rows a step. With ``global_batch`` the step's ``min(global_batch, all rows)`` rows are split over
+    the ranks as evenly as they go, the first ranks taking one more where they do not divide.
+    """
     if collectives is not None:
         n_max = int(collectives.allreduce_value(n_local, "max"))  # set-up, not counted as a round
         n_total = int(collectives.allreduce_value(n_local, "sum"))
-        n_ranks = collectives.size
+        n_ranks, rank = collectives.size, collectives.rank
     else:
         n_max = n_total = n_local
-        n_ranks = 1
+        n_ranks, rank = 1, 0
     if n_max < 1:
         raise ValueError("no training rows")
+    if global_batch is not None:
+        total = min(check_positive_int("global_batch", global_batch), n_total)
+        if total < n_ranks:
+            raise ValueError(f"global_batch={global_batch} is smaller than the {n_ranks} ranks: every rank needs "
+                             f"a row per step; use at least {n_ranks}")
+        base, extra = divmod(total, n_ranks)
+        batch = base + (1 if rank < extra else 0)
+        mine = -(-n_local // batch) if n_local else 0
+        steps = mine if collectives is None else int(collectives.allreduce_value(mine, "max"))
+        return {"n_local": n_local, "n_max": n_max, "n_total": n_total, "n_ranks": n_ranks, "batch": batch,
+                "global": total, "steps_per_epoch": steps}
     batch = min(200, n_max) if batch_size == "auto" else int(np.clip(batch_size, 1, n_max))
     return {"n_local": n_local, "n_max": n_max, "n_total": n_total, "n_ranks": n_ranks, "batch": batch,
-            "steps_per_epoch": -(-n_max // batch)}
+            "global": batch * n_ranks, "steps_per_epoch": -(-n_max // batch)}

@@ -1,4 +1,12 @@
-"""The training time a run would take with one core per engine, estimated from CPU time.
+"""The training time a run would take with one core per engine, estimated.
+
+Two estimates live in this package. This module's, :func:`estimate`, is built from each engine's
+CPU time and serves the fixed-epoch runs of :func:`exemplar.parallel.run_exemplar` (chapters 03 and
+04b). The communication chapter's runs to a target (:mod:`exemplar.parallel.to_target`) use a sounder
+model: ``steps × one step's compute timed on a core of its own + exchanges × the collective among n
+engines`` (:func:`collective_seconds`), because CPU time grows when engines share a core: a process
+that shares its core loses its caches, and CPU time counts that loss (per 200-row step 1.63 ms on one
+engine against 2.81 ms on six, in this report's earlier runs on 2 cores).
 
 On a machine with fewer cores than engines, the engines take turns on the cores and the wall
 time of a run measures that, not parallelism. Each engine's *CPU time* does not: a process that

@@ -295,7 +295,7 @@ def run_exemplar(
         raise
     fits = _train(cl, dist, run, classes)
     t0 = time.perf_counter()
-    model, comm = _collect(cl, dist, run, fits, classes)
+    model, comm = collect_model(cl, dist, run, fits, classes)
     combine_seconds = time.perf_counter() - t0
     t0 = time.perf_counter()
     acc = accuracy_pct(model, X_test, y_test)
@@ -313,7 +313,7 @@ def run_exemplar(
 
 
 @dataclass(frozen=True)
-class _Run:
+class RunSettings:
     """:func:`run_exemplar`'s settings, checked."""
 
     n_engines: int
@@ -330,10 +330,10 @@ class _Run:
 
 
 def _check(cl, source, hidden, epochs, seed, mlp_params, timeout, strategy, sync_every, scale_inputs,
-           dtype, trainer) -> _Run:
+           dtype, trainer) -> RunSettings:
     """Step 1: every argument checked in the master, before anything runs on the engines."""
     n_engines = check_mpi_cluster(cl, "run_exemplar")
-    run = _Run(n_engines=n_engines, hidden=check_positive_int("hidden", hidden),
+    run = RunSettings(n_engines=n_engines, hidden=check_positive_int("hidden", hidden),
                epochs=check_positive_int("epochs", epochs), seed=check_positive_int("seed", seed, minimum=0),
                timeout=check_timeout(timeout), mlp_params=_check_mlp_params(mlp_params),
                strategy=check_choice("strategy", strategy, STRATEGIES),
@@ -355,7 +355,7 @@ def _check_mlp_params(mlp_params: dict | None) -> dict:
     return mlp_params
 
 
-def _check_strategy(run: _Run) -> None:
+def _check_strategy(run: RunSettings) -> None:
     """What the strategy needs of the MLP's parameters (unknown parameters fail here, not on the engines)."""
     probe = build_mlp(run.hidden, run.epochs, run.seed, **run.mlp_params)
     if run.strategy == "periodic":
@@ -371,7 +371,7 @@ def _check_strategy(run: _Run) -> None:
         check_params(run.mlp_params)
 
 
-def _train(cl, dist: Distribution, run: _Run, classes: list) -> list[dict]:
+def _train(cl, dist: Distribution, run: RunSettings, classes: list) -> list[dict]:
     """Step 3: same seed everywhere, each rank its own shard; per rank, what it reports."""
     args = (dist.token, run.strategy, run.hidden, run.epochs, run.seed, run.mlp_params, run.sync_every,
             run.scale_inputs, classes, run.dtype, run.trainer)
@@ -379,7 +379,7 @@ def _train(cl, dist: Distribution, run: _Run, classes: list) -> list[dict]:
     return wait(cl, ars, "fitting", run.timeout)
 
 
-def _collect(cl, dist: Distribution, run: _Run, fits: list[dict], classes: list) -> tuple[Any, dict]:
+def collect_model(cl, dist: Distribution, run: RunSettings, fits: list[dict], classes: list) -> tuple[Any, dict]:
     """Step 4: the combined model in the master, and the communication counters."""
     build = dict(classes=np.asarray(classes), max_iter=run.epochs, random_state=run.seed, **run.mlp_params)
     if run.strategy in APART:
@@ -391,7 +391,7 @@ def _collect(cl, dist: Distribution, run: _Run, fits: list[dict], classes: list)
     return model, comm
 
 
-def _gather_and_combine(cl, dist: Distribution, run: _Run, build: dict) -> tuple[Any, dict]:
+def _gather_and_combine(cl, dist: Distribution, run: RunSettings, build: dict) -> tuple[Any, dict]:
     """Gather every engine's weights; one-shot averages them (weighted by shard size), ensemble keeps them."""
     t0 = time.perf_counter()
     ars = submit(cl, engine.take_weights, lambda rank: (dist.token,))
@@ -405,7 +405,7 @@ def _gather_and_combine(cl, dist: Distribution, run: _Run, build: dict) -> tuple
     return model, comm
 
 
-def _fetch_replica(cl, dist: Distribution, run: _Run, fits: list[dict], build: dict) -> tuple[Any, dict]:
+def _fetch_replica(cl, dist: Distribution, run: RunSettings, fits: list[dict], build: dict) -> tuple[Any, dict]:
     """Every rank holds the same combined weights: fetch rank 0's; the counters come from the fits."""
     ars = submit(cl, engine.take_root_weights, lambda rank: (dist.token,))
     model = model_from_weights(wait(cl, ars, "gathering the weights", run.timeout)[0], **build)
