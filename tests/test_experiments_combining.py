@@ -147,11 +147,13 @@ def test_tables_and_figure(runs):
                                                         "the mean, different starts (at 2 engines, averaged over data "
                                                         "sets and scalings)")
     assert lit.loc["Fisher", "what we measured"] == "not run"
-    comm = pd.DataFrame({"n_engines": [2, 2, 2], "scale_inputs": [False] * 3, "comm_rounds": [1, 50, 40],
-                         "accuracy_pct": [88.0, 90.0, 89.0],
-                         "variant": ["one-shot", "periodic, every 1 epoch", "periodic, every 1 epoch"]})
+    comm = pd.DataFrame({"n_engines": [2, 2, 2, 2], "scale_inputs": [False] * 4, "phase": ["to target"] * 4,
+                         "reached": [True, True, True, False], "exchanges_to_target": [1, 50, 40, np.nan],
+                         "test_accuracy_at_target_pct": [88.0, 90.0, 89.0, np.nan],
+                         "strategy": ["one-shot", "periodic", "periodic", "periodic"],
+                         "variant": ["one-shot"] + ["periodic, every 1 epoch"] * 3})
     fig = page.exchanges_figure(summary, comm)
-    periodic = [t for t in fig.data if t.name == "communication chapter"]
+    periodic = [t for t in fig.data if t.name == "communication chapter, to the target"]
     assert list(periodic[0].x) == [45.0] and list(periodic[0].y) == [89.5]
     assert len(page.exchanges_figure(summary, None).data) == 1
 

@@ -1,5 +1,5 @@
 """Chapter 04: its parameters (checked before any work), its runs (experiments.communication), its numbers
-(analysis.communication), its tables and sentences (reporting.communication).
+(analysis.communication); its tables and sentences are tested in test_reporting_communication.py.
 
 No notebook is executed and no cluster is started: the run loop is driven with a stand-in trainer
 and cluster, and the sentences are built from a made-up table of runs.
@@ -19,7 +19,6 @@ import pytest
 
 from exemplar.analysis import communication as analysis
 from exemplar.experiments import communication, runner
-from exemplar.reporting import communication as page
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "04-communication.ipynb"
 #: The QUICK plan's parameters, as papermill's ``-p`` hands them over (strings), with the model given.
@@ -119,13 +118,6 @@ def test_configs_run_each_variant_per_engine_count_scaling_and_repeat_in_order()
     assert configs[3]["seed"] == 1 and configs[6]["scale_inputs"] is True
 
 
-def test_plan_sentence():
-    p = communication.parameters(QUICK)
-    assert page.plan_sentence(p) == (
-        "Classifier: **75 hidden units, at most 75 epochs** (as given). 4 strategy variants × 2 engine counts × "
-        "2 input scalings × 1 repeats = **16 runs**.")
-
-
 # ---------------------------------------------------------------------------------------------- the run loop
 class FakeCluster:
     start_seconds = 1.5
@@ -193,17 +185,6 @@ def test_run_saves_every_row_in_the_results_order_and_resumes(tmp_path):
     assert again.rows.accuracy_pct.tolist() == saved.accuracy_pct.tolist()
 
 
-def test_run_sentence():
-    runs = pd.DataFrame({"replicas_identical": [None, True, True, None]})
-    prov = {"run_seconds": 90.0, "machine": {"usable_cores": 2, "cpu_model": "Some CPU"}}
-    assert page.run_sentence(runner.ChapterRun(runs, prov, "/elsewhere/communication.csv")) == (
-        "4 runs in **1.5 minutes**, written to `/elsewhere/communication.csv`. This machine has **2 cores** "
-        "(Some CPU); runs with more engines than cores share them. In all 2 periodic and gradient-allreduce "
-        "runs the engines ended with bit-identical weights.")
-    runs.loc[1, "replicas_identical"] = False
-    assert "ended with NOT identical weights." in page.run_sentence(runner.ChapterRun(runs, prov, "/x.csv"))
-
-
 # ---------------------------------------------------------------------------------------------- made-up runs
 #: (scale_inputs, n_engines, variant): (mean accuracy %, wall s, epochs run)
 MADE_UP = {
@@ -230,151 +211,7 @@ def made_up_runs(table=MADE_UP) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-@pytest.fixture
-def summary():
-    return communication.summarize(made_up_runs())
-
-
-@pytest.fixture
-def answer(summary):
-    return analysis.speed_at_same_accuracy(summary, 0.5)
-
-
-def test_answer_paragraph(answer):
-    assert page.answer_paragraph(answer, 0.5, 2, 3) == (
-        "**The answer, as measured in this chapter.** Counting as \"the same accuracy\" a mean test accuracy "
-        "within 0.5 percentage points of the sequential run's: with raw pixels, as in the paper, **yes, on every "
-        "engine count measured**; with pixels / 255, **no, on no engine count**. With raw pixels the sequential "
-        "run reaches 90.00 % in 10.00 s; on 2 engines *periodic, every 5 epochs* reached 89.75 % (-0.25 pp) at "
-        "**1.67×** the sequential speed (measured). With pixels / 255 the sequential run reaches 95.00 % in 20.00 s; on 2 "
-        "engines no strategy did; the closest, *gradient-allreduce*, was 0.80 pp short. (Speedups compare wall "
-        "times, including reading and distributing the data, on this 2-core machine; means of 3 repeats.)")
-    assert page.answer_paragraph(answer, 0.5, 1, 1).endswith(
-        "on 2 engines (sharing cores) no strategy did; the closest, *gradient-allreduce*, was 0.80 pp short. "
-        "(Speedups compare wall times, including reading and distributing the data, on this 1-core machine; "
-        "one run each.)")
-
-
-def test_verdict_sentence_with_a_lead(answer):
-    plain = page.verdict_sentence(answer, 0.5)
-    assert plain.startswith("Counting as \"the same accuracy\" a mean test accuracy within 0.5 percentage points")
-    led = page.verdict_sentence(answer, 0.5, lead="Communicating during training instead, and ")
-    assert led == "Communicating during training instead, and c" + plain[1:]
-
-
-def verdict_rows(reached, faster, n=(2, 4)):
-    return pd.DataFrame({"n_engines": list(n), "reached": reached, "faster": faster})
-
-
-@pytest.mark.parametrize("reached, faster, expected", [
-    ([True, True], [True, True], "yes, on every engine count measured"),
-    ([True, True], [True, False], "yes on 2 engines, not on 4"),
-    ([True, False], [False, False], "only without a speedup (within 0.5 pp on 2 engines, but slower)"),
-    ([True, True], [False, False], "only without a speedup (within 0.5 pp on 2 and 4 engines, but slower)"),
-    ([False, False], [False, False], "no, on no engine count"),
-])
-def test_verdict(reached, faster, expected):
-    assert page.verdict(verdict_rows(reached, faster), 0.5) == expected
-
-
-def test_engines_list():
-    assert [page.engines_list(ns) for ns in ([2], [2, 4], [2, 4, 6])] == ["2", "2 and 4", "2, 4 and 6"]
-
-
-def test_timing_noise(summary):
-    assert page.timing_noise(summary) == (
-        " How precise are the speedups? On one engine, one-shot and ensemble run the very same fit "
-        "(bit-identical models); their mean wall times differ by 10 % here, which is the timing noise of this "
-        "machine to keep in mind when reading the speedup columns.")
-    assert page.timing_noise(summary[summary.variant != "ensemble"]) == ""
-
-
-def test_epochs_paragraph(summary):
-    assert page.epochs_paragraph(summary) == (
-        "Epochs run, mean over the parallel runs (the sequential run's in brackets): raw pixels (30): *ensemble* "
-        "20, *gradient-allreduce* 36, *one-shot* 20, *periodic, every 5 epochs* 40; pixels / 255 (50): *ensemble* "
-        "50, *gradient-allreduce* 50, *one-shot* 50, *periodic, every 5 epochs* 50. One-shot and ensemble engines "
-        "each stop when *their own* shard's training loss stalls; periodic and gradient-allreduce stop when the "
-        "loss of all the data together does. Here that kept them training longer (44 epochs on average against "
-        "35): part of the accuracy they recover is that longer training, and part of the time they cost.")
-    scaled = summary[summary.scale_inputs]
-    assert page.epochs_paragraph(scaled).endswith(
-        " Here both ran about as many epochs (50 and 50 on average).")
-    only_local = summary[summary.strategy.isin(["one-shot", "ensemble"])]
-    assert page.epochs_paragraph(only_local).endswith("the loss of all the data together does.")
-
-
-def test_scaling_paragraph(summary):
-    assert page.scaling_paragraph(summary) == (
-        "Scaling the inputs moved the sequential accuracy by **+5.00 pp**. Going from 1 to 2 engines moved "
-        "one-shot averaging's accuracy by -2.00 pp on raw pixels and -2.00 pp on scaled ones; the strategy that "
-        "kept the most was *periodic, every 5 epochs* on raw pixels (-0.25 pp) and *gradient-allreduce* on scaled "
-        "ones (-0.80 pp). Every parallel run on scaled pixels, even the worst (*one-shot* on 2 engines, 93.00 %), "
-        "is more accurate than the sequential run on raw pixels as the paper trained it (90.00 %).")
-    worse = communication.summarize(made_up_runs({**MADE_UP, (True, 2, "one-shot"): (89.5, 10.0, 50)}))
-    assert page.scaling_paragraph(worse).endswith(
-        "The worst parallel run on scaled pixels (*one-shot* on 2 engines, 89.50 %) falls below the sequential run "
-        "on raw pixels (90.00 %).")
-    assert page.scaling_paragraph(summary[~summary.scale_inputs]) == (
-        "Only one input scaling was run, so its effect cannot be compared here.")
-
-
-def test_recovery_sentence(summary):
-    assert page.recovery_sentence(summary) == (
-        "On raw pixels with 2 engines, one-shot averaging ended 2.00 pp below the sequential run. *ensemble*: "
-        "1.00 pp below, 50 % of one-shot's loss recovered. *gradient-allreduce*: 0.40 pp below, 80 % of "
-        "one-shot's loss recovered. *periodic, every 5 epochs*: 0.25 pp below, 88 % of one-shot's loss recovered.")
-    assert page.recovery_sentence(summary[summary.scale_inputs]).startswith(
-        "On pixels / 255 with 2 engines, one-shot averaging ended 2.00 pp below the sequential run.")
-
-
-def test_summary_bullets(answer):
-    assert page.summary_bullets(answer, 0.5, 90.0, 2) == "\n".join([
-        "- Counting as \"the same accuracy\" a mean test accuracy within 0.5 percentage points of the sequential "
-        "run's: with raw pixels, as in the paper, **yes, on every engine count measured**; with pixels / 255, "
-        "**no, on no engine count**.",
-        "- With raw pixels, the best speedup at the sequential accuracy was **1.67×** (measured), by *periodic, "
-        "every 5 epochs* on 2 engines.",
-        "- With pixels / 255, no parallel strategy came within 0.5 pp of the sequential accuracy.",
-        "- The runs took 1.5 minutes on 2 cores; engine counts above 2 time-share the cores, so their speed says "
-        "little about a machine with a core per engine."])
-
-
 # ---------------------------------------------------------------------------------------------- tables
-def test_answer_table(answer):
-    t = page.answer_table(answer, 0.5)
-    assert list(t.columns) == ["inputs", "engines", "sequential accuracy (%)", "within 0.5 pp?",
-                               "fastest such strategy", "its accuracy (%)", "gap (pp)", "its wall time (s)",
-                               "speedup (wall)", "speedup (training)", "its wall time, a core each (estimate, s)",
-                               "speedup, a core each (estimate)", "answer from", "most accurate strategy",
-                               "its gap (pp)"]
-    assert t["answer from"].tolist() == ["measured", "measured"]
-    assert t["inputs"].tolist() == ["raw pixels", "pixels / 255"]
-    assert t["within 0.5 pp?"].tolist() == ["yes", "no"]
-    assert t["fastest such strategy"].tolist() == ["periodic, every 5 epochs", "–"]
-
-
-def test_communication_table(summary):
-    c = page.communication_table(summary)
-    assert list(c.columns) == ["inputs", "strategy", "engines", "epochs run", "rounds", "MB per engine",
-                               "communication (s)", "share of wall time (%)", "wall time (s)"]
-    assert len(c) == 8 and set(c.engines) == {2} and c["MB per engine"].eq(2.0).all()
-    first = c.iloc[0]
-    assert (first.inputs, first.strategy, first["share of wall time (%)"]) == ("pixels / 255", "ensemble", 5.0)
-
-
-def test_effects_table(summary):
-    e = page.effects_table(summary).set_index("strategy")
-    assert list(e.columns) == [
-        "raw pixels, 1 engine (%)", "raw pixels, 2 engines (%)", "parallelism effect, raw pixels (pp)",
-        "pixels / 255, 1 engine (%)", "pixels / 255, 2 engines (%)", "parallelism effect, pixels / 255 (pp)",
-        "scaling effect, 1 engine (pp)", "scaling effect, 2 engines (pp)"]
-    assert e.loc["one-shot"].tolist() == [90.0, 88.0, -2.0, 95.0, 93.0, -2.0, 5.0, 5.0]
-    one = page.effects_table(summary[summary.scale_inputs])
-    assert list(one.columns) == ["strategy", "pixels / 255, 1 engine (%)", "pixels / 255, 2 engines (%)",
-                                 "parallelism effect, pixels / 255 (pp)"]
-
-
 def test_a_failed_run_keeps_the_rows_finished_before_it(tmp_path):
     from exemplar.experiments.runner import ExperimentError
 
@@ -419,47 +256,3 @@ def test_engine_counts_above_the_cores_are_answered_from_the_estimate():
     assert row.speedup_measured == pytest.approx(10.0 / 12.0)
     measured_only = analysis.speed_at_same_accuracy(summary, 0.5).set_index(["scale_inputs", "n_engines"])
     assert set(measured_only.basis) == {"measured"} and not measured_only.loc[(False, 4)].faster
-
-
-def test_answer_paragraph_marks_measured_and_estimated_speedups():
-    answer = analysis.speed_at_same_accuracy(communication.summarize(estimated_runs()), 0.5, cores=2)
-    assert page.answer_paragraph(answer, 0.5, 2, 3) == (
-        "**The answer, as measured in this chapter.** Counting as \"the same accuracy\" a mean test accuracy "
-        "within 0.5 percentage points of the sequential run's: with raw pixels, as in the paper, **yes, on every "
-        "engine count measured**; with pixels / 255, **no, on no engine count**. With raw pixels the sequential "
-        "run reaches 90.00 % in 10.00 s; on 2 engines *periodic, every 5 epochs* reached 89.75 % (-0.25 pp) at "
-        "**1.67×** the sequential speed (measured); on 4 engines *periodic, every 5 epochs* reached 89.60 % "
-        "(-0.40 pp) at **1.33×** the sequential speed (estimated for a core per engine). With pixels / 255 the "
-        "sequential run reaches 95.00 % in 20.00 s; on 2 engines no strategy did; the closest, "
-        "*gradient-allreduce*, was 0.80 pp short; on 4 engines no strategy did; the closest, *gradient-allreduce*, "
-        "was 0.90 pp short. (Measured speedups compare wall times, including reading and distributing the data, "
-        "on this 2-core machine; estimated ones, for more engines than cores, replace the training time of each "
-        "run (the sequential run's too) by its estimate with a core per engine: per communication round the "
-        "slowest engine's compute CPU time, plus the collective modelled as recursive doubling; means of 3 "
-        "repeats.)")
-    bullets = page.summary_bullets(answer, 0.5, 90.0, 2).split("\n")
-    assert bullets[-1] == ("- The runs took 1.5 minutes on 2 cores; engine counts above 2 time-share the cores, so "
-                           "their speeds are estimated for a core per engine from each engine's CPU time.")
-    table = page.answer_table(answer, 0.5)
-    assert table["answer from"].tolist() == ["measured", "estimate", "measured", "estimate"]
-
-
-def test_validation_sentence_per_strategy():
-    runs = estimated_runs()
-    assert page.validation_sentence(runs[runs.scale_inputs & (runs.variant == "one-shot")], 2) == (
-        "With no more engines than cores, the dedicated-core estimate over the measured training wall "
-        "time was one-shot on 1 engine 1.00; one-shot on 2 engines 1.00: 2 of 2 within 10 %.")
-    assert page.validation_sentence(made_up_runs(), 2) == (
-        "These runs predate the dedicated-core estimate (no `dedicated_seconds` column).")
-
-
-def test_frontier_draws_the_estimate_above_the_cores():
-    from exemplar.reporting import strategy_figures
-
-    summary = communication.summarize(estimated_runs())
-    fig = strategy_figures.frontier(summary[~summary.scale_inputs], "t", 0.5, cores=2)
-    names = [t.name for t in fig.data]
-    assert "estimate: a core per engine (above 2 engines)" in names
-    dashed = [t for t in fig.data if t.name == "periodic, every 5 epochs, estimate"]
-    assert len(dashed) == 1 and dashed[0].line.dash == "dashdot"
-    assert list(dashed[0].x) == pytest.approx([6.0, 7.5]) and list(dashed[0].text) == ["", "4 (estimate)"]

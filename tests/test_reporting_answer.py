@@ -7,7 +7,6 @@ import pytest
 
 from exemplar.analysis import communication
 from exemplar.reporting import answer
-from exemplar.reporting import communication as page
 
 
 def _per_n(rows):
@@ -71,65 +70,54 @@ def test_a_speedup_below_one_is_said_to_be_slower():
         answer.one_shot_sentence(kept_not_faster, cores=2)
 
 
-# ---------------------------------------------------------------------------------------------- firm or not
-def _comm_runs(ref_acc, par_acc, ref_wall=(10.0, 10.0, 10.0), par_wall=(5.0, 5.0, 5.0)) -> pd.DataFrame:
-    """Made-up communication runs on raw pixels, 3 repeats: one-shot on 1 engine (the sequential reference),
-    periodic on 2 engines (``par_acc``, ``par_wall``), one-shot on 2 engines 3 pp short and fastest."""
-    rows = []
-    for variant, n, accs, walls in (("one-shot", 1, ref_acc, ref_wall), ("periodic, every 5 epochs", 2, par_acc,
-                                                                          par_wall),
-                                    ("one-shot", 2, [a - 3.0 for a in ref_acc], (4.0, 4.0, 4.0))):
-        for r, (acc, wall) in enumerate(zip(accs, walls)):
-            rows.append({"scale_inputs": False, "n_engines": n, "strategy": variant.split(",")[0], "variant": variant,
-                         "repeat": r, "accuracy_pct": acc, "wall_seconds": wall, "fit_seconds_max": wall / 2,
-                         "distribute_seconds": 0.0, "combine_seconds": 0.0})
+# ---------------------------------------------------------------------------------------------- the communication part
+def _comm_runs(seq_times, par_times) -> pd.DataFrame:
+    """Made-up time-to-target runs on raw pixels, 3 repeats: two sequential references (validation 89 %: target
+    88.5 %), the 1-engine sequential run to the target (``seq_times``) and gradient-allreduce on 2 engines
+    (``par_times``), both reaching it."""
+    rows = [{"n_engines": 1, "scale_inputs": False, "repeat": r, "variant": communication.REFERENCE,
+             "strategy": "one-shot", "phase": "reference", "validation_pct": 89.0, "accuracy_pct": 88.0,
+             "steps": 100, "n_iter_max": 20, "fit_seconds_max": 10.0} for r in range(2)]
+    for n, variant, times in ((1, "one-shot", seq_times), (2, "gradient-allreduce", par_times)):
+        for r, t in enumerate(times):
+            rows.append({"n_engines": n, "scale_inputs": False, "repeat": r, "variant": variant, "strategy": variant,
+                         "phase": "to target", "target_pct": 88.5, "reached": True, "stopped_by": "target",
+                         "time_to_target_seconds": t, "dedicated_time_to_target_seconds": t,
+                         "steps_to_target": 100 // n, "exchanges_to_target": 0 if n == 1 else 50,
+                         "epochs_to_target": 20, "test_accuracy_at_target_pct": 88.0, "accuracy_pct": 88.0,
+                         "validation_pct": 88.6, "fit_seconds_max": t, "dedicated_seconds": t})
     return pd.DataFrame(rows)
 
 
-def _answer(runs):
-    return communication.speed_at_same_accuracy(communication.summarize_strategies(runs), answer.TOLERANCE_PP)
-
-
-def test_the_answer_computes_its_margin_and_spread():
-    """Within 0.5 pp by 0.1 pp, against an sd of the difference of sqrt(1² + 1²) = 1.41 pp: not firm."""
-    row = _answer(_comm_runs([88.0, 89.0, 90.0], [87.6, 88.6, 89.6])).iloc[0]
-    assert row.reached and row.faster and row.fastest == "periodic, every 5 epochs" and row.repeats == 3
-    assert (row.margin_pp, row.spread_pp) == (pytest.approx(0.1), pytest.approx(2 ** 0.5))
-    assert row.speedup == pytest.approx(2.0) and row.speedup_sd == pytest.approx(0.0) and not row.firm
-    firm = _answer(_comm_runs([88.9, 89.0, 89.1], [88.9, 89.0, 89.1])).iloc[0]
-    assert firm.margin_pp == pytest.approx(0.5) and firm.spread_pp == pytest.approx(0.1414, abs=1e-4) and firm.firm
-
-
-def test_a_yes_inside_the_spread_is_not_a_firm_yes():
-    text = page.verdict_sentence(_answer(_comm_runs([88.0, 89.0, 90.0], [87.6, 88.6, 89.6])), answer.TOLERANCE_PP)
-    assert text.endswith(
-        "with raw pixels, as in the paper, **yes, on every engine count measured** (on 2 engines within 0.5 pp by "
-        "0.10 pp, inside the spread of 1.41 pp over 3 repeats: not a firm yes).")
-    firm = page.verdict_sentence(_answer(_comm_runs([88.9, 89.0, 89.1], [88.9, 89.0, 89.1])), answer.TOLERANCE_PP)
-    assert firm.endswith("**yes, on every engine count measured**.")
-
-
-def test_a_no_and_a_speedup_inside_the_spread_are_said_so():
-    no = _answer(_comm_runs([88.0, 89.0, 90.0], [87.4, 88.4, 89.4], par_wall=(9.0, 9.5, 10.0)))
-    assert page.verdict_sentence(no, answer.TOLERANCE_PP).endswith(
-        "**no, on no engine count** (on 2 engines outside 0.5 pp by 0.10 pp, inside the spread of 1.41 pp over 3 "
-        "repeats: not a firm no).")
-    slow = _answer(_comm_runs([88.9, 89.0, 89.1], [88.9, 89.0, 89.1], (9.0, 10.0, 11.0), (9.0, 9.5, 10.0)))
-    assert page.firmness(slow.iloc[0], answer.TOLERANCE_PP) == (
-        "at 1.05× the sequential speed, inside its spread of 0.12× over 3 repeats: not a firm yes")
-    table = page.answer_table(slow, answer.TOLERANCE_PP)
-    assert table[["repeats", "firm?"]].values.tolist() == [[3, "no: inside the spread"]]
-
-
-def test_the_first_pages_answer_says_its_repeats_and_what_not_firm_means(tmp_path):
+def _write(tmp_path, runs):
     from exemplar import results
 
-    results.write_results(communication.RESULTS_NAME, _comm_runs([88.0, 89.0, 90.0], [87.6, 88.6, 89.6]),
-                          {"machine": {"usable_cores": 2}}, tmp_path)
+    results.write_results(communication.RESULTS_NAME, runs, {"machine": {"usable_cores": 2},
+                                                              "parameters": {"tolerance_pp": 0.5}}, tmp_path)
+
+
+def test_the_first_pages_communication_answer_is_the_time_to_target_answer(tmp_path):
+    _write(tmp_path, _comm_runs((10.0, 10.0, 10.0), (5.0, 5.0, 5.0)))
     text = answer.answer_paragraph(tmp_path)
-    assert "(on 2 engines within 0.5 pp by 0.10 pp, inside the spread of 1.41 pp over 3 repeats: not a firm yes). " \
-           "Measured on 2 cores; engine counts above that share cores; means of 3 repeats per point. " \
-           + answer.FIRM_NOTE in text
+    assert ("Communicating during training instead (the communication chapter), and timing how long each way of "
+            "training takes to reach a target validation accuracy (the sequential runs' minus 0.5 pp), can the "
+            "engines train faster than one process to the same accuracy? With raw pixels, as in the paper, **yes, on "
+            "every engine count measured**. With raw pixels (target 88.50 %): on 2 engines *gradient-allreduce* at "
+            "**2.00× ± 0.00** (measured; 0.50× the sequential steps, test accuracy at the target +0.00 pp).") in text
+    assert text.endswith("its speedups are measured. (means of 3 repeats per point.)")
+    assert answer.FIRM_NOTE not in text
+
+
+def test_a_speedup_inside_its_spread_is_flagged_on_the_first_page(tmp_path):
+    _write(tmp_path, _comm_runs((9.0, 10.0, 11.0), (9.0, 9.5, 10.0)))
+    text = answer.answer_paragraph(tmp_path)
+    assert "(on 2 engines 1.05× the sequential speed, inside its spread of 0.12×: not a firm yes)" in text
+    assert text.endswith(answer.FIRM_NOTE)
+
+
+def test_communication_results_of_the_old_design_are_named_not_read(tmp_path):
+    _write(tmp_path, pd.DataFrame({"n_engines": [1, 2], "variant": ["one-shot"] * 2, "accuracy_pct": [88.0, 87.0]}))
+    assert "predate its time-to-target runs: rerun the chapter" in answer.answer_paragraph(tmp_path)
 
 
 def test_one_shot_sentence_says_its_repeats_and_flags_a_loss_inside_the_spread():

@@ -1,8 +1,8 @@
 """The report's answer to its title question, computed from the measured results, for the site's first page.
 
 "Can we increase the speed, keeping the same accuracy?" is answered twice by the chapters: by the
-paper's own method (one average at the end, chapter 03) and by the strategies that communicate
-more often (chapter 04). :func:`answer_paragraph` states both in one paragraph;
+paper's own method (one average at the end, chapter 03) and by the variants that communicate
+during training (chapter 04), timed to a target validation accuracy (time to accuracy). :func:`answer_paragraph` states both in one paragraph;
 :func:`render_intro` puts it at the top of ``book/intro.md`` when the site is built.
 """
 
@@ -16,11 +16,12 @@ import pandas as pd
 from exemplar import config, results
 from exemplar.analysis import communication, exemplar_parallel, provenance
 from exemplar.reporting import comparison
-from exemplar.reporting.communication import repeats_text, verdict_sentence
+from exemplar.reporting.communication import details, oversubscribed_sentence, repeats_text, verdict_sentence
 
 #: The line of ``book/intro.md`` that the measured answer replaces (a MyST comment: invisible if left).
 MARKER = "% exemplar:answer"
-#: What "the same accuracy" means here, in percentage points (as in the communication chapter).
+#: What "the same accuracy" means here, in percentage points (as in the communication chapter, whose target is
+#: its sequential runs' validation accuracy minus its own ``tolerance_pp``, read from its provenance).
 TOLERANCE_PP = 0.5
 #: What "not firm" means, said once where some answer is not.
 FIRM_NOTE = ("An answer is *not firm* where its margin (how far the difference it rests on lies from the tolerance, "
@@ -55,8 +56,18 @@ def one_shot_verdict(faster: list[int], kept: list[int], n_counts: int) -> str:
     return f"{speed} and {accuracy}"
 
 
+def repeats_words(counts: pd.Series) -> str:
+    """Runs per point in words: "3 repeats", "2–3 repeats", "one run" (as
+    :func:`exemplar.reporting.communication.repeats_text` says them); ``""`` without counts."""
+    counts = pd.Series(counts).dropna()
+    if counts.empty:
+        return ""
+    low, high = int(counts.min()), int(counts.max())
+    return "one run" if high == 1 else f"{low}{'' if low == high else f'–{high}'} repeats"
+
+
 def _averaged(repeats: str) -> str:
-    """"means of 3 repeats", or "one run" (:func:`exemplar.reporting.communication.repeats_text`'s words)."""
+    """"means of 3 repeats", or "one run" (:func:`repeats_words`' words)."""
     return repeats if repeats == "one run" else f"means of {repeats}"
 
 
@@ -116,8 +127,27 @@ def one_shot_sentence(per_n: pd.DataFrame, cores: int, tolerance_pp: float = TOL
     return (f"The paper's method, one average of the engines' networks at the end, **{verdict}**: "
             + "; ".join(bits) + (" (CPU time of the slowest engine's training, which other work on the machine "
                                  "barely moves" if cpu else " (training time of the slowest engine")
-            + f"; sequential {a1:.2f} %" + (f"; {_averaged(repeats_text(per_n.rename(columns={'runs': 'repeats'})))}"
+            + f"; sequential {a1:.2f} %" + (f"; {_averaged(repeats_words(per_n.runs))}"
                                              if "runs" in per_n else "") + ").")
+
+
+def communication_sentence(runs: pd.DataFrame, prov: dict) -> str:
+    """The communication chapter's answer by time to the target (:func:`exemplar.analysis.communication.answer_to_target`
+    of ``results/communication.csv``'s rows): the verdict per input scaling, the fastest variant per engine count
+    with its speedup, the machine and the repeats. Results from before the time-to-target chapter (no ``phase``
+    column) are named as such, not read."""
+    if "phase" not in runs.columns:
+        return ("The communication chapter's results predate its time-to-target runs: rerun the chapter "
+                "(`exemplar run 04-communication`) for its answer.")
+    cores = provenance.cores(prov)
+    tolerance = float((prov.get("parameters") or {}).get("tolerance_pp", TOLERANCE_PP))
+    answer = communication.answer_to_target(communication.summarize_to_target(runs), cores)
+    repeats = repeats_text(runs)
+    return (verdict_sentence(answer, tolerance, lead="Communicating during training instead (the communication "
+                                                     "chapter), and ")
+            + " " + " ".join(details(t) for t in communication.by_scale(answer).values())
+            + " " + oversubscribed_sentence(answer.n_engines.unique(), cores)
+            + (f" ({_averaged(repeats)} per point.)" if repeats else ""))
 
 
 def answer_paragraph(directory: Path | None = None) -> str:
@@ -132,13 +162,7 @@ def answer_paragraph(directory: Path | None = None) -> str:
         parts.append("The exemplar-parallelism chapter has no results yet (run `make book`).")
     try:
         runs, prov = results.read_results(communication.RESULTS_NAME, directory)
-        cores = provenance.cores(prov)
-        answer = communication.speed_at_same_accuracy(communication.summarize_strategies(runs), TOLERANCE_PP,
-                                                      cores=cores)
-        parts.append(verdict_sentence(answer, TOLERANCE_PP,
-                                      lead="Communicating during training instead (the communication chapter), and ")
-                     + f" Measured on {cores} cores; engine counts above that share cores"
-                     + (f"; {_averaged(repeats_text(answer))} per point." if repeats_text(answer) else "."))
+        parts.append(communication_sentence(runs, prov))
     except FileNotFoundError:
         parts.append("The communication chapter has no results yet (run `make book`).")
     if any("not firm" in part or "not a firm" in part for part in parts):

@@ -227,7 +227,8 @@ def exchanges_figure(summary, comm_runs=None, dataset: str = "mnist", start: str
     """Accuracy against model exchanges after distribution, at the most engines; sequential as the reference line.
 
     One panel per scaling: this chapter's methods (1 or 2 exchanges; error bars one sd) and the
-    communication chapter's periodic and gradient strategies (their ``comm_rounds``, grey), when
+    communication chapter's variants that reached its target (grey: their mean exchanges of model state
+    to the target and test accuracy there, :func:`exemplar.analysis.combining.periodic_points`), when
     ``comm_runs`` (``results/communication.csv``, :func:`exemplar.analysis.combining.read_communication`)
     is given and holds that engine count.
     """
@@ -248,8 +249,11 @@ def exchanges_figure(summary, comm_runs=None, dataset: str = "mnist", start: str
         other = periodic_points(comm_runs if dataset == "mnist" else None, n, bool(s))
         if len(other):
             fig.add_trace(go.Scatter(x=other.comm_rounds, y=other.accuracy_pct, mode="markers+text",
-                                     text=other.variant, textposition="top center", name="communication chapter",
-                                     showlegend=col == 1, marker=dict(size=9, color="grey", symbol="square")),
+                                     text=other.variant, textposition="top center",
+                                     name="communication chapter, to the target", showlegend=col == 1,
+                                     hovertemplate="%{text}<br>%{x:.0f} exchanges to the target<br>test accuracy "
+                                                   "there %{y:.2f} %<extra></extra>",
+                                     marker=dict(size=9, color="grey", symbol="square")),
                           row=1, col=col)
         seq = float(here.sequential.iloc[0])
         fig.add_hline(y=seq, line_dash="dash", line_color="black", annotation_text=f"sequential {seq:.2f} %",

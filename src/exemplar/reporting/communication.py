@@ -1,14 +1,13 @@
-"""Chapter 04's text: the communication strategies' sentences, display tables and figures.
+"""Chapter 04's text: time to a target accuracy per variant and engine count, in sentences, tables and a figure.
 
-Every number comes from :mod:`exemplar.analysis.communication` (the summary of
-``results/communication.csv`` and :func:`~exemplar.analysis.communication.speed_at_same_accuracy`,
-the answer); this module only says it. The notebook ``04-communication`` shows it as ``page``.
+Every number comes from :mod:`exemplar.analysis.communication` (the runs' summary,
+:func:`~exemplar.analysis.communication.answer_to_target`, the speedups, the per-step split, the
+reference runs) and :mod:`exemplar.analysis.frontier` (the frontier and the speedup's factors);
+this module only says it. The notebook ``04-communication`` shows it as ``page``.
 
-For the report's first page, :func:`verdict_sentence` takes a ``lead``:
-``verdict_sentence(answer, tolerance_pp, lead="")`` — with ``lead`` given, the sentence starts with
-it and continues in lower case (``lead="Communicating during training instead (the communication
-chapter), and "`` gives "Communicating during training instead (the communication chapter), and
-counting as ...").
+For the report's first page, :func:`verdict_sentence` takes a ``lead``: with it, the sentence starts
+with ``lead`` and continues in lower case ("Communicating during training instead (the
+communication chapter), and timing ...").
 """
 
 from __future__ import annotations
@@ -18,302 +17,310 @@ from typing import Iterable
 import numpy as np
 import pandas as pd
 
-from exemplar import config
+from exemplar import config, results
 from exemplar.analysis import provenance
-from exemplar.analysis.communication import (SCALE_NAME, accuracy_grid, by_scale, effects, estimated, timing_gap_pct,
-                                             variants, with_derived)
-from exemplar.parallel import APART
+from exemplar.analysis.communication import (CURVES_NAME, SCALE_NAME, by_scale, estimated,
+                                             fewest_exchanges, reference_summary, speedups, step_split, to_target)
+from exemplar.analysis.frontier import basis_of, fastest_factors
 from exemplar.reporting import sweep
+
+#: How each way a run ended is said.
+STOPPED = {"target": "reached the target", "budget": "ran out of budget", "patience": "ran out of patience",
+           "rule": "stopped by scikit-learn's rule"}
 
 
 # ---------------------------------------------------------------------------------------------- the plan and the runs
-def plan_sentence(p) -> str:
-    """The classifier and the number of runs, for the notebook's first paragraph of results."""
-    n_variants = len(variants(p.strategies, p.sync_every))
-    n_runs = n_variants * len(p.engine_counts) * len(p.scale_inputs) * p.repeats
-    return (f"Classifier: {sweep.classifier_text(p)}. "
-            f"{n_variants} strategy variants × {len(p.engine_counts)} engine counts × {len(p.scale_inputs)} input "
-            f"scalings × {p.repeats} repeats = **{n_runs} runs**.")
-
-
-def run_sentence(run) -> str:
-    """How many runs, how long, where written, the machine, and whether the replicas stayed identical, from a
-    :class:`~exemplar.experiments.runner.ChapterRun`."""
-    runs, prov = run.rows, run.prov
-    replicated = runs.replicas_identical.dropna()
-    cores = provenance.cores(prov)
-    return (f"{len(runs)} runs in **{prov['run_seconds'] / 60:.1f} minutes**, written to "
-            f"`{config.display_path(run.path)}`. This machine has **{cores} cores** ({prov['machine']['cpu_model']}); "
-            f"runs with more engines than cores share them. In all {len(replicated)} periodic and "
-            f"gradient-allreduce runs the engines ended with "
-            f"{'bit-identical' if replicated.all() else 'NOT identical'} weights.")
-
-
-def validation_sentence(runs, cores: int) -> str:
-    """Where engines had a core each: the dedicated-core estimate over the measured training time, per strategy."""
-    from exemplar.parallel import dedicated
-
-    if "dedicated_seconds" not in runs.columns:
-        return "These runs predate the dedicated-core estimate (no `dedicated_seconds` column)."
-    return dedicated.validation_sentence(dedicated.validation(with_derived(runs), cores, by=("variant",)))
-
-
-# ---------------------------------------------------------------------------------------------- the answer
 def engines_list(ns: Iterable) -> str:
     """Engine counts in words: ``"2"``, ``"2 and 4"``, ``"2, 4 and 6"``."""
     ns = [str(int(n)) for n in ns]
     return ns[0] if len(ns) == 1 else ", ".join(ns[:-1]) + " and " + ns[-1]
 
 
-def verdict(t, tolerance_pp: float) -> str:
-    """The answer for one input scaling (rows of :func:`~exemplar.analysis.communication.speed_at_same_accuracy`)."""
-    fast = t[t.faster].n_engines.tolist()
-    slow = t[t.reached & ~t.faster].n_engines.tolist()
-    rest = [n for n in t.n_engines if n not in fast]
+def plan_sentence(p) -> str:
+    """The plan in words: the classifier, the target and its validation set, the budget, the patience, the
+    variants and the number of runs."""
+    parallel = [n for n in p.engine_counts if n > 1]
+    scalings = len(p.scale_inputs)
+    n_ref = scalings * p.repeats
+    n_runs = n_ref + scalings * p.repeats * (1 + len(p.variants) * len(parallel))
+    patience = (f", or after {p.patience_factor:g}× them without a new best validation accuracy (patience)"
+                if p.patience_factor > 0 else "")
+    return (f"Classifier: {sweep.classifier_text(p)}. **The target**, per input scaling: the mean validation "
+            f"accuracy of {p.repeats} sequential reference runs (one engine, scikit-learn's network and stopping "
+            f"rule, at most {p.epochs} epochs) minus **{p.tolerance_pp:g} pp**, on a validation set of "
+            f"{p.n_validation:,} training images (images {p.n_train:,}–{p.n_train + p.n_validation - 1:,}, never "
+            f"the test set). Every run then trains until its validation accuracy reaches the target, or gives up "
+            f"after {p.budget_factor:g}× the reference runs' mean optimizer steps (budget){patience}. "
+            f"{len(p.variants)} variants ({', '.join(p.variants)}) on {engines_list(parallel)} engines and the "
+            f"sequential run on one, × {scalings} input scaling{'s' if scalings != 1 else ''} × {p.repeats} repeats, "
+            f"after the {n_ref} reference runs: **{n_runs} runs**.")
+
+
+def oversubscribed(ns: Iterable, cores: int) -> list[int]:
+    """The engine counts of ``ns`` above ``cores``, sorted."""
+    return sorted({int(n) for n in ns if int(n) > cores})
+
+
+def oversubscribed_sentence(ns: Iterable, cores: int) -> str:
+    """Says plainly which engine counts oversubscribe the machine and that their speedups are estimates."""
+    over = oversubscribed(ns, cores)
+    if not over:
+        return f"Every engine count had a core per engine on this {cores}-core machine: its speedups are measured."
+    return (f"On this {cores}-core machine {engines_list(over)} engines oversubscribe it (they take turns on "
+            f"the cores): **their speedups are estimates** with a core per engine, not measurements.")
+
+
+def run_sentence(run) -> str:
+    """How many runs, how long, where written, the machine, how the runs to the target ended, from a
+    :class:`~exemplar.experiments.runner.ChapterRun`."""
+    runs, prov = run.rows, run.prov
+    cores = provenance.cores(prov)
+    tt = to_target(runs)
+    ended = tt.stopped_by.value_counts() if "stopped_by" in tt else pd.Series(dtype=int)
+    how = ", ".join(f"{int(k)} {STOPPED.get(s, s)}" for s, k in ended.items())
+    return (f"{len(runs)} runs in **{prov['run_seconds'] / 60:.1f} minutes**, written to "
+            f"`{config.display_path(run.path)}`. This machine has **{cores} cores** ({prov['machine']['cpu_model']}). "
+            f"Of the {len(tt)} runs to the target, {how or 'none ended yet'}. "
+            + oversubscribed_sentence(runs.n_engines.unique(), cores))
+
+
+def curves(run) -> pd.DataFrame:
+    """The run's checkpoints (``results/communication_curves.csv`` beside its results file)."""
+    return results.read_results(CURVES_NAME, run.path.parent)[0]
+
+
+def validation_sentence(runs: pd.DataFrame, cores: int) -> str:
+    """The dedicated-core estimate's model, and where engines had a core each, the estimate over the measured
+    training time per variant (:func:`exemplar.parallel.dedicated.validation`)."""
+    from exemplar.parallel import dedicated
+
+    model = ("The estimate with a core per engine is a run's optimizer steps × one step's compute, timed on a "
+             "core of its own (the step probe), plus its exchanges × one exchange among n engines with a core "
+             f"each, modelled as {dedicated.COMM_MODEL} probe. ")
+    tt = to_target(runs)
+    if "dedicated_seconds" not in tt.columns or tt.empty:
+        return model + "These runs have no estimate to check."
+    return model + dedicated.validation_sentence(dedicated.validation(tt, cores, by=("variant",)))
+
+
+# ---------------------------------------------------------------------------------------------- the answer
+def repeats_text(runs: pd.DataFrame) -> str:
+    """The repeats the means average: "3 repeats", "2–3 repeats", "one run"; ``""`` without the column."""
+    if "repeat" not in runs or runs.empty:
+        return ""
+    per = to_target(runs).groupby(["scale_inputs", "variant", "n_engines"]).repeat.nunique()
+    if per.empty:
+        return ""
+    low, high = int(per.min()), int(per.max())
+    return "one run" if high == 1 else f"{low}{'' if low == high else f'–{high}'} repeats"
+
+
+def _faster(r) -> bool:
+    return bool(r.reached) and round(float(r.speedup), 2) > 1
+
+
+def verdict(t: pd.DataFrame) -> str:
+    """The answer for one input scaling (its rows of :func:`~exemplar.analysis.communication.answer_to_target`)."""
+    fast = [int(r.n_engines) for _, r in t.iterrows() if _faster(r)]
+    slow = [int(r.n_engines) for _, r in t.iterrows() if r.reached and not _faster(r)]
+    rest = [int(n) for n in t.n_engines if int(n) not in fast]
     if fast and not rest:
         return "yes, on every engine count measured"
     if fast:
         return f"yes on {engines_list(fast)} engines, not on {engines_list(rest)}"
     if slow:
-        return f"only without a speedup (within {tolerance_pp:g} pp on {engines_list(slow)} engines, but slower)"
-    return "no, on no engine count"
+        return f"no: the target was reached on {engines_list(slow)} engines, but not faster than sequentially"
+    return "no: no variant reached the target on any engine count"
 
 
-def firmness(r, tolerance_pp: float) -> str:
-    """Why one engine count's answer (a row of :func:`~exemplar.analysis.communication.speed_at_same_accuracy`)
-    is not firm, in words: "within 0.5 pp by 0.10 pp, inside the spread of 0.80 pp over 3 repeats: not a firm
-    yes"; ``""`` where it is firm, or its spread is not known (one run, or a table without the columns)."""
-    if r.get("firm", True) or pd.isna(r.get("spread_pp", np.nan)):
+def firmness(r) -> str:
+    """Why one engine count's answer is not firm: "1.10× inside its spread of 0.20×"; ``""`` where firm or unknown."""
+    if not r.reached or bool(r.firm) or pd.isna(r.speedup_sd):
         return ""
-    bits = []
-    if r.margin_pp < r.spread_pp:
-        where = (f"within {tolerance_pp:g} pp by {r.margin_pp:.2f} pp" if r.reached
-                 else f"outside {tolerance_pp:g} pp by {r.margin_pp:.2f} pp")
-        bits.append(f"{where}, inside the spread of {r.spread_pp:.2f} pp")
-    if r.reached and abs(r.speedup - 1) < r.speedup_sd:
-        bits.append(f"at {r.speedup:.2f}× the sequential speed, inside its spread of {r.speedup_sd:.2f}×")
-    answer = "yes" if r.faster else "no"
-    return f"{' and '.join(bits)} over {int(r.repeats)} repeats: not a firm {answer}"
+    return f"{r.speedup:.2f}× the sequential speed, inside its spread of {r.speedup_sd:.2f}×"
 
 
-def flags(t, tolerance_pp: float) -> str:
-    """The engine counts of one input scaling whose answer is not firm (:func:`firmness`), in brackets:
-    " (on 2 engines within 0.5 pp by 0.10 pp, inside the spread of 0.80 pp over 3 repeats: not a firm yes)";
-    ``""`` where every answer is firm."""
-    said = [f"on {int(r.n_engines)} engines {firmness(r, tolerance_pp)}" for _, r in t.iterrows()
-            if firmness(r, tolerance_pp)]
+def flags(t: pd.DataFrame) -> str:
+    """The engine counts of one scaling whose answer is not firm, in brackets; ``""`` where every one is firm."""
+    said = [f"on {int(r.n_engines)} engines {firmness(r)}: not a firm {'yes' if _faster(r) else 'no'}"
+            for _, r in t.iterrows() if firmness(r)]
     return f" ({'; '.join(said)})" if said else ""
 
 
-def repeats_text(answer) -> str:
-    """The runs the answer's means average: "3 repeats", "2–3 repeats", "one run"; ``""`` without the column."""
-    if "repeats" not in answer or answer.repeats.isna().all():
-        return ""
-    low, high = int(answer.repeats.min()), int(answer.repeats.max())
-    return "one run" if high == 1 else f"{low}{'' if low == high else f'–{high}'} repeats"
-
-
-def verdict_sentence(answer, tolerance_pp: float, lead: str = "") -> str:
-    """The verdict per input scaling, in one sentence, with the engine counts whose answer is not firm
-    (:func:`flags`).
+def verdict_sentence(answer: pd.DataFrame, tolerance_pp: float, lead: str = "") -> str:
+    """The verdict per input scaling in one sentence, with the engine counts whose answer is not firm.
 
     Parameters
     ----------
     answer : DataFrame
-        :func:`exemplar.analysis.communication.speed_at_same_accuracy`'s rows.
+        :func:`exemplar.analysis.communication.answer_to_target`'s rows.
     tolerance_pp : float
-        What "the same accuracy" meant for them, in percentage points.
+        How far below the sequential reference runs' validation accuracy the target lies.
     lead : str
-        Words to start the sentence with; the sentence then goes on in lower case ("counting as ...").
+        Words to start the sentence with; the sentence then goes on in lower case ("timing ...").
     """
-    verdicts = "; ".join(f"with {SCALE_NAME[s]}{', as in the paper' if not s else ''}, **{verdict(t, tolerance_pp)}**"
-                         f"{flags(t, tolerance_pp)}" for s, t in by_scale(answer).items())
-    return (f"{lead}{'counting' if lead else 'Counting'} as \"the same accuracy\" a mean test accuracy within "
-            f"{tolerance_pp:g} percentage points of the sequential run's: {verdicts}.")
+    verdicts = "; ".join(f"with {SCALE_NAME[s]}{', as in the paper' if not s else ''}, **{verdict(t)}**{flags(t)}"
+                         for s, t in by_scale(answer).items())
+    return (f"{lead}{'timing' if lead else 'Timing'} how long each way of training takes to reach a target "
+            f"validation accuracy (the sequential runs' minus {tolerance_pp:g} pp), can the engines train faster "
+            f"than one process to the same accuracy? {verdicts[0].upper() + verdicts[1:]}.")
 
 
-def _marked(r) -> str:
-    """How a speedup was obtained, in brackets: measured, or estimated for a core per engine."""
-    return " (estimated for a core per engine)" if r.get("basis") == "estimate" else " (measured)"
+def _sd(r) -> str:
+    """" ± 0.12" after a speedup, or ``""`` where its sd is unknown (one run)."""
+    return "" if pd.isna(r.speedup_sd) else f" ± {r.speedup_sd:.2f}"
 
 
-def details(t, cores: int) -> str:
-    """For one input scaling: the sequential run, then what each engine count reached, and how fast."""
-    ref = t.iloc[0]
+def _basis_words(r) -> str:
+    return "estimated with a core per engine" if r.basis == "estimate" else "measured"
+
+
+def details(t: pd.DataFrame) -> str:
+    """For one input scaling: the target, then per engine count the fastest variant and its speedup, or none."""
     bits = []
     for _, r in t.iterrows():
-        shared = " (sharing cores)" if r.n_engines > cores and r.get("basis") != "estimate" else ""
         if r.reached:
-            bits.append(f"on {r.n_engines} engines{shared} *{r.fastest}* reached {r.accuracy_pct:.2f} % "
-                        f"({r.gap_pp:+.2f} pp) at **{r.speedup:.2f}×** the sequential speed{_marked(r)}")
+            bits.append(f"on {int(r.n_engines)} engines *{r.fastest}* at **{r.speedup:.2f}×{_sd(r)}** "
+                        f"({_basis_words(r)}; {r.steps_ratio:.2f}× the sequential steps, test accuracy at the "
+                        f"target {r.gap_pp:+.2f} pp)")
         else:
-            bits.append(f"on {r.n_engines} engines{shared} no strategy did; the closest, *{r.most_accurate}*, "
-                        f"was {-r.most_accurate_gap_pp:.2f} pp short")
-    return (f"With {SCALE_NAME[bool(ref.scale_inputs)]} the sequential run reaches {ref.sequential_accuracy:.2f} % "
-            f"in {ref.sequential_wall:.2f} s; " + "; ".join(bits) + ".")
+            bits.append(f"on {int(r.n_engines)} engines no variant reached it in every repeat")
+    first = t.iloc[0]
+    return (f"With {SCALE_NAME[bool(first.scale_inputs)]} (target {first.target_pct:.2f} %): " + "; ".join(bits) + ".")
 
 
-def answer_paragraph(answer, tolerance_pp: float, cores: int, repeats: int) -> str:
+def answer_paragraph(answer: pd.DataFrame, tolerance_pp: float, cores: int, repeats: str) -> str:
     """The chapter's answer to its title question (glued under the title as ``answer``)."""
-    basis = ("; estimated ones, for more engines than cores, replace the training time of each run (the "
-             "sequential run's too) by its estimate with a core per engine: per communication round the "
-             "slowest engine's compute CPU time, plus the collective modelled as recursive doubling"
+    basis = (" Where the engines outnumber the cores, the speedup compares the estimates with a core per engine "
+             "(steps × the step probe + exchanges × the collective), the sequential run's too."
              if estimated(answer) else "")
     return (f"**The answer, as measured in this chapter.** {verdict_sentence(answer, tolerance_pp)} "
-            + " ".join(details(t, cores) for t in by_scale(answer).values())
-            + f" ({'Measured s' if basis else 'S'}peedups compare wall times, including reading and distributing "
-            f"the data, on this {cores}-core machine{basis}; "
-            f"{'means of ' + str(repeats) + ' repeats' if repeats > 1 else 'one run each'}.)")
+            + " ".join(details(t) for t in by_scale(answer).values())
+            + f" Speedups are the sequential run's mean training time to the target over the variant's, "
+              f"evaluation off the clock, on this {cores}-core machine ({repeats or 'one run'}).{basis}")
 
 
-def timing_noise(summary) -> str:
-    """How far apart one-shot and ensemble (the same fit) are in wall time on one engine; ``""`` without ensemble."""
-    gap = timing_gap_pct(summary)
-    if gap is None:
-        return ""
-    return (f" How precise are the speedups? On one engine, one-shot and ensemble run the very same fit "
-            f"(bit-identical models); their mean wall times differ by {gap:.0f} % here, which is "
-            "the timing noise of this machine to keep in mind when reading the speedup columns.")
-
-
-def answer_table(answer, tolerance_pp: float) -> pd.DataFrame:
-    """:func:`~exemplar.analysis.communication.speed_at_same_accuracy`'s table with readable columns; where some
-    spread over repeats is known, also the repeats, the accuracy margin and its spread, the speedup's spread
-    and whether the answer is firm."""
+def answer_table(answer: pd.DataFrame) -> pd.DataFrame:
+    """:func:`~exemplar.analysis.communication.answer_to_target` with readable columns."""
     t = answer.copy()
-    for column in ("basis", "estimated_wall", "speedup_estimate"):
-        if column not in t:
-            t[column] = "measured" if column == "basis" else np.nan
-    t["inputs"] = t.scale_inputs.map(SCALE_NAME)
-    t["reached"] = t.reached.map({True: "yes", False: "no"})
-    t["fastest"] = t.fastest.fillna("–")
-    t = t[["inputs", "n_engines", "sequential_accuracy", "reached", "fastest", "accuracy_pct", "gap_pp",
-           "wall_seconds", "speedup_measured" if "speedup_measured" in t else "speedup", "speedup_training",
-           "estimated_wall", "speedup_estimate", "basis", "most_accurate", "most_accurate_gap_pp"]]
-    t.columns = ["inputs", "engines", "sequential accuracy (%)", f"within {tolerance_pp:g} pp?",
-                 "fastest such strategy", "its accuracy (%)", "gap (pp)", "its wall time (s)", "speedup (wall)",
-                 "speedup (training)", "its wall time, a core each (estimate, s)", "speedup, a core each (estimate)",
-                 "answer from", "most accurate strategy", "its gap (pp)"]
-    if "spread_pp" in answer and answer.spread_pp.notna().any():
-        t["repeats"] = answer.repeats.to_numpy()
-        t[f"margin to {tolerance_pp:g} pp (pp)"] = answer.margin_pp.to_numpy()
-        t["its spread (pp)"] = answer.spread_pp.to_numpy()
-        t["speedup's spread"] = answer.speedup_sd.to_numpy()
-        t["firm?"] = np.where(answer.firm, "yes", "no: inside the spread")
-    return t
+    out = pd.DataFrame({
+        "inputs": t.scale_inputs.map(SCALE_NAME), "engines": t.n_engines, "target (%)": t.target_pct,
+        "sequential to target (s)": t.sequential_seconds, "fastest to target": t.fastest.fillna("–"),
+        "speedup": t.speedup, "sd": t.speedup_sd, "basis": t.basis, "steps ratio": t.steps_ratio,
+        "test accuracy gap at target (pp)": t.gap_pp,
+        "variants reaching it": [f"{int(a)} of {int(b)}" for a, b in zip(t.variants_reached, t.variants)],
+        "firm?": np.where(~t.reached, "–", np.where(t.firm, "yes", "no: inside the spread"))})
+    return out.reset_index(drop=True)
 
 
-def summary_bullets(answer, tolerance_pp: float, run_seconds: float, cores: int) -> str:
+def speedup_table(summary: pd.DataFrame, cores: int) -> pd.DataFrame:
+    """Every variant's speedup to the target (:func:`~exemplar.analysis.communication.speedups`), readable."""
+    t = speedups(summary, cores)
+    if t.empty:
+        return pd.DataFrame(columns=["inputs", "engines", "variant"])
+    t = t.sort_values(["scale_inputs", "n_engines", "speedup"], ascending=[True, True, False], na_position="last")
+    return pd.DataFrame({
+        "inputs": t.scale_inputs.map(SCALE_NAME), "engines": t.n_engines, "variant": t.variant,
+        "reached": [f"{int(a)} of {int(b)}" for a, b in zip(t.reached_runs, t.runs)], "speedup": t.speedup,
+        "sd": t.speedup_sd, "basis": t.basis, "measured": t.speedup_measured, "estimate": t.speedup_estimate,
+        "steps ratio": t.steps_ratio, "test accuracy gap at target (pp)": t.gap_pp}).reset_index(drop=True)
+
+
+# ---------------------------------------------------------------------------------------------- what held it back
+def split_table(summary: pd.DataFrame) -> pd.DataFrame:
+    """:func:`~exemplar.analysis.communication.step_split` readable: a step's compute and collective, the steps."""
+    t = step_split(summary)
+    if t.empty:
+        return pd.DataFrame(columns=["inputs", "engines", "variant"])
+    t = t[t.n_engines > 1]
+    return pd.DataFrame({
+        "inputs": t.scale_inputs.map(SCALE_NAME), "engines": t.n_engines, "variant": t.variant,
+        "steps to target": t.steps_to_target, "steps ratio": t.steps_ratio, "compute per step (ms)": t.compute_ms,
+        "sequential step (ms)": t.sequential_compute_ms, "collective per exchange (ms)": t.collective_ms,
+        "exchanges per step": t.exchanges_per_step,
+        "collective per step (ms)": t.collective_ms * t.exchanges_per_step,
+        "compute to target (s)": t.compute_seconds, "collective to target (s)": t.collective_seconds,
+        "collective share (%)": 100 * t.collective_share}).reset_index(drop=True)
+
+
+def held_back_sentences(summary: pd.DataFrame, answer: pd.DataFrame) -> str:
+    """Per input scaling and engine count, which term holds the fastest variant's speedup back, with figures
+    (:func:`exemplar.analysis.frontier.fastest_factors`: speedup = n / (samples × row cost × collective))."""
+    f = fastest_factors(summary, answer)
+    if f.empty:
+        return "No variant reached the target in every repeat on more than one engine, so there is no speedup to split."
+    bits = []
+    for _, r in f.sort_values(["scale_inputs", "n_engines"]).iterrows():
+        worst = (f"**{r.held_back}** holds it back most" if r.held_back
+                 else "nothing holds it back below the ideal")
+        bits.append(f"With {SCALE_NAME[bool(r.scale_inputs)]} on {int(r.n_engines)} engines, *{r.variant}* "
+                    f"({r.speedup:.2f}×, {r.basis}; {r.speedup_model:.2f}× in the estimate's terms, of an ideal "
+                    f"{int(r.ideal)}×): it processed {r.samples_ratio:.2f}× the sequential run's rows (extra steps), "
+                    f"a row cost {r.row_cost_ratio:.2f}× as much compute, and the collective added "
+                    f"{100 * (r.collective_factor - 1):.0f} % to its compute: {worst}.")
+    return " ".join(bits)
+
+
+def exchanges_sentence(summary: pd.DataFrame) -> str:
+    """At the most engines, per input scaling, the variant that reached the target with the fewest exchanges."""
+    n = int(summary.n_engines.max())
+    best = fewest_exchanges(summary, n)
+    if best.empty:
+        return f"On {n} engines no variant reached the target in every repeat."
+    bits = [f"with {SCALE_NAME[bool(r.scale_inputs)]}, *{r.variant}*: {r.exchanges_to_target_mean:.0f} exchanges, "
+            f"{r.dedicated_time_to_target_seconds_mean:.2f} s (estimate with a core per engine), "
+            f"{r.test_accuracy_at_target_pct_mean:.2f} % on the test set" for _, r in best.iterrows()]
+    return (f"On {n} engines, the fewest exchanges of model state that reached the target: " + "; ".join(bits)
+            + ". The combining chapter's figure puts these beside its methods, which exchange once or twice.")
+
+
+# ---------------------------------------------------------------------------------------------- the reference runs
+def reference_table(runs: pd.DataFrame) -> pd.DataFrame:
+    """:func:`~exemplar.analysis.communication.reference_summary`, readable."""
+    t = reference_summary(runs)
+    out = pd.DataFrame({"inputs": t.scale_inputs.map(SCALE_NAME), "runs": t.runs,
+                        "validation (%)": t.validation_pct, "sd": t.validation_sd, "test (%)": t.accuracy_pct,
+                        "test sd": t.accuracy_sd, "epochs": t.epochs, "steps": t.steps, "training (s)": t.seconds})
+    if "target_pct" in t:
+        out["target (%)"] = t.target_pct
+    return out.reset_index(drop=True)
+
+
+def reference_paragraph(runs: pd.DataFrame) -> str:
+    """What input scaling does to the sequential network (the reference runs), raw pixels against pixels / 255."""
+    t = reference_summary(runs).set_index("scale_inputs")
+    if len(t) != 2:
+        return "Only one input scaling was run, so its effect on the sequential network cannot be compared here."
+    raw, scaled = t.loc[False], t.loc[True]
+    return (f"Scaling the pixels to [0, 1] moved the sequential network's test accuracy from {raw.accuracy_pct:.2f} % "
+            f"to {scaled.accuracy_pct:.2f} % (**{scaled.accuracy_pct - raw.accuracy_pct:+.2f} pp**; sds "
+            f"{raw.accuracy_sd:.2f} and {scaled.accuracy_sd:.2f} pp) and its validation accuracy by "
+            f"{scaled.validation_pct - raw.validation_pct:+.2f} pp, in {scaled.epochs:.0f} epochs against "
+            f"{raw.epochs:.0f}. Each scaling has its own target, so every speedup above compares like with like.")
+
+
+# ---------------------------------------------------------------------------------------------- figure and summary
+def frontier_figure(curve_rows: pd.DataFrame, summary: pd.DataFrame, cores: int):
+    """The speed/accuracy frontier at the most engines (:func:`exemplar.reporting.strategy_figures.time_frontier`),
+    on the estimate where they outnumber ``cores``."""
+    from exemplar.reporting import strategy_figures
+
+    n = int(summary.n_engines.max())
+    return strategy_figures.time_frontier(curve_rows, summary, n, cores, basis_of(n, cores))
+
+
+def summary_bullets(answer: pd.DataFrame, tolerance_pp: float, run_seconds: float, cores: int) -> str:
     """The chapter's summary, as a markdown list: the verdict, the best speedup per scaling, the machine."""
     bullets = [f"- {verdict_sentence(answer, tolerance_pp)}"]
     for s, t in by_scale(answer).items():
-        reached = t[t.reached]
-        if len(reached):
-            top = reached.loc[reached.speedup.idxmax()]
-            bullets.append(f"- With {SCALE_NAME[s]}, the best speedup at the sequential accuracy was "
-                           f"**{top.speedup:.2f}×**{_marked(top)}, by *{top.fastest}* on {top.n_engines} engines.")
+        ok = t[t.reached]
+        if len(ok):
+            top = ok.loc[ok.speedup.idxmax()]
+            bullets.append(f"- With {SCALE_NAME[s]}, the largest speedup to the target was **{top.speedup:.2f}×** "
+                           f"({_basis_words(top)}), by *{top.fastest}* on {int(top.n_engines)} engines, its test "
+                           f"accuracy at the target {top.gap_pp:+.2f} pp from the sequential run's.")
         else:
-            bullets.append(f"- With {SCALE_NAME[s]}, no parallel strategy came within {tolerance_pp:g} pp of "
-                           "the sequential accuracy.")
-    above = ("their speeds are estimated for a core per engine from each engine's CPU time" if estimated(answer)
-             else "their speed says little about a machine with a core per engine")
-    bullets.append(f"- The runs took {run_seconds / 60:.1f} minutes on {cores} cores; engine counts above "
-                   f"{cores} time-share the cores, so {above}.")
+            bullets.append(f"- With {SCALE_NAME[s]}, no variant reached the target in every repeat.")
+    bullets.append(f"- The runs took {run_seconds / 60:.1f} minutes on {cores} cores. "
+                   + oversubscribed_sentence(answer.n_engines.unique(), cores))
     return "\n".join(bullets)
-
-
-# ---------------------------------------------------------------------------------------------- figures
-def accuracy_figure(summary):
-    """Accuracy against engine count per strategy (:func:`exemplar.reporting.strategy_figures.accuracy_by_engines`)."""
-    from exemplar.reporting import strategy_figures
-
-    return strategy_figures.accuracy_by_engines(summary)
-
-
-def show_frontiers(summary, tolerance_pp: float, cores: int) -> None:
-    """Show :func:`exemplar.reporting.strategy_figures.frontier` for each input scaling, raw pixels first."""
-    from exemplar.reporting import strategy_figures as figures
-
-    for scale in sorted(set(summary.scale_inputs)):
-        part = summary[summary.scale_inputs == scale]
-        figures.frontier(part, f"Accuracy against wall time, {SCALE_NAME[bool(scale)]}", tolerance_pp,
-                         cores=cores).show()
-
-
-# ---------------------------------------------------------------------------------------------- the cost
-def communication_table(summary) -> pd.DataFrame:
-    """Epochs, rounds, MB per engine and seconds of communication of the parallel runs."""
-    c = summary[summary.n_engines > 1].copy()
-    c["inputs"] = c.scale_inputs.map(SCALE_NAME)
-    c["MB per engine"] = c.comm_bytes / 1e6
-    c["share of wall time (%)"] = 100 * c.comm_seconds / c.wall_seconds_mean
-    c = c[["inputs", "variant", "n_engines", "n_iter_max", "comm_rounds", "MB per engine", "comm_seconds",
-           "share of wall time (%)", "wall_seconds_mean"]]
-    c.columns = ["inputs", "strategy", "engines", "epochs run", "rounds", "MB per engine", "communication (s)",
-                 "share of wall time (%)", "wall time (s)"]
-    return c.sort_values(["inputs", "strategy", "engines"])
-
-
-def epochs_paragraph(summary) -> str:
-    """Epochs run per strategy, against the sequential run's, and what the stopping rules made of them."""
-    par = summary[summary.n_engines > 1]
-    ep = par.groupby(["scale_inputs", "variant"]).n_iter_max.mean().round(0).astype(int)
-    seq_ep = summary[(summary.n_engines == 1) & (summary.variant == "one-shot")].set_index("scale_inputs").n_iter_max
-    text = ("Epochs run, mean over the parallel runs (the sequential run's in brackets): " + "; ".join(
-        f"{SCALE_NAME[bool(s)]} ({seq_ep[s]:.0f}): " + ", ".join(f"*{v}* {ep[(s, v)]}" for v in ep[s].index)
-        for s in ep.index.levels[0]) + ". One-shot and ensemble engines each stop when *their own* shard's "
-        "training loss stalls; periodic and gradient-allreduce stop when the loss of all the data together does.")
-    local = par[par.strategy.isin(APART)].n_iter_max.mean()
-    synced = par[par.strategy.isin(["periodic", "gradient-allreduce"])].n_iter_max.mean()
-    if synced > local + 1:
-        text += (f" Here that kept them training longer ({synced:.0f} epochs on average against {local:.0f}): part "
-                 "of the accuracy they recover is that longer training, and part of the time they cost.")
-    elif not np.isnan(synced):
-        text += f" Here both ran about as many epochs ({synced:.0f} and {local:.0f} on average)."
-    return text
-
-
-# ---------------------------------------------------------------------------------------------- input scaling
-def effects_table(summary) -> pd.DataFrame:
-    """:func:`~exemplar.analysis.communication.effects` with the strategy as a column, for the report."""
-    return effects(summary).reset_index().rename(columns={"variant": "strategy"})
-
-
-def scaling_paragraph(summary) -> str:
-    """Input scaling's effect beside parallelism's; whether every scaled parallel run beats raw sequential."""
-    acc, scales, n_max = accuracy_grid(summary)
-    if len(scales) != 2:
-        return "Only one input scaling was run, so its effect cannot be compared here."
-    eff = effects(summary)
-    seq = eff.loc["one-shot"]
-    lost = {s: eff[f"parallelism effect, {SCALE_NAME[s]} (pp)"] for s in scales}
-    best = {s: lost[s].idxmax() for s in scales}
-    text = (f"Scaling the inputs moved the sequential accuracy by **{seq['scaling effect, 1 engine (pp)']:+.2f} pp**. "
-            f"Going from 1 to {n_max} engines moved one-shot averaging's accuracy by "
-            f"{lost[False]['one-shot']:+.2f} pp on raw pixels and {lost[True]['one-shot']:+.2f} pp on scaled ones; "
-            f"the strategy that kept the most was *{best[False]}* on raw pixels ({lost[False][best[False]]:+.2f} pp) "
-            f"and *{best[True]}* on scaled ones ({lost[True][best[True]]:+.2f} pp). ")
-    raw_seq = acc[(False, 1)]["one-shot"]
-    scaled_par = summary[summary.scale_inputs & (summary.n_engines > 1)]
-    worst = scaled_par.loc[scaled_par.accuracy_pct_mean.idxmin()]
-    if worst.accuracy_pct_mean > raw_seq:
-        return text + (f"Every parallel run on scaled pixels, even the worst (*{worst.variant}* on {worst.n_engines} "
-                       f"engines, {worst.accuracy_pct_mean:.2f} %), is more accurate than the sequential run on raw "
-                       f"pixels as the paper trained it ({raw_seq:.2f} %).")
-    return text + (f"The worst parallel run on scaled pixels (*{worst.variant}* on {worst.n_engines} engines, "
-                   f"{worst.accuracy_pct_mean:.2f} %) falls below the sequential run on raw pixels ({raw_seq:.2f} %).")
-
-
-def recovery_sentence(summary) -> str:
-    """On the first scaling and the most engines: one-shot's loss, and how much of it each other variant recovered."""
-    _, scales, n_max = accuracy_grid(summary)
-    raw = summary[summary.scale_inputs == scales[0]]
-    at = raw[raw.n_engines == n_max].set_index("variant").accuracy_pct_mean
-    ref1 = raw[(raw.n_engines == 1) & (raw.variant == "one-shot")].accuracy_pct_mean.iloc[0]
-    lines = [f"On {SCALE_NAME[scales[0]]} with {n_max} engines, one-shot averaging ended "
-             f"{ref1 - at['one-shot']:.2f} pp below the sequential run."]
-    for v in at.index.drop("one-shot"):
-        lost, one = ref1 - at[v], ref1 - at["one-shot"]
-        share = f", {100 * (1 - lost / one):.0f} % of one-shot's loss recovered" if one > 0 else ""
-        lines.append(f"*{v}*: {lost:.2f} pp below{share}.")
-    return " ".join(lines)
