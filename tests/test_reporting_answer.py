@@ -104,7 +104,7 @@ def test_the_first_pages_communication_answer_is_the_time_to_target_answer(tmp_p
             "engines train faster than one process to the same accuracy? With raw pixels, as in the paper, **yes, on "
             "every engine count measured**. With raw pixels (target 88.50 %): on 2 engines *gradient-allreduce* at "
             "**2.00× ± 0.00** (measured; 0.50× the sequential steps, test accuracy at the target +0.00 pp).") in text
-    assert text.endswith("its speedups are measured. (means of 3 repeats per point.)")
+    assert text.endswith("its speedups are measured. (Means of 3 repeats per point.)")
     assert answer.FIRM_NOTE not in text
 
 

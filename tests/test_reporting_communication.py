@@ -301,6 +301,6 @@ def test_the_first_pages_communication_answer_comes_from_time_to_target(tmp_path
     assert "? With raw pixels, as in the paper, **yes, on every engine count measured**" in text
     assert "on 4 engines *gradient-allreduce* at **2.00× ± 0.00** (estimated with a core per engine" in text
     assert text.endswith("**their speedups are estimates** with a core per engine, not measurements. "
-                         "(means of 2 repeats per point.)")
+                         "(Means of 2 repeats per point.)")
     old = pd.DataFrame({"n_engines": [1], "variant": ["one-shot"], "accuracy_pct": [88.0]})
     assert "predate its time-to-target runs" in first_page.communication_sentence(old, prov)

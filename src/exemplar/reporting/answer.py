@@ -147,7 +147,7 @@ def communication_sentence(runs: pd.DataFrame, prov: dict) -> str:
                                                      "chapter), and ")
             + " " + " ".join(details(t) for t in communication.by_scale(answer).values())
             + " " + oversubscribed_sentence(answer.n_engines.unique(), cores)
-            + (f" ({_averaged(repeats)} per point.)" if repeats else ""))
+            + (f" ({_averaged(repeats).capitalize()} per point.)" if repeats else ""))
 
 
 def answer_paragraph(directory: Path | None = None) -> str:

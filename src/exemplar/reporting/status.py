@@ -292,7 +292,15 @@ def _loads_text(start, end, cores: int, own: int) -> str:
     return f"load average {' and '.join(parts)} on {cores} usable cores{own_text}"
 
 
-def load_sentence(prov: Mapping[str, Any], own: int = 0) -> str:
+#: What the chapters' verdicts rest on, said after a busy machine's warning (:func:`load_sentence`).
+CPU_VERDICTS = "The verdicts use CPU times, which such load barely moves; the wall times are shown beside them."
+#: The same for the communication chapter, timed to a target on the clock and on its probes.
+TO_TARGET_VERDICTS = ("The measured speedups compare on-clock training times, which such load inflates for the "
+                      "parallel and the sequential runs alike; the estimates rest on one step and one exchange "
+                      "timed while the run's other engines sleep.")
+
+
+def load_sentence(prov: Mapping[str, Any], own: int = 0, verdicts: str = CPU_VERDICTS) -> str:
     """One plain sentence on how busy the machine was while a chapter's numbers were produced.
 
     Parameters
@@ -302,6 +310,9 @@ def load_sentence(prov: Mapping[str, Any], own: int = 0) -> str:
     own : int
         Busy processes the chapter itself ran (its engines, 0 for fits in the kernel): the end load
         may exceed the cores by that many before the machine counts as busy.
+    verdicts : str
+        What the chapter's verdicts rest on, said after the warning of a busy machine
+        (:data:`CPU_VERDICTS`, or :data:`TO_TARGET_VERDICTS` for the communication chapter).
 
     A record with ``load.start`` but no ``load.end`` (the one in memory right after a run, before
     :func:`exemplar.results.write_results` added it) is completed with the load average now.
@@ -325,8 +336,7 @@ def load_sentence(prov: Mapping[str, Any], own: int = 0) -> str:
     loads = _loads_text(start, end, cores, own)
     if busy:
         return (f"**The machine was busier than its cores while these numbers were produced** ({loads}): "
-                "other work took turns on the cores, so wall times are inflated. The verdicts use CPU times, "
-                "which such load barely moves; the wall times are shown beside them.")
+                f"other work took turns on the cores, so wall times are inflated. {verdicts}")
     return f"The machine was not busier than its cores while these numbers were produced ({loads})."
 
 

@@ -19,6 +19,11 @@ from exemplar.reporting.figures import OURS, REFERENCE
 #: The sequential run's colour in the frontier.
 SEQUENTIAL_COLOUR = "#000000"
 
+#: The frontier opens on this many times the slowest mean time to the target ...
+ZOOM_SPAN = 2.0
+#: ... and from this many percentage points below the target.
+ZOOM_BELOW_PP = 10.0
+
 #: One colour per variant, the same in every figure; the paper's one-shot method is :data:`OURS`.
 STRATEGY_COLOURS = {
     "one-shot": OURS,
@@ -49,8 +54,9 @@ def variants_in_order(names) -> list[str]:
 
 
 def _curve_traces(fig: go.Figure, curves: pd.DataFrame, col: int, first: bool) -> None:
-    """One line per run (thin, one legend entry per variant): validation accuracy against time."""
-    for sequential in (True, False):
+    """One line per run (thin, one legend entry per variant): validation accuracy against time; the
+    sequential run last, on top."""
+    for sequential in (False, True):
         part = curves[curves.sequential == sequential]
         names = ["sequential (1 engine)"] if sequential else variants_in_order(part.variant)
         for name in names:
@@ -79,6 +85,16 @@ def _target_traces(fig: go.Figure, points: pd.DataFrame, col: int) -> None:
             marker=dict(size=11, color=colour, symbol="diamond" if not partial else "diamond-open",
                         line=dict(color="white", width=1)),
             hovertemplate=f"time to target{partial}<br>" + "%{x:.3f} s" + f"<extra>{name}</extra>"), row=1, col=col)
+
+
+def _zoom(fig: go.Figure, points: pd.DataFrame, target: float, col: int, span: float = ZOOM_SPAN,
+          below_pp: float = ZOOM_BELOW_PP) -> None:
+    """Open panel ``col`` on the race to the target: up to ``span`` × the slowest mean time to it, from
+    ``below_pp`` under it (double-click shows every checkpoint)."""
+    slowest = (points.seconds + points.seconds_sd).max()
+    if pd.notna(slowest) and slowest > 0:
+        fig.update_xaxes(range=[0, float(span * slowest)], row=1, col=col)
+    fig.update_yaxes(range=[target - below_pp, target + 0.3 * below_pp], row=1, col=col)
 
 
 def time_frontier(curves: pd.DataFrame, summary: pd.DataFrame, n_engines: int, cores: int | None = None,
@@ -111,6 +127,7 @@ def time_frontier(curves: pd.DataFrame, summary: pd.DataFrame, n_engines: int, c
             target = float(points.target_pct.dropna().iloc[0])
             fig.add_hline(y=target, line=dict(color=REFERENCE, dash="dash"), row=1, col=col,
                           annotation_text=f"target {target:.2f} %", annotation_position="bottom right")
+            _zoom(fig, points, target, col)
     what = ("estimated training time with a core per engine (s)" if basis == "estimate"
             else "measured training time (s)")
     over = f"; {n_engines} engines on {cores} cores: estimate" if cores and basis == "estimate" else ""
