@@ -189,15 +189,22 @@ def test_speedup_factors_multiply_back_to_the_estimates_speedup(summary):
     four = f.loc[(False, 4, "gradient-allreduce")]
     assert four.speedup_model == pytest.approx(2.0) and four.held_back == "extra steps"
     assert (False, 4, "one-shot") not in f.index                     # never reached: nothing to split
+    quick = summary.copy()
+    quick.loc[(quick.n_engines == 2) & (quick.variant == "gradient-allreduce") & ~quick.scale_inputs,
+              "steps_to_target_mean"] = 30                              # half the rows: above the ideal
+    fast = frontier.speedup_factors(quick).set_index(["scale_inputs", "n_engines", "variant"])
+    assert pd.isna(fast.loc[(False, 2, "gradient-allreduce"), "held_back"])
+    assert "together they leave it at or above the ideal" in page.held_back_sentences(quick, analysis.answer_to_target(
+        quick, CORES))
 
 
 def test_held_back_sentences_name_the_term_with_figures(summary, answer):
     text = page.held_back_sentences(summary, answer)
     assert ("With raw pixels on 2 engines, *gradient-allreduce* (2.00×, measured; 1.33× in the estimate's terms, of "
-            "an ideal 2×): it processed 1.20× the sequential run's rows (extra steps), a row cost 1.00× as much "
-            "compute, and the collective added 25 % to its compute: **collective** holds it back most.") in text
+            "an ideal 2×): rows to the target 1.20× the sequential run's (extra steps), one row's compute 1.00× "
+            "(compute), the collective +25 % on its compute (collective): **collective** holds it back most.") in text
     assert "With raw pixels on 4 engines, *gradient-allreduce* (2.00×, estimate; 2.00× in the estimate's terms, of " \
-           "an ideal 4×): it processed 1.60× the sequential run's rows" in text
+           "an ideal 4×): rows to the target 1.60× the sequential run's" in text
     assert "**extra steps** holds it back most" in text
     nothing = answer.assign(fastest=None)
     assert page.held_back_sentences(summary, nothing).startswith("No variant reached the target")
@@ -231,6 +238,8 @@ def test_reference_table_and_paragraph(runs):
         "(**+6.80 pp**; sds 0.14 and 0.28 pp) and its validation accuracy by +6.10 pp, in 40 epochs against 30. "
         "Each scaling has its own target, so every speedup above compares like with like.")
     assert page.reference_paragraph(runs[~runs.scale_inputs]).startswith("Only one input scaling was run")
+    one = page.reference_paragraph(runs[runs.repeat == 0])
+    assert "(**+6.70 pp**) and its validation" in one                       # one run each: no sds
 
 
 def test_summary_bullets(answer):

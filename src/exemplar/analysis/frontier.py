@@ -92,9 +92,9 @@ def speedup_factors(summary: pd.DataFrame) -> pd.DataFrame:
                  "row_cost_ratio": (r.step_probe_seconds / r.local_batch) / seq_row_cost,
                  "collective_factor": (compute + collective) / compute if compute > 0 else np.nan}
             worst = max(f, key=lambda k: f[k])
-            rows.append({**{k: r[k] for k in SUMMARY_KEYS}, "ideal": n, **f,
-                         "speedup_model": n / (f["samples_ratio"] * f["row_cost_ratio"] * f["collective_factor"]),
-                         "held_back": LOSSES[worst] if f[worst] > 1 else None})
+            loss = f["samples_ratio"] * f["row_cost_ratio"] * f["collective_factor"]
+            rows.append({**{k: r[k] for k in SUMMARY_KEYS}, "ideal": n, **f, "speedup_model": n / loss,
+                         "held_back": LOSSES[worst] if f[worst] > 1 and loss > 1 else None})
     return pd.DataFrame(rows, columns=[*SUMMARY_KEYS, "ideal", *LOSSES, "speedup_model", "held_back"])
 
 

@@ -251,13 +251,13 @@ def held_back_sentences(summary: pd.DataFrame, answer: pd.DataFrame) -> str:
         return "No variant reached the target in every repeat on more than one engine, so there is no speedup to split."
     bits = []
     for _, r in f.sort_values(["scale_inputs", "n_engines"]).iterrows():
-        worst = (f"**{r.held_back}** holds it back most" if r.held_back
-                 else "nothing holds it back below the ideal")
+        worst = (f"**{r.held_back}** holds it back most" if isinstance(r.held_back, str)
+                 else "together they leave it at or above the ideal")
         bits.append(f"With {SCALE_NAME[bool(r.scale_inputs)]} on {int(r.n_engines)} engines, *{r.variant}* "
                     f"({r.speedup:.2f}×, {r.basis}; {r.speedup_model:.2f}× in the estimate's terms, of an ideal "
-                    f"{int(r.ideal)}×): it processed {r.samples_ratio:.2f}× the sequential run's rows (extra steps), "
-                    f"a row cost {r.row_cost_ratio:.2f}× as much compute, and the collective added "
-                    f"{100 * (r.collective_factor - 1):.0f} % to its compute: {worst}.")
+                    f"{int(r.ideal)}×): rows to the target {r.samples_ratio:.2f}× the sequential run's (extra steps), "
+                    f"one row's compute {r.row_cost_ratio:.2f}× (compute), the collective "
+                    f"+{100 * (r.collective_factor - 1):.0f} % on its compute (collective): {worst}.")
     return " ".join(bits)
 
 
@@ -292,9 +292,11 @@ def reference_paragraph(runs: pd.DataFrame) -> str:
     if len(t) != 2:
         return "Only one input scaling was run, so its effect on the sequential network cannot be compared here."
     raw, scaled = t.loc[False], t.loc[True]
+    sds = ("" if pd.isna(raw.accuracy_sd) or pd.isna(scaled.accuracy_sd)
+           else f"; sds {raw.accuracy_sd:.2f} and {scaled.accuracy_sd:.2f} pp")
     return (f"Scaling the pixels to [0, 1] moved the sequential network's test accuracy from {raw.accuracy_pct:.2f} % "
-            f"to {scaled.accuracy_pct:.2f} % (**{scaled.accuracy_pct - raw.accuracy_pct:+.2f} pp**; sds "
-            f"{raw.accuracy_sd:.2f} and {scaled.accuracy_sd:.2f} pp) and its validation accuracy by "
+            f"to {scaled.accuracy_pct:.2f} % (**{scaled.accuracy_pct - raw.accuracy_pct:+.2f} pp**{sds}) and its "
+            f"validation accuracy by "
             f"{scaled.validation_pct - raw.validation_pct:+.2f} pp, in {scaled.epochs:.0f} epochs against "
             f"{raw.epochs:.0f}. Each scaling has its own target, so every speedup above compares like with like.")
 
