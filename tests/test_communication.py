@@ -9,7 +9,6 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 import numpy as np
-import pandas as pd
 import pytest
 from sklearn.neural_network import MLPClassifier
 from threadpoolctl import threadpool_limits
@@ -17,7 +16,6 @@ from threadpoolctl import threadpool_limits
 from exemplar import parallel as ex
 from exemplar.models import numpy_mlp
 from exemplar.models.sklearn_mlp import build_mlp, fit_timed, get_weights
-from exemplar.analysis import communication as analysis
 from exemplar.parallel import train
 
 # ------------------------------------------------------------------------------------------
@@ -214,43 +212,3 @@ def test_scaled_inputs_train_on_pixels_over_255_and_take_raw_pixels(cluster2, di
     inner = res.model.model
     np.testing.assert_array_equal(res.model.predict(Xt), inner.predict(Xt / 255.0))
     assert res.accuracy_pct > 60.0, res.accuracy_pct
-
-
-# ------------------------------------------------------------------------------------------
-# reading the runs
-# ------------------------------------------------------------------------------------------
-
-
-def _fake_runs():
-    rows = []
-    table = {  # variant: {engines: (accuracy, wall)}
-        ("one-shot", None): {1: (90.0, 10.0), 2: (88.0, 5.0), 4: (85.0, 4.0)},
-        ("periodic", 1): {1: (90.0, 11.0), 2: (89.8, 6.0), 4: (89.0, 5.0)},
-        ("ensemble", None): {1: (90.0, 10.0), 2: (89.6, 5.5), 4: (89.2, 4.5)},
-    }
-    for (strategy, k), by_n in table.items():
-        for n, (acc, wall) in by_n.items():
-            for r, d in enumerate((-0.1, 0.1)):
-                rows.append({"n_engines": n, "repeat": r, "strategy": strategy, "sync_every": k,
-                             "scale_inputs": False, "accuracy_pct": acc + d, "wall_seconds": wall + d,
-                             "fit_seconds_max": wall / 2, "distribute_seconds": 0.0, "combine_seconds": 0.0,
-                             "comm_rounds": 1, "comm_bytes": 8, "comm_seconds": 0.1})
-    return pd.DataFrame(rows)
-
-
-def test_the_title_question_is_answered_from_the_means():
-    summary = analysis.summarize_strategies(_fake_runs())
-    assert set(summary.variant) == {"one-shot", "periodic, every 1 epoch", "ensemble"}
-    assert (summary.runs == 2).all()
-    np.testing.assert_allclose(summary.set_index(["variant", "n_engines"]).loc[("ensemble", 2), "accuracy_pct_mean"], 89.6)
-    answer = analysis.speed_at_same_accuracy(summary, tolerance_pp=0.5).set_index("n_engines")
-    assert list(answer.index) == [2, 4]
-    assert answer.loc[2, "fastest"] == "ensemble" and answer.loc[2, "reached"]  # 89.6 >= 89.5, faster than 89.8's
-    assert answer.loc[2, "speedup"] == pytest.approx(10.0 / 5.5)
-    assert answer.loc[2, "gap_pp"] == pytest.approx(-0.4)
-    assert not answer.loc[4, "reached"] and pd.isna(answer.loc[4, "fastest"])
-    assert answer.loc[4, "most_accurate"] == "ensemble" and answer.loc[4, "most_accurate_gap_pp"] == pytest.approx(-0.8)
-    wide = analysis.speed_at_same_accuracy(summary, tolerance_pp=1.0).set_index("n_engines")
-    assert wide.loc[4, "fastest"] == "ensemble" and wide.loc[4, "faster"]
-    with pytest.raises(ValueError, match="no 1-engine"):
-        analysis.speed_at_same_accuracy(summary[summary.n_engines > 1])

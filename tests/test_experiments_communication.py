@@ -1,14 +1,14 @@
-"""Chapter 04: its parameters (checked before any work), its runs (experiments.communication), its numbers
-(analysis.communication); its tables and sentences are tested in test_reporting_communication.py.
+"""Chapter 04 by time to the target: its parameters, its plan of runs, its run loop (references first, then every
+variant to the target they set), its curves file, and the numbers computed from its rows.
 
-No notebook is executed and no cluster is started: the run loop is driven with a stand-in trainer
-and cluster, and the sentences are built from a made-up table of runs.
+No cluster is started: the run loop is driven with a stand-in trainer, and the numbers with made-up rows.
 """
 
 from __future__ import annotations
 
 import ast
 import json
+import math
 from contextlib import contextmanager
 from pathlib import Path
 from types import SimpleNamespace
@@ -18,12 +18,13 @@ import pandas as pd
 import pytest
 
 from exemplar.analysis import communication as analysis
+from exemplar.analysis.stages import PLAN
 from exemplar.experiments import communication, runner
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "04-communication.ipynb"
-#: The QUICK plan's parameters, as papermill's ``-p`` hands them over (strings), with the model given.
-QUICK = {"engine_counts": "[1, 2]", "repeats": "1", "n_train": "1000", "sync_every": "[5]", "hidden": 75,
-         "epochs": 75}
+#: Parameters as papermill's ``-p`` hands them over (strings), with the model given.
+QUICK = {"engine_counts": "[1, 2]", "repeats": "1", "n_train": "1000", "n_validation": "500", "hidden": 75,
+         "epochs": 75, "variants": '["one-shot", "gradient-allreduce, global batch"]'}
 
 
 def notebook_parameters() -> dict:
@@ -41,18 +42,19 @@ def test_spec_matches_the_notebooks_parameters_cell():
     assert list(notebook_parameters()) == communication.SPEC.names
 
 
-def test_quick_parameters_as_strings_are_read_and_completed():
+def test_parameters_as_strings_are_read_and_completed():
     p = communication.parameters(QUICK)
-    assert p.engine_counts == [1, 2] and p.repeats == 1 and p.n_train == 1000 and p.sync_every == [5]
-    assert p.scale_inputs == [False, True] and p.strategies == list(communication.SPEC.defaults()["strategies"])
+    assert p.engine_counts == [1, 2] and p.repeats == 1 and p.n_train == 1000 and p.n_validation == 500
+    assert p.variants == ["one-shot", "gradient-allreduce, global batch"] and p.scale_inputs == [False, True]
     assert (p.hidden, p.epochs, p.chosen_by) == (75, 75, "as given")
-    assert p.tolerance_pp == 0.5 and p.resume is False and p.retries == 0
+    assert (p.tolerance_pp, p.budget_factor, p.patience_factor, p.switch_epochs) == (0.5, 2.0, 0.5, 5)
+    defaults = communication.SPEC.defaults()
+    assert defaults["variants"] == communication.VARIANT_NAMES and defaults["n_validation"] == 5000
 
 
-def test_lists_come_back_sorted():
-    p = communication.parameters({**QUICK, "engine_counts": [4, 1, 2], "sync_every": [5, 1],
-                                  "scale_inputs": "[true, false]"})
-    assert p.engine_counts == [1, 2, 4] and p.sync_every == [1, 5] and p.scale_inputs == [False, True]
+def test_the_quick_plan_is_a_valid_parameter_set():
+    p = communication.parameters({**PLAN["04-communication"][1], "hidden": 75, "epochs": 75})
+    assert p.engine_counts == [1, 2] and len(p.variants) == 4
 
 
 def test_the_model_defaults_to_the_papers_classifier(tmp_path, monkeypatch):
@@ -63,59 +65,49 @@ def test_the_model_defaults_to_the_papers_classifier(tmp_path, monkeypatch):
     assert (p.hidden, p.epochs) == (75, 75) and "no sweep results found" in p.chosen_by  # no sweep here
 
 
+def test_the_site_checks_the_same_parameters_before_starting_a_kernel():
+    with pytest.raises(ValueError, match="parameter variants"):
+        communication.SPEC.check({"variants": ["ring-allreduce"]})
+    assert communication.SPEC.check({"scale_inputs": "[false]"}).scale_inputs == [False]
+
+
+def test_variants_come_back_in_the_catalogues_order():
+    p = communication.parameters({**QUICK, "variants": ["post-local SGD", "one-shot"]})
+    assert p.variants == ["one-shot", "post-local SGD"]
+
+
 BAD = [
-    ({"sync_every": 0}, r"parameter sync_every must be a list of integers of at least 1 .*; got 0"),
-    ({"sync_every": "0"}, r"parameter sync_every must be a list of integers of at least 1"),
-    ({"sync_every": [0, 5]}, r"parameter sync_every must be a list of integers of at least 1"),
-    ({"sync_every": [5, 5]}, r"parameter sync_every .*an item is repeated"),
-    ({"n_train": "abc"}, r"parameter n_train must be an integer from 1 to 60000; got 'abc'"),
-    ({"n_train": 70000}, r"parameter n_train must be an integer from 1 to 60000; got 70000"),
-    ({"engine_counts": [0, 1]}, r"parameter engine_counts must be a list of integers of at least 1"),
-    ({"engine_counts": "[1, 2000]"}, r"parameter engine_counts must be a list of integers from 1 to n_train \(1000\)"),
-    ({"engine_counts": [2, 4]}, r"parameter engine_counts must include 1 .*; got \[2, 4\]"),
-    ({"engine_counts": [1]}, r"parameter engine_counts must include 1 .*at least one larger count; got \[1\]"),
-    ({"strategies": ["one-shot", "bogus"]}, r"parameter strategies must be a list of strings \('one-shot'"),
-    ({"strategies": ["periodic"]}, r"parameter strategies must include 'one-shot'"),
-    ({"scale_inputs": []}, r"parameter scale_inputs must be a list of true and/or false"),
-    ({"scale_inputs": [0, 1]}, r"parameter scale_inputs must be a list of true and/or false .*; got \[0, 1\]"),
-    ({"scale_inputs": True}, r"parameter scale_inputs must be a list of true and/or false"),
-    ({"scale_inputs": "yes"}, r"parameter scale_inputs must be a list of true and/or false .*; got 'yes'"),
-    ({"scale_inputs": [True, True]}, r"parameter scale_inputs must be a list of true and/or false"),
-    ({"repeats": 0}, r"parameter repeats must be an integer of at least 1; got 0"),
-    ({"hidden": 0}, r"parameter hidden must be an integer of at least 1, or None; got 0"),
-    ({"epochs": 2.5}, r"parameter epochs must be an integer of at least 1, or None; got 2.5"),
-    ({"seed": -1}, r"parameter seed must be an integer of at least 0; got -1"),
-    ({"tolerance_pp": -0.1}, r"parameter tolerance_pp must be a number of at least 0; got -0.1"),
+    ({"variants": ["one-shot", "bogus"]}, r"parameter variants must be a list of strings \('one-shot'"),
+    ({"n_validation": 5}, r"parameter n_validation must be an integer from 10 to 30000; got 5"),
+    ({"n_train": 59000, "n_validation": 5000}, r"n_train \+ n_validation must fit in the 60000 training images"),
+    ({"budget_factor": 0.5}, r"parameter budget_factor must be a number of at least 1; got 0.5"),
+    ({"patience_factor": -1}, r"parameter patience_factor must be a number of at least 0; got -1"),
+    ({"switch_epochs": 0}, r"parameter switch_epochs must be an integer of at least 1; got 0"),
     ({"tolerance_pp": "half"}, r"parameter tolerance_pp must be a number of at least 0; got 'half'"),
-    ({"resume": "maybe"}, r"parameter resume must be true or false; got 'maybe'"),
-    ({"retries": -1}, r"parameter retries must be an integer of at least 0; got -1"),
+    ({"engine_counts": [2, 4]}, r"parameter engine_counts must include 1 .*; got \[2, 4\]"),
+    ({"scale_inputs": "yes"}, r"parameter scale_inputs must be a list of true and/or false .*; got 'yes'"),
 ]
 
 
-@pytest.mark.parametrize("change, message", BAD, ids=[f"{k}={v!r}" for (k, v), _ in
-                                                      ((next(iter(c.items())), m) for c, m in BAD)])
+@pytest.mark.parametrize("change, message", BAD, ids=[next(iter(c)) + str(i) for i, (c, _) in enumerate(BAD)])
 def test_a_bad_parameter_is_refused_by_name(change, message):
     with pytest.raises(ValueError, match=message):
         communication.parameters({**QUICK, **change})
 
 
-def test_the_site_checks_the_same_parameters_before_starting_a_kernel():
-    with pytest.raises(ValueError, match="parameter sync_every"):
-        communication.SPEC.check({"sync_every": 0})
-    assert communication.SPEC.check({"scale_inputs": "[false]"}).scale_inputs == [False]
-
-
 # ---------------------------------------------------------------------------------------------- the plan
-def test_configs_run_each_variant_per_engine_count_scaling_and_repeat_in_order():
-    p = communication.parameters({**QUICK, "repeats": 2, "strategies": ["one-shot", "periodic"], "sync_every": [1, 5]})
-    assert analysis.variants(p.strategies, p.sync_every) == [("one-shot", None), ("periodic", 1), ("periodic", 5)]
+def test_configs_put_the_references_first_then_each_engine_count():
+    p = communication.parameters({**QUICK, "repeats": 2})
     configs = communication.configs(p)
-    assert len(configs) == 2 * 2 * 2 * 3
-    assert configs[0] == {"n_engines": 1, "scale_inputs": False, "repeat": 0, "seed": 0, "strategy": "one-shot",
-                          "sync_every": None, "variant": "one-shot"}
-    assert configs[2]["variant"] == "periodic, every 5 epochs" and configs[4]["variant"] == "periodic, every 1 epoch"
-    assert [c["n_engines"] for c in configs] == [1] * 12 + [2] * 12
-    assert configs[3]["seed"] == 1 and configs[6]["scale_inputs"] is True
+    refs = [c for c in configs if c["phase"] == "reference"]
+    assert configs[:4] == refs and len(refs) == 4  # 2 scalings × 2 repeats, on one engine
+    assert refs[0] == {"n_engines": 1, "scale_inputs": False, "repeat": 0, "seed": 0,
+                       "variant": analysis.REFERENCE, "phase": "reference"}
+    one = [c for c in configs[4:] if c["n_engines"] == 1]
+    assert [c["variant"] for c in one] == ["one-shot"] * 4  # on one engine, only the sequential run to the target
+    two = [c for c in configs if c["n_engines"] == 2]
+    assert len(two) == 2 * 2 * 2 and two[0]["variant"] == "one-shot" and two[1]["variant"] == p.variants[1]
+    assert [c["n_engines"] for c in configs] == [1] * 8 + [2] * 8
 
 
 # ---------------------------------------------------------------------------------------------- the run loop
@@ -126,32 +118,40 @@ class FakeCluster:
         self.n = n
 
 
-def fake_train(calls):
-    """A stand-in for ``run_exemplar`` that records its calls and returns a result shaped like its own."""
-
-    def train(cl, source, X_test, y_test, hidden, epochs, seed, strategy, sync_every, scale_inputs, trainer):
-        assert trainer == "numpy"  # the chapter's default: the fast trainer
-        calls.append((cl.n, scale_inputs, seed, strategy, sync_every))
-        row = {"n_engines": cl.n, "strategy": strategy, "fit_seconds_max": 1.0, "distribute_seconds": 0.1,
-               "combine_seconds": 0.1, "wall_seconds": 2.0, "accuracy_pct": 90.0 + seed, "scale_inputs": scale_inputs,
-               "sync_every": sync_every if strategy == "periodic" else None, "comm_rounds": 1, "comm_bytes": 8,
-               "comm_seconds": 0.01, "hidden": hidden, "epochs": epochs, "n_train": source[2],
-               "replicas_identical": True if strategy in ("periodic", "gradient-allreduce") else None,
-               "dtype": "float64"}
-        return SimpleNamespace(as_row=lambda: dict(row), n_iter=[10, 12])
-
-    return train
-
-
 @contextmanager
 def fake_cluster(n):
     yield FakeCluster(n)
 
 
+def fake_train(calls):
+    """A stand-in for ``run_to_target``: validation accuracy 90 + seed on the references (30 steps), and
+    reaching the target in 10 × n steps... scaled by the engines (the larger the faster)."""
+
+    def train(cl, source, X_val, y_val, X_test, y_test, variant, *, hidden, seed, scale_inputs, target=None,
+              budget_steps, max_epochs, stopping=False, patience_steps=None):
+        calls.append((cl.n, variant.name, scale_inputs, seed, target, budget_steps, patience_steps, stopping))
+        reached = target is not None
+        curve = {"epoch": [1, 2], "steps": [5, 10], "exchanges": [0, cl.n - 1], "validation_pct": [50.0, 90.0 + seed],
+                 "wall_seconds": [0.5, 1.0 / cl.n], "cpu_seconds": [0.4, 0.8], "dedicated_seconds": [0.3, 0.6 / cl.n]}
+        row = {"n_engines": cl.n, "strategy": variant.strategy, "variant": variant.name, "hidden": hidden,
+               "seed": seed, "scale_inputs": scale_inputs, "accuracy_pct": 89.0 + seed, "validation_pct": 90.0 + seed,
+               "steps": 30 if stopping else 10, "n_iter_max": 2, "fit_seconds_max": 1.0 / cl.n,
+               "target_pct": target if reached else np.nan, "reached": reached,
+               "stopped_by": "target" if reached else "rule", "time_to_target_seconds": 1.0 / cl.n if reached
+               else np.nan, "dedicated_time_to_target_seconds": 0.6 / cl.n if reached else np.nan,
+               "steps_to_target": 10 if reached else np.nan, "exchanges_to_target": cl.n - 1 if reached else np.nan,
+               "epochs_to_target": 2 if reached else np.nan,
+               "test_accuracy_at_target_pct": 89.0 + seed if reached else np.nan,
+               "step_probe_seconds": 0.06, "collective_seconds": 0.01 * (cl.n - 1), "curve": json.dumps(curve)}
+        return SimpleNamespace(row=row)
+
+    return train
+
+
 def fake_inputs(train):
-    """What ``communication.load`` returns, with a stand-in trainer and no data (the provenance as the real one's)."""
-    return runner.Inputs({"source": ("csv", "train.csv", 1000), "X_test": None, "y_test": None, "train": train},
-                         inputs="raw pixels 0-255 and pixels / 255, float64", n_test=10000, trainer="numpy")
+    return runner.Inputs({"source": ("csv", "train.csv", 1000), "X_val": None, "y_val": None, "X_test": None,
+                          "y_test": None, "train": train}, inputs="raw pixels 0-255 and pixels / 255, float64",
+                         n_test=10000, trainer="numpy")
 
 
 def run_chapter(p, directory, train):
@@ -159,63 +159,43 @@ def run_chapter(p, directory, train):
                               start_cluster=fake_cluster, progress=False, log=lambda s: None)
 
 
-def test_run_saves_every_row_in_the_results_order_and_resumes(tmp_path):
-    p = communication.parameters({**QUICK, "strategies": ["one-shot", "periodic"], "scale_inputs": [True]})
+def test_the_references_set_the_target_and_budget_of_every_run_after_them(tmp_path):
+    p = communication.parameters({**QUICK, "repeats": 2, "scale_inputs": [True], "variants": ["one-shot"]})
     calls = []
     out = run_chapter(p, tmp_path, fake_train(calls))
-    assert calls == [(1, True, 0, "one-shot", 1), (1, True, 0, "periodic", 5),
-                     (2, True, 0, "one-shot", 1), (2, True, 0, "periodic", 5)]
-    assert out.path == tmp_path / "communication.csv"
+    refs = [c for c in calls if c[-1]]
+    assert [(c[0], c[1], c[3], c[4]) for c in refs] == [(1, "one-shot", 0, None), (1, "one-shot", 1, None)]
+    runs = [c for c in calls if not c[-1]]
+    # the references' validation: 90 and 91, mean 90.5; target 90.0; budget 2 × 30 steps; patience 0.5 × 30
+    assert {c[4:7] for c in runs} == {(90.0, 60, 15)} and len(runs) == 4
+    assert out.rows.phase.tolist() == ["reference"] * 2 + ["to target"] * 4
     saved = pd.read_csv(out.path)
-    assert list(saved.columns) == (communication.FIRST_COLUMNS + ["hidden", "epochs", "n_train", "replicas_identical",
-                                                                  "dtype"] + communication.LAST_COLUMNS)
-    assert saved.variant.tolist() == ["one-shot", "periodic, every 5 epochs"] * 2
-    cores = out.prov["machine"]["usable_cores"]
-    assert saved.oversubscribed.tolist() == [n > cores for n in saved.n_engines]
-    assert str(out.rows.sync_every.dtype) == "Int64" and out.prov["run_seconds"] >= 0
-    assert out.prov["parameters"]["engine_counts"] == [1, 2] and "chosen_by" not in out.prov["parameters"]
-    assert list(out.prov["parameters"]) == communication.SPEC.names
-    assert (out.prov["experiment"], out.prov["n_test"], out.prov["trainer"]) == (
-        "communication strategies for exemplar parallelism", 10000, "numpy")
+    assert "curve" not in saved.columns
+    assert list(saved.columns[:len(communication.FIRST_COLUMNS)]) == communication.FIRST_COLUMNS
+    assert list(saved.columns[-3:]) == communication.LAST_COLUMNS
+    curves = pd.read_csv(tmp_path / "communication_curves.csv")
+    assert len(curves) == 2 * len(saved) and curves.checkpoint.tolist()[:2] == [1, 2]
+    assert list(curves.columns) == (communication.KEY_COLUMNS + ["provenance_id", "checkpoint"]
+                                    + analysis.CURVE_FIELDS)
+    assert json.loads((tmp_path / "communication_curves.json").read_text())["experiment"] == communication.EXPERIMENT
 
-    calls.clear()  # a rerun with resume=True finds every configuration done
+
+def test_resume_keeps_the_finished_runs_and_their_curves(tmp_path):
+    p = communication.parameters({**QUICK, "scale_inputs": [False]})
+    calls = []
+    first = run_chapter(p, tmp_path, fake_train(calls))
+    curves = pd.read_csv(tmp_path / "communication_curves.csv")
+    calls.clear()
     p.resume = True
     again = run_chapter(p, tmp_path, fake_train(calls))
-    assert calls == [] and len(again.rows) == 4
-    assert again.rows.accuracy_pct.tolist() == saved.accuracy_pct.tolist()
+    assert calls == [] and len(again.rows) == len(first.rows)
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "communication_curves.csv"), curves)
 
 
-# ---------------------------------------------------------------------------------------------- made-up runs
-#: (scale_inputs, n_engines, variant): (mean accuracy %, wall s, epochs run)
-MADE_UP = {
-    (False, 1, "one-shot"): (90.0, 10.0, 30), (False, 1, "ensemble"): (90.0, 11.0, 30),
-    (False, 1, "periodic, every 5 epochs"): (90.0, 10.5, 30), (False, 1, "gradient-allreduce"): (90.0, 12.0, 30),
-    (False, 2, "one-shot"): (88.0, 5.0, 20), (False, 2, "ensemble"): (89.0, 5.5, 20),
-    (False, 2, "periodic, every 5 epochs"): (89.75, 6.0, 40), (False, 2, "gradient-allreduce"): (89.6, 8.0, 36),
-    (True, 1, "one-shot"): (95.0, 20.0, 50), (True, 1, "ensemble"): (95.0, 22.0, 50),
-    (True, 1, "periodic, every 5 epochs"): (95.0, 20.0, 50), (True, 1, "gradient-allreduce"): (95.0, 20.0, 50),
-    (True, 2, "one-shot"): (93.0, 10.0, 50), (True, 2, "ensemble"): (93.5, 10.0, 50),
-    (True, 2, "periodic, every 5 epochs"): (94.0, 25.0, 50), (True, 2, "gradient-allreduce"): (94.2, 30.0, 50),
-}
-
-
-def made_up_runs(table=MADE_UP) -> pd.DataFrame:
-    rows = []
-    for (scale, n, variant), (acc, wall, epochs) in table.items():
-        strategy = variant.split(",")[0]
-        rows.append({"scale_inputs": scale, "n_engines": n, "strategy": strategy, "variant": variant,
-                     "sync_every": 5 if strategy == "periodic" else None, "repeat": 0, "accuracy_pct": acc,
-                     "wall_seconds": wall, "fit_seconds_max": wall / 2, "distribute_seconds": 0.0,
-                     "combine_seconds": 0.0, "comm_rounds": 1, "comm_bytes": 2_000_000, "comm_seconds": 0.5,
-                     "n_iter_max": epochs})
-    return pd.DataFrame(rows)
-
-
-# ---------------------------------------------------------------------------------------------- tables
 def test_a_failed_run_keeps_the_rows_finished_before_it(tmp_path):
     from exemplar.experiments.runner import ExperimentError
 
-    p = communication.parameters({**QUICK, "strategies": ["one-shot"]})
+    p = communication.parameters({**QUICK, "scale_inputs": [False]})
     calls = []
     works = fake_train(calls)
 
@@ -227,32 +207,71 @@ def test_a_failed_run_keeps_the_rows_finished_before_it(tmp_path):
     with pytest.raises(ExperimentError, match="died"):
         run_chapter(p, tmp_path, train)
     saved = pd.read_csv(tmp_path / "communication.csv")
-    assert saved[["n_engines", "scale_inputs"]].values.tolist() == [[1, False], [1, True]]
+    assert saved[["n_engines", "phase"]].values.tolist() == [[1, "reference"], [1, "to target"]]
+    assert "curve" in saved.columns  # until the chapter finishes, the file keeps the checkpoints for resume
 
 
-# ---------------------------------------------------------------------------------------------- the estimate
-def estimated_runs() -> pd.DataFrame:
-    """MADE_UP plus 4 engines, with dedicated_seconds: at 4 engines (above 2 cores) only the estimate is fast."""
-    four = {(False, 4, "one-shot"): (87.0, 9.0, 20), (False, 4, "ensemble"): (88.0, 9.5, 20),
-            (False, 4, "periodic, every 5 epochs"): (89.6, 12.0, 40), (False, 4, "gradient-allreduce"): (89.0, 16.0, 36),
-            (True, 4, "one-shot"): (92.0, 12.0, 50), (True, 4, "ensemble"): (93.0, 12.0, 50),
-            (True, 4, "periodic, every 5 epochs"): (93.5, 30.0, 50), (True, 4, "gradient-allreduce"): (94.1, 36.0, 50)}
-    runs = made_up_runs({**MADE_UP, **four})
-    # a core each: the training takes its wall time on up to 2 engines, a quarter of the 1-engine's on 4
-    runs["dedicated_seconds"] = np.where(runs.n_engines <= 2, runs.fit_seconds_max, runs.fit_seconds_max / 4)
-    return runs
+def test_a_run_to_the_target_without_references_is_refused():
+    with pytest.raises(ValueError, match="no sequential reference runs on raw pixels"):
+        analysis.plan_from(pd.DataFrame({"phase": ["to target"], "scale_inputs": [False]}), False, 0.5, 4, 1)
+    p = communication.parameters(QUICK)
+    c = communication.configs(p)[-1]
+    with pytest.raises(ValueError, match="needs the plan"):
+        communication.run_one(p, fake_inputs(fake_train([])), FakeCluster(2), c)
 
 
-def test_engine_counts_above_the_cores_are_answered_from_the_estimate():
-    summary = communication.summarize(estimated_runs())
-    raw4 = summary[(summary.n_engines == 4) & ~summary.scale_inputs].set_index("variant")
-    # estimated wall: wall - training + estimate = 12 - 6 + 1.5
-    assert raw4.loc["periodic, every 5 epochs", "estimated_wall_mean"] == pytest.approx(7.5)
-    answer = analysis.speed_at_same_accuracy(summary, 0.5, cores=2).set_index(["scale_inputs", "n_engines"])
-    assert answer.basis.tolist() == ["measured", "estimate", "measured", "estimate"]
-    row = answer.loc[(False, 4)]
-    assert row.fastest == "periodic, every 5 epochs" and row.faster
-    assert row.speedup == row.speedup_estimate == pytest.approx(10.0 / 7.5)  # the sequential run's estimate is its wall
-    assert row.speedup_measured == pytest.approx(10.0 / 12.0)
-    measured_only = analysis.speed_at_same_accuracy(summary, 0.5).set_index(["scale_inputs", "n_engines"])
-    assert set(measured_only.basis) == {"measured"} and not measured_only.loc[(False, 4)].faster
+# ---------------------------------------------------------------------------------------------- the numbers
+def rows(times: dict, reached: dict | None = None, seeds=(0, 1)) -> pd.DataFrame:
+    """Runs to the target: ``times[(n, variant)] = (measured, estimated)`` per repeat; ``reached`` False marks misses."""
+    out = []
+    for (n, variant), (wall, est) in times.items():
+        for r in seeds:
+            hit = (reached or {}).get((n, variant), True)
+            out.append({"phase": "to target", "scale_inputs": False, "variant": variant, "n_engines": n,
+                        "strategy": variant.split(",")[0], "repeat": r, "reached": hit, "target_pct": 87.0,
+                        "time_to_target_seconds": wall + 0.1 * r if hit else np.nan,
+                        "dedicated_time_to_target_seconds": est + 0.1 * r if hit else np.nan,
+                        "steps_to_target": 100.0 * n if hit else np.nan, "exchanges_to_target": 10.0 if hit else np.nan,
+                        "epochs_to_target": 3.0, "test_accuracy_at_target_pct": 87.5 if hit else np.nan,
+                        "accuracy_pct": 87.5, "validation_pct": 87.2, "step_probe_seconds": 0.002,
+                        "collective_seconds": 0.001, "steps": 100.0 * n})
+    return pd.DataFrame(out)
+
+
+def test_the_answer_takes_the_fastest_variant_that_reached_the_target_in_every_repeat():
+    runs = rows({(1, "one-shot"): (4.0, 4.0), (2, "one-shot"): (1.0, 1.0), (2, "gradient-allreduce"): (2.0, 2.0),
+                 (4, "gradient-allreduce"): (9.0, 1.0), (4, "periodic"): (8.0, 0.5)},
+                reached={(2, "one-shot"): False})
+    summary = analysis.summarize_to_target(runs)
+    one = summary[(summary.n_engines == 2) & (summary.variant == "one-shot")].iloc[0]
+    assert (one.runs, one.reached_runs, bool(one.reached_all)) == (2, 0, False)
+    answer = analysis.answer_to_target(summary, cores=2).set_index("n_engines")
+    assert answer.loc[2, "fastest"] == "gradient-allreduce" and answer.loc[2, "basis"] == "measured"
+    assert answer.loc[2, "speedup"] == pytest.approx(4.05 / 2.05)  # one-shot missed: no speedup for it
+    assert answer.loc[4, "basis"] == "estimate" and answer.loc[4, "fastest"] == "periodic"
+    assert answer.loc[4, "speedup"] == pytest.approx(4.05 / 0.55)
+    assert answer.loc[4, "speedup_measured"] == pytest.approx(4.05 / 8.05) and answer.loc[4, "steps_ratio"] == 4.0
+    assert answer.loc[2, "variants_reached"] == 1 and answer.loc[2, "variants"] == 2
+    table = analysis.speedups(summary, cores=2)
+    assert math.isnan(table[(table.n_engines == 2) & (table.variant == "one-shot")].speedup.iloc[0])
+
+
+def test_the_step_split_and_the_fewest_exchanges():
+    summary = analysis.summarize_to_target(rows({(1, "one-shot"): (4.0, 4.0), (2, "gradient-allreduce"): (2.0, 2.0)}))
+    split = analysis.step_split(summary).set_index("n_engines")
+    assert split.loc[2, "steps_ratio"] == 2.0 and split.loc[2, "compute_ms"] == pytest.approx(2.0)
+    assert split.loc[2, "collective_seconds"] == pytest.approx(0.01)
+    assert split.loc[2, "collective_share"] == pytest.approx(0.01 / (0.4 + 0.01))
+    best = analysis.fewest_exchanges(summary, 2)
+    assert best.variant.tolist() == ["gradient-allreduce"] and best.exchanges_to_target_mean.tolist() == [10.0]
+
+
+def test_the_curves_of_resumed_runs_come_from_the_earlier_file():
+    keys = ["n_engines", "variant"]
+    runs = pd.DataFrame({"n_engines": [1, 2], "variant": ["a", "b"], "provenance_id": ["x", "x"],
+                         "curve": [json.dumps({f: [1, 2] for f in analysis.CURVE_FIELDS}), np.nan]})
+    previous = pd.DataFrame({"n_engines": [2, 2, 2], "variant": ["b", "b", "c"], "provenance_id": ["x", "x", "x"],
+                             "checkpoint": [1, 2, 1], **{f: [7, 8, 9] for f in analysis.CURVE_FIELDS}})
+    got = analysis.curves_frame(runs, keys, previous)
+    assert got.variant.tolist() == ["a", "a", "b", "b"] and got.epoch.tolist() == [1, 2, 7, 8]
+    assert analysis.curves_frame(runs.iloc[1:], keys, None).empty

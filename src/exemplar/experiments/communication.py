@@ -66,7 +66,7 @@ SPEC = ParamSpec(
     shared("seed"),
     Param("tolerance_pp", "float", 0.5,
           "the target: the sequential runs' mean validation accuracy minus this many percentage points", minimum=0),
-    Param("budget_factor", "float", 4.0, "a run gives up after this many times the sequential runs' mean steps",
+    Param("budget_factor", "float", 2.0, "a run gives up after this many times the sequential runs' mean steps",
           minimum=1),
     Param("patience_factor", "float", 0.5, "... or after this many times them without a new best validation "
           "accuracy (0: no patience)", minimum=0),
