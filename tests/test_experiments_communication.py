@@ -128,8 +128,9 @@ def fake_train(calls):
     reaching the target in 10 × n steps... scaled by the engines (the larger the faster)."""
 
     def train(cl, source, X_val, y_val, X_test, y_test, variant, *, hidden, seed, scale_inputs, target=None,
-              budget_steps, max_epochs, stopping=False, patience_steps=None):
-        calls.append((cl.n, variant.name, scale_inputs, seed, target, budget_steps, patience_steps, stopping))
+              budget_steps, max_epochs, stopping=False, patience_steps=None, checkpoint_steps=1):
+        calls.append((cl.n, variant.name, scale_inputs, seed, target, budget_steps, patience_steps, checkpoint_steps,
+                      stopping))
         reached = target is not None
         curve = {"epoch": [1, 2], "steps": [5, 10], "exchanges": [0, cl.n - 1], "validation_pct": [50.0, 90.0 + seed],
                  "wall_seconds": [0.5, 1.0 / cl.n], "cpu_seconds": [0.4, 0.8], "dedicated_seconds": [0.3, 0.6 / cl.n]}
@@ -166,8 +167,9 @@ def test_the_references_set_the_target_and_budget_of_every_run_after_them(tmp_pa
     refs = [c for c in calls if c[-1]]
     assert [(c[0], c[1], c[3], c[4]) for c in refs] == [(1, "one-shot", 0, None), (1, "one-shot", 1, None)]
     runs = [c for c in calls if not c[-1]]
-    # the references' validation: 90 and 91, mean 90.5; target 90.0; budget 2 × 30 steps; patience 0.5 × 30
-    assert {c[4:7] for c in runs} == {(90.0, 60, 15)} and len(runs) == 4
+    # the references' validation: 90 and 91, mean 90.5; target 90.0; budget 2 × 30 steps; patience 0.5 × 30;
+    # a checkpoint every half epoch of the references' (30 steps in 2 epochs)
+    assert {c[4:8] for c in runs} == {(90.0, 60, 15, 8)} and len(runs) == 4
     assert out.rows.phase.tolist() == ["reference"] * 2 + ["to target"] * 4
     saved = pd.read_csv(out.path)
     assert "curve" not in saved.columns

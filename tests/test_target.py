@@ -182,6 +182,14 @@ def test_a_run_stops_at_the_first_checkpoint_that_reaches_the_target(cluster2, d
         assert (row["global_batch"], row["local_batch"], row["exchanges_to_target"]) == (40, 20, row["steps"])
 
 
+def test_checkpoints_wait_for_enough_steps(cluster2, data):
+    source, Xv, yv, Xt, yt = data
+    got = run_to_target(cluster2, source, Xv, yv, Xt, yt, "gradient-allreduce", hidden=8, seed=0, target=100.0,
+                        budget_steps=7, max_epochs=100, checkpoint_steps=3, mlp_params={"batch_size": 60})
+    assert got.curve.steps.tolist() == [4, 8]  # 2 steps an epoch: at least 3 steps apart, and at the budget
+    assert got.row["checkpoint_steps"] == 3
+
+
 def test_a_run_that_cannot_reach_the_target_gives_up_on_its_budget_or_patience(cluster2, data):
     source, Xv, yv, Xt, yt = data
     got = run_to_target(cluster2, source, Xv, yv, Xt, yt, "gradient-allreduce", hidden=8, seed=0, target=100.0,
@@ -196,7 +204,7 @@ def test_a_run_that_cannot_reach_the_target_gives_up_on_its_budget_or_patience(c
 @pytest.mark.parametrize(("kw", "match"), [
     ({"variant": "bogus"}, "variant must be one of one-shot"),
     ({"target": 101}, "target"), ({"budget_steps": 0}, "budget_steps"), ({"patience_steps": 0}, "patience_steps"),
-    ({"max_epochs": -1}, "max_epochs"), ({"stopping": "yes"}, "stopping")])
+    ({"max_epochs": -1}, "max_epochs"), ({"stopping": "yes"}, "stopping"), ({"checkpoint_steps": 0}, "checkpoint_steps")])
 def test_bad_arguments_are_refused_by_name_before_anything_runs(cluster2, data, kw, match):
     source, Xv, yv, Xt, yt = data
     kw = {"variant": "one-shot", **kw}

@@ -78,7 +78,8 @@ def plan_from(runs: pd.DataFrame, scale: bool, tolerance_pp: float, budget_facto
 
     ``target_pct`` is the references' mean validation accuracy minus ``tolerance_pp``; ``budget_steps``
     is ``budget_factor`` times their mean optimizer steps, ``patience_steps`` ``patience_factor`` times
-    them (``None`` for 0).
+    them (``None`` for 0); ``checkpoint_steps`` half the references' steps per epoch (every variant is
+    then tested at least as often per update as the sequential run, at most twice as often).
 
     Raises
     ------
@@ -91,7 +92,9 @@ def plan_from(runs: pd.DataFrame, scale: bool, tolerance_pp: float, budget_facto
         raise ValueError(f"no sequential reference runs on {SCALE_NAME[bool(scale)]} to set the target from: "
                          "the reference runs come first (rerun the chapter with resume=True)")
     steps = float(ref.steps.mean())
+    per_epoch = steps / float(ref.n_iter_max.mean())
     return {"target_pct": float(ref.validation_pct.mean()) - float(tolerance_pp),
+            "checkpoint_steps": max(1, int(round(per_epoch / 2))),
             "budget_steps": max(1, int(round(budget_factor * steps))),
             "patience_steps": max(1, int(round(patience_factor * steps))) if patience_factor > 0 else None,
             "reference_runs": int(len(ref)), "reference_validation_pct": float(ref.validation_pct.mean()),

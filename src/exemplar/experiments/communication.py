@@ -151,7 +151,8 @@ def run_one(p: Parameters, inputs: Inputs, cl, c: Mapping[str, Any], plan: Mappi
             raise ValueError("a run to the target needs the plan of its input scaling (the reference runs first)")
         res = inputs.train(cl, inputs.source, inputs.X_val, inputs.y_val, inputs.X_test, inputs.y_test, variant,
                            target=plan["target_pct"], budget_steps=plan["budget_steps"], max_epochs=10**6,
-                           patience_steps=plan["patience_steps"], **common)
+                           patience_steps=plan["patience_steps"], checkpoint_steps=plan["checkpoint_steps"],
+                           **common)
     return {**res.row, "repeat": c["repeat"], "variant": c["variant"], "phase": c["phase"]}
 
 

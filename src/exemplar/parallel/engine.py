@@ -155,7 +155,8 @@ def train_shard(token: str, strategy: str, hidden: int, epochs: int, seed: int, 
 
 def train_to_target(token: str, variant, hidden: int, seed: int, mlp_params: dict, scale_inputs: bool, classes: list,
                     dtype: str, target: float | None, budget_steps: int, max_epochs: int, stopping: bool,
-                    patience_steps: int | None = None, X_val=None, y_val=None) -> dict:
+                    patience_steps: int | None = None, checkpoint_steps: int = 1, X_val=None,
+                    y_val=None) -> dict:
     """Train this rank's shard with ``variant`` until the target or the budget
     (:func:`exemplar.parallel.target_loop.train_until`); keep the weights (and a checksum of them).
 
@@ -168,7 +169,7 @@ def train_to_target(token: str, variant, hidden: int, seed: int, mlp_params: dic
     report, weights = train_until(state["X"], state["y"], variant, hidden, seed, np.asarray(classes), mlp_params,
                                   dtype, 255 if scale_inputs else None, target=target, budget_steps=budget_steps,
                                   max_epochs=max_epochs, stopping=stopping, X_val=X_val, y_val=y_val,
-                                  patience_steps=patience_steps)
+                                  patience_steps=patience_steps, checkpoint_steps=checkpoint_steps)
     state["weights"] = weights
     del state["X"], state["y"]
     report["weights_crc"] = _flat_crc(weights)

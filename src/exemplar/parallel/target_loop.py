@@ -3,8 +3,10 @@
 Time to accuracy (DAWNBench, MLPerf) asks how long a way of training takes to reach a given
 accuracy, not what it reaches after a fixed number of epochs. Every rank runs :func:`train_until`
 together: epochs of the fast trainer (:mod:`exemplar.models.numpy_mlp`) on its own rows, the
-variant's communication, and after every *checkpoint* (each epoch, or each average for the
-variants that average) the model is tested on a validation set **off the clock**; the run stops
+variant's communication, and at every *checkpoint* (the end of an epoch, or of an average for the
+variants that average, once ``checkpoint_steps`` optimizer steps passed since the last: every
+variant is tested about as often per update as the sequential run) the model is tested on a
+validation set **off the clock**; the run stops
 when the validation accuracy reaches ``target``, or when the optimizer steps reach ``budget_steps``
 (or ``max_epochs``).
 
@@ -223,13 +225,15 @@ def _averages_after(variant: Variant, epoch: int) -> bool:
 
 def train_until(X, y, variant: Variant, hidden, seed: int, classes, mlp_params: dict, dtype, scale, *,
                 target: float | None, budget_steps: int, max_epochs: int, stopping: bool, X_val, y_val,
-                patience_steps: int | None = None) -> tuple:
+                patience_steps: int | None = None, checkpoint_steps: int = 1) -> tuple:
     """This rank's part of one run to the target (every rank calls it together).
 
     Returns ``(report, weights)``: what the rank reports (its checkpoints, clocks, counters and,
     on rank 0, the probes) and its final weights (identical on every rank except for one-shot).
     ``stopping`` also stops at scikit-learn's rule on the training loss (the reference runs);
     ``patience_steps`` gives up once that many steps have passed without a new best validation accuracy.
+    A checkpoint is taken where the model is one (every epoch; after each average for the variants that
+    average) once at least ``checkpoint_steps`` steps passed since the last, and at the end.
     ``report["stopped_by"]`` says which of ``"target"``, ``"budget"`` (steps or epochs), ``"patience"``
     and ``"rule"`` ended the run.
     """
@@ -243,7 +247,7 @@ def train_until(X, y, variant: Variant, hidden, seed: int, classes, mlp_params: 
     share = X.shape[0] / coll.allreduce_value(X.shape[0], "sum")
     checks = Checkpoints(fit, variant, share, X_val, y_val, scale)
     before = coll.counters()
-    epoch = steps = best_steps = 0
+    epoch = steps = best_steps = checked = 0
     best, stopped_by = -1.0, None
     while True:
         clock.start()
@@ -259,9 +263,11 @@ def train_until(X, y, variant: Variant, hidden, seed: int, classes, mlp_params: 
             average_weights(fit, coll, share, timer=clock)
             averaged = True
         clock.stop()
-        if not (last or averaged or variant.strategy in ("one-shot", "gradient-allreduce")
-                or (variant.strategy == "post-local" and epoch <= variant.switch_epochs)):
+        consistent = (averaged or variant.strategy in ("one-shot", "gradient-allreduce")
+                      or (variant.strategy == "post-local" and epoch <= variant.switch_epochs))
+        if not (last or (consistent and steps - checked >= checkpoint_steps)):
             continue
+        checked = steps
         acc = checks.accuracy()
         checks.record(epoch, steps, coll.counters()[0] - before[0], clock, acc)
         if acc > best:

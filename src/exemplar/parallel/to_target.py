@@ -60,7 +60,7 @@ class TargetRun:
 def run_to_target(cl, source, X_val, y_val, X_test, y_test, variant: str | Variant, *, hidden=75, seed: int = 0,
                   scale_inputs: bool = False, target: float | None = None, budget_steps: int = 10_000,
                   max_epochs: int = 10_000, stopping: bool = False, patience_steps: int | None = None,
-                  dtype: str = "float64",
+                  checkpoint_steps: int = 1, dtype: str = "float64",
                   mlp_params: dict | None = None, timeout: float | None = 3600.0) -> TargetRun:
     """Train ``variant`` on every engine of ``cl`` until the validation accuracy reaches ``target``.
 
@@ -85,6 +85,8 @@ def run_to_target(cl, source, X_val, y_val, X_test, y_test, variant: str | Varia
         Also stop at scikit-learn's rule on the training loss (the sequential reference).
     patience_steps : int, optional
         Give up once this many steps passed without a new best validation accuracy (``None``: never).
+    checkpoint_steps : int
+        Test at the first checkpoint (epoch or average) at least this many steps after the last (1: at every one).
 
     Returns
     -------
@@ -106,6 +108,7 @@ def run_to_target(cl, source, X_val, y_val, X_test, y_test, variant: str | Varia
                     max_epochs=check_positive_int("max_epochs", max_epochs), stopping=check_bool("stopping", stopping),
                     patience_steps=None if patience_steps is None else check_positive_int("patience_steps",
                                                                                          patience_steps),
+                    checkpoint_steps=check_positive_int("checkpoint_steps", checkpoint_steps),
                     target=None if target is None else check_interval("target", target, low=0, high=100))
     timeout = check_timeout(timeout)
     check_source(source, n)
@@ -119,7 +122,8 @@ def run_to_target(cl, source, X_val, y_val, X_test, y_test, variant: str | Varia
         raise
     s = settings
     args = (dist.token, variant.as_dict(), s["hidden"], s["seed"], dict(mlp_params or {}), s["scale_inputs"], classes,
-            s["dtype"], s["target"], s["budget_steps"], s["max_epochs"], s["stopping"], s["patience_steps"])
+            s["dtype"], s["target"], s["budget_steps"], s["max_epochs"], s["stopping"], s["patience_steps"],
+            s["checkpoint_steps"])
     ars = submit(cl, engine.train_to_target, lambda rank: (*args, *((X_val, y_val) if rank == 0 else (None, None))))
     reports = wait(cl, ars, "training to the target", timeout)
     t0 = time.perf_counter()
@@ -186,7 +190,8 @@ def _row(variant: Variant, reports: list[dict], curve: pd.DataFrame, n: int, s: 
            "dedicated_cpu_seconds": float(last.cpu_seconds + last.exchanges * collective),
            "local_batch": int(max(r["local_batch"] for r in reports)), "global_batch": int(r0["global_batch"]),
            "steps_per_epoch": int(max(r["steps_per_epoch"] for r in reports)), "learning_rate": float(r0["learning_rate"]),
-           "budget_steps": s["budget_steps"], "patience_steps": s["patience_steps"], "stopped_by": r0["stopped_by"],
+           "budget_steps": s["budget_steps"], "patience_steps": s["patience_steps"], "checkpoint_steps": s["checkpoint_steps"],
+           "stopped_by": r0["stopped_by"],
            "read_seconds": dist.read_seconds,
            "distribute_seconds": dist.distribute_seconds}
     row.update(at_target(curve, s["target"], acc))
