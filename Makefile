@@ -10,7 +10,7 @@ RUNFLAGS := $(if $(QUICK),--quick,)
 BENCH_STAMP := $(VENV)/.installed-bench
 LAB_STAMP   := $(VENV)/.installed-lab
 
-.PHONY: all venv data run book test bench lab chromium clean
+.PHONY: all venv data run book test bench lab chromium slurm clean
 
 all: book
 
@@ -32,7 +32,7 @@ run: data
 book: run
 	$(BIN)/exemplar book
 
-test: data chromium $(LAB_STAMP)
+test: data chromium slurm $(LAB_STAMP)
 	$(BIN)/python -m pytest
 
 # The benchmarks (results/bench/*.csv; QUICK=1: tiny sizes into results/quick/bench). They need the
@@ -66,6 +66,22 @@ chromium:
 	else \
 	  echo "*** WARNING: chromium is missing and cannot be installed here (needs root and apt-get):"; \
 	  echo "*** the browser test will be SKIPPED. Install chromium, or set EXEMPLAR_CHROMIUM to a Chromium. ***"; \
+	fi
+
+# tests/test_slurm.py starts its own one-node Slurm (munged, slurmctld, slurmd) from Debian's packages.
+# Where they are missing, install them (as root, with apt-get; no daemon is started or enabled here);
+# where that cannot be done, say so loudly: the Slurm test is then skipped with the reason.
+slurm:
+	@if command -v slurmctld >/dev/null 2>&1 && command -v slurmd >/dev/null 2>&1 \
+	    && command -v munged >/dev/null 2>&1 && command -v sbatch >/dev/null 2>&1; then \
+	  true; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "[make] Slurm is missing: installing Debian's slurm-wlm and munge for the Slurm test (apt-get)"; \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq slurm-wlm munge >/dev/null; } \
+	    || echo "*** WARNING: apt-get could not install slurm-wlm and munge: the Slurm test will be SKIPPED ***"; \
+	else \
+	  echo "*** WARNING: Slurm is missing and cannot be installed here (needs root and apt-get):"; \
+	  echo "*** the Slurm test will be SKIPPED. Install slurm-wlm and munge, as root. ***"; \
 	fi
 
 clean:
