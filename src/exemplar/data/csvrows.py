@@ -28,6 +28,8 @@ _NA_TOKENS = {
     b"#n/a n/a", b"-1.#ind", b"1.#ind", b"-1.#qnan", b"1.#qnan",
 }
 _DIGITS_AND_COMMAS = b"0123456789,"
+#: The only bytes the fast parser is shown: pandas reads more than numbers (``True`` as 1, for one).
+_FAST_BYTES = b"0123456789,\n\r \t+-.eE"
 _PREFIXED = re.compile(r"([a-z_ ]*?)_?(\d+)")
 _ACCEPTED_HEADERS = (f"'label' then {N_PIXELS} pixel names in order: 1x1,1x2,...,28x28 (the paper's), or one "
                      f"prefix numbered 0 to {N_PIXELS - 1} or 1 to {N_PIXELS} (pixel0,...,pixel{N_PIXELS - 1})")
@@ -126,6 +128,8 @@ def _parse_fast(text: bytes) -> tuple[np.ndarray, np.ndarray]:
     """
     import pandas as pd
 
+    if text.translate(None, _FAST_BYTES):  # a letter, a quote, a NUL...: the line-by-line check decides
+        raise _NotFast("not only numbers")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

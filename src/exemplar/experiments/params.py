@@ -31,6 +31,9 @@ from exemplar import config
 from exemplar.analysis.sweep import MODELS
 from exemplar.validation import DTYPES, TRAINERS
 
+#: The longest text, and the most brackets in it, read as YAML (JSON reads any text at once).
+MAX_YAML_CHARS, MAX_YAML_NESTING = 10_000, 64
+
 #: The kinds of parameter :class:`Param` knows.
 KINDS = ("int", "float", "bool", "str", "int_list", "str_list", "bool_list")
 
@@ -153,6 +156,8 @@ class Param:
             return json.loads(text)
         except (ValueError, RecursionError):  # not JSON, or nested deeper than Python's recursion limit
             pass
+        if len(text) > MAX_YAML_CHARS or text.count("[") + text.count("{") > MAX_YAML_NESTING:
+            return value  # PyYAML takes seconds on deep nesting (quadratic): no parameter needs it
         try:
             import yaml
 
