@@ -40,7 +40,7 @@ import pytest
 
 from exemplar import config
 from exemplar.parallel import slurm
-from exemplar.parallel.cluster import cluster_processes, have_mpiexec, start_cluster
+from exemplar.parallel.cluster import cluster_processes, have_mpiexec
 
 #: What the fixture needs, and the Debian package of each.
 DAEMONS = {"munged": "munge", "slurmctld": "slurmctld", "slurmd": "slurmd", "sbatch": "slurm-client",
@@ -90,7 +90,8 @@ def _slurm_problem() -> str | None:
         return "starting munged, slurmctld and slurmd needs root (run `make test` as root to test the Slurm path)"
     missing = sorted({pkg for tool, pkg in DAEMONS.items() if shutil.which(tool) is None})
     if missing:
-        return f"Slurm is not installed (`make slurm`, or apt-get install -y slurm-wlm munge): missing {', '.join(missing)}"
+        return (f"Slurm is not installed (`make slurm`, or apt-get install -y slurm-wlm munge): "
+                f"missing {', '.join(missing)}")
     if (os.cpu_count() or 1) < 2:
         return "the chapter's two engines need two cores (a one-node Slurm hands out one task per core)"
     if not have_mpiexec():

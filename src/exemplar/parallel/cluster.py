@@ -215,12 +215,6 @@ def _engine_setup(use_mpi: bool) -> dict:
     }
 
 
-def _engine_env(extra: dict | None) -> dict[str, str]:
-    env = {name: "1" for name in THREAD_ENV_VARS}
-    env.update(extra or {})
-    return env
-
-
 @contextmanager
 def start_cluster(
     n_engines: int,
@@ -289,7 +283,8 @@ def start_cluster(
         ``launcher="slurm"`` only: the job's ``sbatch --partition / --time / --account``; when not
         given, ``$EXEMPLAR_SLURM_PARTITION``, ``$EXEMPLAR_SLURM_TIME``, ``$EXEMPLAR_SLURM_ACCOUNT``.
     sbatch_args : list of str, optional
-        ``launcher="slurm"`` only: further ``sbatch`` options (default: ``$EXEMPLAR_SLURM_ARGS``, split as a shell would).
+        ``launcher="slurm"`` only: further ``sbatch`` options (default: ``$EXEMPLAR_SLURM_ARGS``,
+        split as a shell would).
     **cluster_kwargs
         Passed to :class:`ipyparallel.Cluster` (e.g. ``controller_location``, ``profile_dir``).
 
@@ -353,7 +348,7 @@ def start_cluster(
 
 
 def _slurm_module():
-    """:mod:`exemplar.parallel.slurm`, imported when a Slurm cluster is asked for (it imports ipyparallel's launchers)."""
+    """:mod:`exemplar.parallel.slurm`, imported when needed (it imports ipyparallel's launchers)."""
     from exemplar.parallel import slurm
 
     return slurm
@@ -388,7 +383,8 @@ def _configure(launcher: str, config, mpi_args, hostfile, controller_ip: str, en
     single_host = (launcher == "mpi" and hostfile is None and controller_ip in ("127.0.0.1", "localhost")
                    and not any(a in ("-hosts", "-f", "-hostfile", "-iface") for a in list(mpi_args or [])))
     loopback_env = LOOPBACK_MPI_ENV if single_host else {}
-    cfg[engine_launcher].environment = _engine_env({**loopback_env, **configured_env, **(environment or {})})
+    cfg[engine_launcher].environment = {**{name: "1" for name in THREAD_ENV_VARS}, **loopback_env, **configured_env,
+                                        **(environment or {})}
     if launcher == "mpi":
         args = (LOOPBACK_MPI_ARGS if single_host else []) + list(cfg.MPIEngineSetLauncher.get("mpi_args", [])) \
             + list(mpi_args or [])
@@ -436,10 +432,8 @@ def _start(cluster, n: int, launcher: str, timeout: float, mpi_cmd: list[str], s
         sizes = {info["size"] for info in infos}
         if sizes != {n} or sorted(ranks) != list(range(n)):
             mpi = "srun --mpi=pmi2" if launcher == "slurm" else mpi_cmd[0]
-            raise ClusterError(
-                f"the {n} engines do not form one MPI world of {n} ranks (ranks {ranks}, world sizes "
-                f"{sorted(sizes)}); is {mpi} starting the MPI that mpi4py was built against?"
-            )
+            raise ClusterError(f"the {n} engines do not form one MPI world of {n} ranks (ranks {ranks}, world "
+                               f"sizes {sorted(sizes)}); is {mpi} starting the MPI that mpi4py was built against?")
         if started["job_id"] is not None:
             _slurm_module().check_tasks(infos, started["job_id"])
     else:
@@ -469,16 +463,12 @@ def _wait_for_engines(rc, cluster, n: int, timeout: float, job_id: str | None = 
             _slurm_module().check_job(job_id, f"{n} engines were starting", lambda: _tail(engine_set))
             next_check = time.monotonic() + 1.0
         if engine_set is not None and getattr(engine_set, "state", None) == "after":
-            raise ClusterError(
-                f"the engine launcher exited before all {n} engines registered "
-                f"({len(rc.ids)} did); its output:\n{_tail(engine_set)}"
-            )
+            raise ClusterError(f"the engine launcher exited before all {n} engines registered "
+                               f"({len(rc.ids)} did); its output:\n{_tail(engine_set)}")
         if time.monotonic() > deadline:
             job = "" if job_id is None else f" ({_slurm_module().describe(job_id)})"
-            raise ClusterError(
-                f"only {len(rc.ids)} of {n} engines registered within {timeout:g} s{job}; "
-                f"engine launcher output:\n{_tail(engine_set)}"
-            )
+            raise ClusterError(f"only {len(rc.ids)} of {n} engines registered within {timeout:g} s{job}; "
+                               f"engine launcher output:\n{_tail(engine_set)}")
         try:
             rc.wait_for_engines(n, timeout=min(0.25, max(0.01, deadline - time.monotonic())), interactive=False)
         except TimeoutError:

@@ -142,7 +142,8 @@ def job_name(cluster_id: str) -> str:
 
 
 def batch_template(options: SlurmOptions) -> str:
-    """The batch script, as an ipyparallel template (``{n}``, ``{cluster_id}``, ``{output_file}``, ``{program_and_args}``)."""
+    """The batch script, as an ipyparallel template (``{n}``, ``{cluster_id}``, ``{output_file}``,
+    ``{program_and_args}``): one job of ``n`` tasks whose ranks ``srun --mpi=pmi2`` starts."""
     directives = "\n".join(options.directives()).replace("{", "{{").replace("}", "}}")
     return f"""#!/bin/sh
 #SBATCH --job-name=exemplar-{{cluster_id}}
