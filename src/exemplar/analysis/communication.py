@@ -214,7 +214,8 @@ def answer_to_target(summary: pd.DataFrame, cores: int | None = None) -> pd.Data
         every repeat), ``fastest`` (the one with the largest speedup among those, else ``None``) with
         its ``speedup``, ``speedup_sd``, ``speedup_measured``, ``speedup_estimate``, ``gap_pp`` (its
         test accuracy at the target minus the sequential run's), ``steps_ratio`` (its steps to the
-        target over the sequential run's) and ``firm`` (its speedup is more than its sd from 1); and
+        target over the sequential run's) and ``firm`` (its speedup is at least its sd from 1; ``False``
+        where the sd is not known, from one run); and
         ``variants_reached`` (how many variants reached the target in every repeat) of ``variants``.
     """
     table = speedups(summary, cores)
@@ -233,7 +234,8 @@ def answer_to_target(summary: pd.DataFrame, cores: int | None = None) -> pd.Data
             f = ok.loc[ok.speedup.idxmax()]
             row.update(fastest=f.variant, speedup=f.speedup, speedup_sd=f.speedup_sd,
                        speedup_measured=f.speedup_measured, speedup_estimate=f.speedup_estimate, gap_pp=f.gap_pp,
-                       steps_ratio=f.steps_ratio, firm=bool(not (abs(f.speedup - 1) < f.speedup_sd)))
+                       steps_ratio=f.steps_ratio,
+                       firm=bool(np.isfinite(f.speedup_sd) and abs(f.speedup - 1) >= f.speedup_sd))
         rows.append(row)
     return pd.DataFrame(rows)
 

@@ -209,7 +209,8 @@ def answer_table(answer: pd.DataFrame) -> pd.DataFrame:
         "speedup": t.speedup, "sd": t.speedup_sd, "basis": t.basis, "steps ratio": t.steps_ratio,
         "test accuracy gap at target (pp)": t.gap_pp,
         "variants reaching it": [f"{int(a)} of {int(b)}" for a, b in zip(t.variants_reached, t.variants)],
-        "firm?": np.where(~t.reached, "–", np.where(t.firm, "yes", "no: inside the spread"))})
+        "firm?": np.where(~t.reached, "–", np.where(t.firm, "yes", np.where(
+            t.speedup_sd.isna(), "not known (one run)", "no: inside the spread")))})
     return out.reset_index(drop=True)
 
 
