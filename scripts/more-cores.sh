@@ -21,4 +21,4 @@ make data
 mkdir -p "$out"
 EXEMPLAR_RESULTS="$(cd "$out" && pwd)" .venv/bin/exemplar run 04-communication -p engine_counts "$counts" "$@" \
   --output-dir "$out"
-echo "results: $out/communication.csv, $out/communication_curves.csv; notebook: $out/04-communication.ipynb"
+echo "results: $out/communication.csv and communication_curves.csv; the executed notebook: $out/04-communication*.ipynb"
