@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import json
 import sys
 import types
 
@@ -126,3 +127,20 @@ def test_run_chapter_resumes_and_a_run_group_shares_work(tmp_path):
     p = module.parameters({"repeats": 3, "resume": True})  # another provenance: nothing is kept
     run = runner.run_chapter(module, p, directory=tmp_path, progress=False, log=lambda m: None)
     assert calls[-1] == (None, 6, 0) and len(run.rows) == 6
+
+
+def test_a_resumed_run_counts_the_time_of_the_rows_it_kept(tmp_path):
+    module = _toy_chapter()
+    p = module.parameters({})
+    first = runner.run_chapter(module, p, directory=tmp_path, start_cluster=_fake_cluster, progress=False,
+                               log=lambda m: None)
+    prov_path = tmp_path / "toy.json"
+    prov = json.loads(prov_path.read_text())
+    prov["run_seconds"] = 600.0  # as if the first run had taken ten minutes
+    prov_path.write_text(json.dumps(prov))
+    p = module.parameters({"resume": True})
+    again = runner.run_chapter(module, p, directory=tmp_path, start_cluster=_fake_cluster, progress=False,
+                               log=lambda m: None)
+    assert again.prov["resumed_rows"] == len(first.rows) == 4
+    assert 600.0 <= again.prov["run_seconds"] < 660.0  # not the seconds the resume itself took
+    assert first.prov["resumed_rows"] == 0

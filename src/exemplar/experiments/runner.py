@@ -122,6 +122,8 @@ class ResultsLog:
         self.provenance_id = provenance_id(prov)
         self.rows: list[dict[str, Any]] = []
         self.skipped = 0
+        #: the run time the earlier run recorded, where its rows were kept (0 otherwise)
+        self.earlier_seconds = 0.0
         #: rows known to be in the file on disk (those of the last successful write, or resumed)
         self.saved = 0
         if resume:
@@ -130,7 +132,7 @@ class ResultsLog:
 
     def _load_previous(self, log) -> None:
         try:
-            old, _ = results.read_results(self.name, self.directory)
+            old, old_prov = results.read_results(self.name, self.directory)
         except FileNotFoundError:
             log(f"resume: no earlier {self.name}.csv; starting afresh")
             return
@@ -140,6 +142,8 @@ class ResultsLog:
         same = old[old["provenance_id"] == self.provenance_id]
         dropped = len(old) - len(same)
         self.rows = same.to_dict("records")
+        if len(same):
+            self.earlier_seconds = float(old_prov.get("run_seconds") or 0.0)
         log(f"resume: kept {len(same)} rows of {self.name}.csv with the same parameters and provenance"
             + (f"; dropped {dropped} of another provenance" if dropped else ""))
 
@@ -345,7 +349,9 @@ class Inputs(dict):
 class ChapterRun(NamedTuple):
     """What :func:`run_chapter` returns: every row of the results file, its provenance, and where it is.
 
-    ``prov`` holds ``run_seconds`` (this run's time) and the machine's load at the start and the end.
+    ``prov`` holds ``run_seconds`` (the time spent producing the rows: this run's, plus, where it resumed
+    an earlier run's rows, the time that run recorded), ``resumed_rows`` and the machine's load at the
+    start and the end.
     """
 
     rows: pd.DataFrame
@@ -427,7 +433,9 @@ def run_chapter(module, p, *, inputs: Inputs | None = None, directory=None, star
     rows = run_configs(module.configs(p), _run_one(module, p, inputs), log_to, start_cluster=start_cluster,
                        cluster_size=_cluster_size(module, p), retries=getattr(p, "retries", 0), progress=progress,
                        log=log, run_group=_run_group_of(module, p, inputs))
-    prov["run_seconds"] = round(time.perf_counter() - t0, 1)
+    # the time spent producing these rows: this run's, plus the earlier run's whose rows it kept
+    prov["run_seconds"] = round(time.perf_counter() - t0 + (log_to.earlier_seconds if log_to.skipped else 0.0), 1)
+    prov["resumed_rows"] = int(log_to.skipped)
     prov = results.with_end_load(prov)
     extra = module.companions(rows, lambda name: _previous(name, directory)) if hasattr(module, "companions") else {}
     if hasattr(module, "finish"):
