@@ -22,6 +22,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
@@ -397,3 +398,16 @@ def test_cli_validate_names_each_bad_file_and_goes_on(tmp_path):
     assert all(line.startswith(f"error: {p}: ") or line.startswith(f"error: {p}, line 1: ")
                for line, p in zip(errors, paths))
     assert proc.stdout.startswith(f"{good}: CSV without a header line; 1 rows")
+
+
+def test_the_fuzzing_benchmark_counts_its_inputs_and_memory(tmp_path):
+    """``python -m exemplar.bench.fuzz``: one row per target, every input counted, no finding left."""
+    from exemplar.bench import fuzz
+
+    assert fuzz.main(["--quick", "--runs", "60", "--output-dir", str(tmp_path)]) == 0
+    df = pd.read_csv(tmp_path / "fuzz.csv")
+    assert list(df.target) == list(fuzz.TARGETS) and (df.inputs == 60).all()
+    assert (df.findings == 0).all() and (df.failing_inputs == 0).all(), df.first_finding.tolist()
+    assert (df.peak_rss_mb > 0).all() and (df.peak_rss_mb < 2048).all()
+    assert (tmp_path / "fuzz.json").is_file()
+    assert fuzz.main(["--runs", "0", "--output-dir", str(tmp_path)]) == 2
