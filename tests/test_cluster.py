@@ -1,15 +1,23 @@
-"""The ipyparallel cluster: validation, rank mapping, pinned threads, and no processes left behind."""
+"""The ipyparallel cluster: validation, rank mapping, pinned threads, no processes left behind, and
+CurveZMQ whenever the controller listens beyond loopback (the key in 0600 connection files only)."""
 
 from __future__ import annotations
 
+import json
+import os
+import stat
+import subprocess
+import sys
 import threading
 import time
 import uuid
 
 import psutil
 import pytest
+import zmq
 from ipyparallel import interactive
 
+from exemplar.parallel import security
 from exemplar.parallel.cluster import LAUNCHERS, ClusterError, cluster_processes, start_cluster
 from exemplar.results import usable_cores
 
@@ -192,3 +200,84 @@ def test_an_engine_failing_at_start_up_raises_the_clusters_own_error(tmp_path):
 
     _, left = psutil.wait_procs([p for p in psutil.process_iter() if started_here(p)], timeout=10)
     assert not left, [f"{p.name()} (pid {p.pid})" for p in left]  # the failed start left nothing running
+
+
+# ---------------------------------------------------------------------------- encryption beyond loopback
+
+@pytest.mark.parametrize("ip, curve", [("127.0.0.1", False), ("127.0.1.1", False), ("localhost", False),
+                                       ("::1", False), ("*", True), ("0.0.0.0", True), ("10.0.0.1", True)])
+def test_a_controller_is_encrypted_whenever_it_listens_beyond_loopback(ip, curve):
+    assert security.wants_curve(ip) is curve
+    assert security.controller_args(curve) == (["--IPController.enable_curve=True"] if curve else [])
+    assert security.cluster_options(curve) == ({"send_engines_connection_env": False} if curve else {})
+
+
+def _connection_files(cl) -> dict:
+    return security.connection_files(cl.cluster_id, os.path.dirname(cl.cluster.cluster_file))
+
+
+def _mode(path) -> int:
+    return stat.S_IMODE(os.stat(path).st_mode)
+
+
+def test_a_cluster_listening_beyond_loopback_is_encrypted_and_a_wrong_key_cannot_register(tmp_path):
+    with start_cluster(1, launcher="local", controller_ip="*", timeout=60) as cl:
+        files = _connection_files(cl)
+        key = security.serverkey(files["engine"])
+        assert key and security.serverkey(files["client"]) == key and len(key) == 40  # Z85 of 32 bytes
+        assert {name: _mode(path) for name, path in files.items()} == dict.fromkeys(files, 0o600)
+        assert _mode(files["engine"].parent) == 0o700
+        assert json.loads(files["engine"].read_text())["key"] == ""  # CurveZMQ authenticates instead of HMAC
+        engine = psutil.Process(cl.engine_info[0]["pid"])
+        assert "IPP_CONNECTION_INFO" not in engine.environ()  # the key is in the file only
+        assert cl.rc._query_socket.get(zmq.MECHANISM) == zmq.CURVE and cl.rc.curve_serverkey == key.encode()
+
+        # an engine holding another controller's key: its handshake fails, it never registers
+        forged = json.loads(files["engine"].read_text())
+        forged["curve_serverkey"] = zmq.curve_keypair()[0].decode()
+        (tmp_path / "forged.json").write_text(json.dumps(forged))
+        env = {k: v for k, v in os.environ.items() if not k.startswith("IPP_")}
+        rogue = subprocess.Popen([sys.executable, "-m", "ipyparallel.engine", f"--IPEngine.url_file={tmp_path}/"
+                                  "forged.json", "--IPEngine.timeout=2"], env=env, stdout=subprocess.PIPE,
+                                 stderr=subprocess.STDOUT, text=True)
+        try:
+            out, _ = rogue.communicate(timeout=60)
+        finally:
+            rogue.kill()
+        assert rogue.returncode != 0 and security.REGISTRATION_TIMED_OUT in out, out[-2000:]
+        assert len(cl.rc.ids) == 1  # it never joined: no work can reach it
+        assert cl.view.apply_sync(_double, 21) == [42]  # the real engine still works
+    for path in files.values():
+        assert not path.exists()
+
+
+def test_a_loopback_cluster_is_not_encrypted_but_its_files_are_private():
+    with start_cluster(1, launcher="local", timeout=60) as cl:
+        files = _connection_files(cl)
+        assert security.serverkey(files["engine"]) is None and security.serverkey(files["client"]) is None
+        assert {name: _mode(path) for name, path in files.items()} == dict.fromkeys(files, 0o600)
+        assert security.registration_hint(cl.cluster, security.REGISTRATION_TIMED_OUT) == ""
+
+
+def test_connection_files_readable_by_others_or_without_the_key_are_refused(tmp_path):
+    files = security.connection_files("c1", tmp_path)
+    for path in files.values():
+        path.write_text(json.dumps({"curve_serverkey": "k" * 40}))
+        path.chmod(0o600)
+    security.check_connection_files(files, curve=True)
+    files["engine"].chmod(0o644)
+    with pytest.raises(security.ConnectionSecurityError, match=r"ipcontroller-c1-engine.json has mode 644.*chmod 600"):
+        security.check_connection_files(files, curve=False)
+    secured = security.secure_connection_files("c1", tmp_path, curve=True, timeout=1)  # sets them to 0600
+    assert {_mode(p) for p in secured.values()} == {0o600}
+    files["client"].write_text(json.dumps({"curve_serverkey": None}))
+    with pytest.raises(security.ConnectionSecurityError, match=r"client connection file .* holds no CurveZMQ key"):
+        security.check_connection_files(files, curve=True)
+    exited = type("Launcher", (), {"state": "after"})()
+    with pytest.raises(security.ConnectionSecurityError, match=r"wrote no connection files .* before it exited"):
+        security.secure_connection_files("c2", tmp_path, curve=True, timeout=0.1, controller=exited)
+
+
+@interactive
+def _double(x):
+    return 2 * x

@@ -9,12 +9,10 @@
 What it does, in order:
 
 1. Starts an ipyparallel controller listening on ``127.0.0.1`` (unless ``controller_ip`` says
-   otherwise) and ``n_engines`` engines, with ``mpiexec`` taken from this Python environment's
-   own ``bin`` folder (``Path(sys.executable).parent / "mpiexec"``), so the MPI that launches the
-   engines is the one ``mpi4py`` was built for, whatever ``PATH`` holds.
-   On one host (no host file, no ``-hosts``, controller on loopback) MPI's transports are kept
-   on the loopback interface too (:data:`LOOPBACK_MPI_ENV`, ``mpiexec -iface lo``); only Hydra's
-   PMI control port, which ``mpiexec`` always opens on all interfaces, is not.
+   otherwise) and ``n_engines`` engines, with this Python environment's own ``mpiexec`` (the MPI
+   ``mpi4py`` was built for, whatever ``PATH`` holds). On one host (no host file, no ``-hosts``,
+   controller on loopback) MPI's transports stay on loopback too (:data:`LOOPBACK_MPI_ENV`,
+   ``mpiexec -iface lo``); only Hydra's PMI control port listens on all interfaces.
 2. Sets ``OMP_NUM_THREADS=1`` and friends in the engines' environment before they start (the
    engines run this Python environment, where the package is installed: they import it as is).
    With more engines than this machine's cores, it also makes MPI ranks that wait in a
@@ -31,9 +29,10 @@ What it does, in order:
    cluster's watchdog (:mod:`exemplar.parallel.watchdog`, a process of its own started with the
    cluster) sees its owner gone and ends every process of the cluster within seconds.
 
-With ``launcher="slurm"`` the engines are one Slurm job (``sbatch``, ranks started by ``srun
---mpi=pmi2``), the controller listens on every interface, and the job is cancelled (and waited for)
-in steps 4 and 5; see :mod:`exemplar.parallel.slurm`.
+With ``launcher="slurm"`` the engines are one Slurm job (``sbatch``, ``srun --mpi=pmi2``), the controller
+listens on every interface, and the job is cancelled (and waited for) in steps 4 and 5; see
+:mod:`exemplar.parallel.slurm`. A controller listening beyond loopback encrypts and authenticates its
+traffic (CurveZMQ, the key in 0600 connection files only): :mod:`exemplar.parallel.security`.
 """
 
 from __future__ import annotations
@@ -50,6 +49,7 @@ from typing import Any, Iterator
 
 import psutil
 
+from exemplar.parallel import security
 from exemplar.parallel.watchdog import alive, cluster_processes, start_watchdog, stop_cluster, stop_watchdog
 from exemplar.results import usable_cores
 from exemplar.validation import check_bool, check_choice, check_positive_int, check_timeout
@@ -113,10 +113,8 @@ class RunningCluster:
     view : ipyparallel.DirectView
         A view on all engines, targets ordered by MPI rank, so ``view.apply_sync`` returns
         its results in rank order (``view.targets[r]`` is the engine of rank ``r``).
-    rank_of : dict
-        Engine id to MPI rank.
-    engine_of : dict
-        MPI rank to engine id.
+    rank_of, engine_of : dict
+        Engine id to MPI rank, and MPI rank to engine id.
     n : int
         Number of engines.
     launcher : str
@@ -256,9 +254,9 @@ def start_cluster(
         A host file for ``mpiexec`` (added to ``mpi_args`` as ``-f PATH``, which MPICH's Hydra reads).
     controller_ip : str, optional
         Interface the controller listens on; ``127.0.0.1`` (only this machine) by default, ``"*"``
-        (every interface: the nodes must reach it) with ``launcher="slurm"``. Use e.g. ``"*"`` with
-        ``controller_location`` (the address the engines connect to; default this host's name) to
-        accept engines from other hosts.
+        with ``launcher="slurm"``. Use e.g. ``"*"`` with ``controller_location`` (the address the engines
+        connect to) to accept engines from other hosts. Beyond loopback the cluster is encrypted and
+        authenticated (CurveZMQ; :mod:`exemplar.parallel.security`).
     controller_args, engine_args : list of str, optional
         Extra command-line arguments for ``ipcontroller`` / ``ipengine``.
     environment : dict, optional
@@ -271,10 +269,8 @@ def start_cluster(
         pass ``True`` when they are oversubscribed. ``environment`` overrides it variable by variable;
         ``launcher="local"`` has no MPI and ignores it.
     heartbeat_ms : int
-        Controller heartbeat period in milliseconds. Registering an engine takes about two
-        periods, so ipyparallel's default (3000) costs ~6 s at every start; 500 costs ~1 s.
-        The controller declares an engine dead after 20 missed beats (10 s at 500 ms); the
-        engines' hearts answer from a separate thread, so long computations do not miss beats.
+        Controller heartbeat period in ms. Registering takes about two periods (ipyparallel's 3000: ~6 s
+        a start; 500: ~1 s); an engine is dead after 20 missed beats (its heart beats in a thread of its own).
     config : traitlets.config.Config, optional
         Further ipyparallel configuration. The arguments above take precedence, except that
         ``MPIEngineSetLauncher.mpi_cmd`` set here replaces the environment's own ``mpiexec``,
@@ -299,6 +295,8 @@ def start_cluster(
     ClusterError
         If the engines do not all register within ``timeout`` seconds, or do not form one
         MPI world of ``n_engines`` ranks.
+    exemplar.parallel.security.ConnectionSecurityError
+        If CurveZMQ is needed but missing, or the connection files are not private (mode 0600) or lack its key.
     exemplar.parallel.slurm.SlurmJobError
         If ``sbatch`` refuses the job, or the job ends (``scancel``, a failed node, its time limit)
         while the cluster starts or is in use: naming the job id and its state.
@@ -310,28 +308,28 @@ def start_cluster(
     mpi_yield = _yield_waiting(yield_waiting, n, launcher, hostfile, mpi_args)
     slurm = _slurm_module().options_for(launcher, partition, time, account, sbatch_args)
     controller_ip = controller_ip or ("*" if launcher == "slurm" else "127.0.0.1")
+    curve = security.curve_for(controller_ip)  # encrypted beyond loopback; the key in 0600 files only
 
     import ipyparallel as ipp
 
     environment = {**(YIELD_MPI_ENV if mpi_yield else {}), **(environment or {})}
     mpi_yield = launcher != "local" and all(environment.get(k) == v for k, v in YIELD_MPI_ENV.items())
     cfg, mpi_cmd = _configure(launcher, config, mpi_args, hostfile, controller_ip, engine_args, environment, slurm)
-    # ipyparallel logs every engine's whole output at WARNING when the engines are stopped by a
-    # signal (exit code != 0), which is how every cluster ends; in a notebook that floods the page.
-    # Real failures are raised by this module with the launcher's output attached.
+    # ipyparallel logs every engine's output at WARNING when engines are stopped by a signal (as every
+    # cluster ends), flooding a notebook; real failures are raised here with the launcher's output.
     cluster_kwargs.setdefault("log_level", logging.ERROR)
     cluster_kwargs.setdefault("delay", 0)  # engines wait for the controller's connection info anyway
     cluster = ipp.Cluster(n=n, engines=launcher if slurm is None else _slurm_module().SlurmEngines,
                           controller_ip=controller_ip, engine_timeout=int(max(1, timeout)), config=cfg,
-                          controller_args=[f"--HeartMonitor.period={int(heartbeat_ms)}",
-                                           "--HeartMonitor.max_heartmonitor_misses=20", *(controller_args or [])],
-                          **cluster_kwargs)
+                          controller_args=[f"--HeartMonitor.period={int(heartbeat_ms)}", *security.controller_args(
+                              curve), "--HeartMonitor.max_heartmonitor_misses=20", *(controller_args or [])],
+                          **security.cluster_options(curve), **cluster_kwargs)
     started: dict[str, Any] = {"rc": None, "pids": set(), "job_id": None}
     # ends the cluster (and removes its connection files, cancels its Slurm job) if this process dies
     watchdog = start_watchdog(cluster.cluster_id, security_dir=os.path.dirname(cluster.cluster_file),
                               slurm_job_name=None if slurm is None else _slurm_module().job_name(cluster.cluster_id))
     try:
-        running = _start(cluster, n, launcher, timeout, mpi_cmd, started)
+        running = _start(cluster, n, launcher, timeout, mpi_cmd, started, curve)
         running.mpi_yield = mpi_yield
         yield running
     except Exception as exc:  # a Slurm job that ended under the cluster: say so, by job id and state
@@ -401,22 +399,25 @@ def _configure(launcher: str, config, mpi_args, hostfile, controller_ip: str, en
     return cfg, mpi_cmd
 
 
-def _start(cluster, n: int, launcher: str, timeout: float, mpi_cmd: list[str], started: dict) -> RunningCluster:
+def _start(cluster, n: int, launcher: str, timeout: float, mpi_cmd: list[str], started: dict,
+           curve: bool = False) -> RunningCluster:
     """Start controller and engines, set the engines up and map them by rank.
 
     ``started`` collects the client (``"rc"``), the pids (``"pids"``) and the Slurm job (``"job_id"``)
     as they appear, so that :func:`~exemplar.parallel.watchdog.stop_cluster` can end whatever had started.
     """
     t0 = time.perf_counter()
+    security_dir = security.private_security_dir(os.path.dirname(cluster.cluster_file))
     cluster.start_controller_sync()
-    if cluster.controller is not None and cluster.controller.pid > 0:
-        started["pids"].add(cluster.controller.pid)
+    started["pids"] |= {getattr(cluster.controller, "pid", -1)} - {-1, 0, None}
+    files = security.secure_connection_files(cluster.cluster_id, security_dir, curve, timeout, cluster.controller)
     cluster.start_engines_sync(n)
     engine_set = cluster.engine_set
     if engine_set is not None and getattr(engine_set, "pid", -1) > 0:
         started["pids"].add(engine_set.pid)
     if launcher == "slurm":
         started["job_id"] = engine_set.job_id
+    security.check_connection_files(files, curve)
     rc = started["rc"] = cluster.connect_client_sync()
     _wait_for_engines(rc, cluster, n, timeout, started["job_id"])
     ids = sorted(rc.ids)[:n]
@@ -457,17 +458,18 @@ def _wait_for_engines(rc, cluster, n: int, timeout: float, job_id: str | None = 
     """Wait until ``n`` engines registered; fail early if the engine launcher exits (or its Slurm job ends)."""
     deadline = time.monotonic() + timeout
     next_check = time.monotonic()
+    hint = lambda: security.registration_hint(cluster, _tail(cluster.engine_set, 200))  # noqa: E731 (a wrong key?)
     while len(rc.ids) < n:
         engine_set = cluster.engine_set
         if job_id is not None and time.monotonic() >= next_check:
             _slurm_module().check_job(job_id, f"{n} engines were starting", lambda: _tail(engine_set))
             next_check = time.monotonic() + 1.0
         if engine_set is not None and getattr(engine_set, "state", None) == "after":
-            raise ClusterError(f"the engine launcher exited before all {n} engines registered "
-                               f"({len(rc.ids)} did); its output:\n{_tail(engine_set)}")
+            raise ClusterError(f"the engine launcher exited before all {n} engines registered ({len(rc.ids)} "
+                               f"did){hint()}; its output:\n{_tail(engine_set)}")
         if time.monotonic() > deadline:
             job = "" if job_id is None else f" ({_slurm_module().describe(job_id)})"
-            raise ClusterError(f"only {len(rc.ids)} of {n} engines registered within {timeout:g} s{job}; "
+            raise ClusterError(f"only {len(rc.ids)} of {n} engines registered within {timeout:g} s{job}{hint()}; "
                                f"engine launcher output:\n{_tail(engine_set)}")
         try:
             rc.wait_for_engines(n, timeout=min(0.25, max(0.01, deadline - time.monotonic())), interactive=False)
