@@ -54,7 +54,7 @@ def cmd_run(args) -> int:
             params = {**quick, **dict(args.parameters)}  # each VALUE is read as its kind (notebooks.check_parameters)
             print(notebooks.execute(stem, params, out_dir=args.output_dir, plan=False))
         return 0
-    notebooks.run_plan(quick=args.quick, only=args.notebook or None)
+    notebooks.run_plan(quick=args.quick, only=args.notebook or None, restart=args.restart)
     return 0
 
 
@@ -116,6 +116,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="set a notebook parameter; VALUE is read as the parameter's kind ([1, 2], 3, true, None, "
                         "float32)")
     r.add_argument("--output-dir", help="where to write the executed notebook (default book/_run)")
+    r.add_argument("--restart", action="store_true",
+                   help="run every notebook again, even those an interrupted run of the same plan finished")
     r.set_defaults(func=cmd_run)
 
     e = sub.add_parser("bench", help="run the performance benchmarks into results/bench (make bench)")
@@ -134,10 +136,28 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+class Terminated(KeyboardInterrupt):
+    """``SIGTERM`` arrived: unwound like ``Ctrl-C``, so the kernel, its cluster and the partial notebook are
+    cleaned up on the way out (Python's default would end the process where it stands)."""
+
+
+def _terminate(signum, frame):
+    raise Terminated()
+
+
 def main(argv=None) -> int:
+    import signal
+
     args = build_parser().parse_args(argv)
+    try:  # only the main thread may set it; elsewhere SIGTERM keeps its default
+        previous = signal.signal(signal.SIGTERM, _terminate)
+    except ValueError:
+        previous = None
     try:
         return args.func(args)
+    except Terminated:
+        print("\nterminated (SIGTERM); rerun the same command to continue", file=sys.stderr)
+        return 143
     except KeyboardInterrupt:
         print("\ninterrupted", file=sys.stderr)  # on a line of its own, after any progress bar
         return 130
@@ -151,7 +171,14 @@ def main(argv=None) -> int:
         if isinstance(exc, known):
             print(f"error: {exc}", file=sys.stderr)
             return 2
+        if isinstance(exc, OSError) and exc.errno in (28, 122):  # ENOSPC, EDQUOT
+            print(f"error: the disk is full ({exc}); free some space and run the same command again",
+                  file=sys.stderr)
+            return 2
         raise
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

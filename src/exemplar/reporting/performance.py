@@ -20,7 +20,7 @@ from exemplar import config
 from exemplar.analysis import performance as analysis
 from exemplar.analysis.performance import Measurements
 from exemplar.analysis.stages import project_stages
-from exemplar.reporting import figures, status, targets
+from exemplar.reporting import chaos, figures, status, targets
 
 # ------------------------------------------------------------------- the sections: what the notebook displays
 
@@ -126,6 +126,14 @@ def sweep_section(m: Measurements) -> list:
     if sw is None:
         return _not_measured(m, "sweep_engines")
     return [figures.table(sweep_table(sw)), _md(sweep_sentence(sw))]
+
+
+def chaos_section(m: Measurements) -> list:
+    """The chaos soak (``results/bench/chaos.csv``): one sentence and the table per fault kind."""
+    frame = chaos.read(m.directory)
+    if frame is None:
+        return [_md(not_measured_sentence(chaos.NAME, m.directory))]
+    return [_md(chaos.chaos_sentence(frame)), figures.table(chaos.chaos_table(frame))]
 
 
 def summary(m: Measurements):

@@ -117,12 +117,22 @@ def execute(stem: str, parameters: Mapping[str, Any] | None = None, out_dir: Pat
             os.replace(tmp, failed)
         if isinstance(exc, KeyboardInterrupt):
             raise
-        raise RunError(f"{stem} failed after {time.perf_counter() - t0:.0f} s: {exc}\n"
-                       f"The partly executed notebook is {failed}") from exc
+        raise RunError(f"{stem} failed after {time.perf_counter() - t0:.0f} s: {failure(exc)} (the partly "
+                       f"executed notebook is {failed})") from exc
     hide_injected_parameters(tmp)
     os.replace(tmp, target)
     failed.unlink(missing_ok=True)
     return target
+
+
+def failure(exc: BaseException) -> str:
+    """What failed, on one line: a cell's exception as the kernel named it (``ExperimentError: ...``, not
+    papermill's traceback of it), else the exception's own text ("Kernel died ...")."""
+    ename, evalue = getattr(exc, "ename", None), getattr(exc, "evalue", None)
+    if ename == "KeyboardInterrupt":  # a SIGINT reached the kernel, not this process
+        return "the notebook's kernel was interrupted (KeyboardInterrupt: it received SIGINT)"
+    text = f"{ename}: {evalue}" if ename and evalue is not None else (str(exc) or type(exc).__name__)
+    return " ".join(text.split())
 
 
 def ipc_kernel_manager():
@@ -184,11 +194,58 @@ def use_quick_results() -> None:
     os.environ.setdefault("EXEMPLAR_RESULTS", str(config.ROOT / config.QUICK_RESULTS))
 
 
-def run_plan(quick: bool = False, only: list[str] | None = None, log=print) -> list[Path]:
+#: In ``book/_run``: the notebooks a run of the plan has finished, kept until ``exemplar book`` has built the site.
+PROGRESS_NAME = ".plan-progress.json"
+
+
+def _plan_key(stems: list[str], quick: bool) -> dict:
+    """What makes two runs of the plan the same run: the notebooks, their parameters, QUICK, the results folder."""
+    return {"stems": list(stems), "quick": bool(quick), "results": str(config.results_dir()),
+            "parameters": {stem: stages.PLAN[stem][1 if quick else 0] for stem in stems}}
+
+
+def read_progress(run_dir: Path, key: dict) -> dict:
+    """The progress of an unfinished run of the same plan (``done``: finished stems, ``started``: the one it was
+    in), or an empty progress when there is none, it is unreadable, or it was another plan."""
+    try:
+        state = json.loads((run_dir / PROGRESS_NAME).read_text())
+    except (OSError, ValueError):
+        return {"done": [], "started": None}
+    if not isinstance(state, dict) or state.get("plan") != json.loads(json.dumps(key)):
+        return {"done": [], "started": None}
+    done = [s for s in state.get("done", []) if (run_dir / output_name(s)).is_file()]
+    return {"done": done, "started": state.get("started"), "run_id": state.get("run_id")}
+
+
+def _write_progress(run_dir: Path, key: dict, run_id: str, done: list[str], started: str | None) -> None:
+    from exemplar import fileio
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    state = {"plan": key, "run_id": run_id, "done": done, "started": started}
+    fileio.atomic_write_text(run_dir / PROGRESS_NAME, json.dumps(state, indent=1))
+
+
+def _takes_resume(stem: str) -> bool:
+    """Whether the chapter of ``stem`` has a ``resume`` parameter (the run chapters do)."""
+    import importlib
+
+    from exemplar.experiments import CHAPTERS
+
+    if stem not in CHAPTERS:
+        return False
+    spec = getattr(importlib.import_module(f"exemplar.experiments.{CHAPTERS[stem]}"), "SPEC", None)
+    return spec is not None and "resume" in spec.names
+
+
+def run_plan(quick: bool = False, only: list[str] | None = None, log=print, restart: bool = False) -> list[Path]:
     """Execute every notebook of :data:`exemplar.analysis.stages.PLAN` (or those named in ``only``), full size
     or QUICK (results in :data:`exemplar.config.QUICK_RESULTS` unless ``EXEMPLAR_RESULTS`` says otherwise).
 
-    Each notebook's wall time is recorded with :func:`record_stage` as soon as it finishes.
+    Each notebook's wall time is recorded with :func:`record_stage` as soon as it finishes. The
+    notebooks finished so far are kept in ``book/_run/.plan-progress.json`` until :func:`build_book`
+    has built the site: a run of the same plan interrupted anywhere (``Ctrl-C``, ``SIGTERM``, a crash,
+    ``exemplar book`` failing) and run again skips the notebooks it finished and runs the one it was in
+    with ``resume=True`` (its saved rows are kept), unless ``restart``.
     """
     if quick:
         use_quick_results()
@@ -196,14 +253,28 @@ def run_plan(quick: bool = False, only: list[str] | None = None, log=print) -> l
     unknown = sorted(set(stems) - set(stages.PLAN))
     if unknown:
         raise RunError(f"unknown notebook(s) {unknown}; the plan has {list(stages.PLAN)}")
-    out = []
-    run_id = _run_id()
+    run_dir, key = config.RUN_DIR, _plan_key(stems, quick)
+    state = {"done": [], "started": None} if restart else read_progress(run_dir, key)
+    done, out = list(state["done"]), []
+    run_id = state.get("run_id") or _run_id()
+    if done or state["started"]:
+        log(f"[exemplar run] resuming the run of {run_id}: {len(done)} of {len(stems)} notebooks finished "
+            f"(book/_run/{PROGRESS_NAME}; `exemplar run --restart` runs them all again)", flush=True)
     for stem in stems:
-        params = stages.PLAN[stem][1 if quick else 0]
+        if stem in done:
+            log(f"[exemplar run] {stem} finished before; kept", flush=True)
+            out.append(run_dir / output_name(stem))
+            continue
+        params = dict(stages.PLAN[stem][1 if quick else 0])
+        if stem == state["started"] and _takes_resume(stem):
+            params["resume"] = True  # the rows it saved before the interruption are kept
+        _write_progress(run_dir, key, run_id, done, stem)
         t0 = time.perf_counter()
         log(f"[exemplar run] {stem} {'QUICK ' if quick else ''}{params or '(defaults)'}", flush=True)
         out.append(execute(stem, params))
         seconds = time.perf_counter() - t0
+        done.append(stem)
+        _write_progress(run_dir, key, run_id, done, None)
         record_stage(run_id, stem, seconds, quick)
         log(f"[exemplar run] {stem} done in {seconds:.1f} s", flush=True)
     return out
@@ -250,18 +321,71 @@ def build_book(root: Path | None = None, strict: bool = True, record: bool = Tru
     quick = _is_quick_run(root)
     results_dir = None if os.environ.get("EXEMPLAR_RESULTS") else root / (config.QUICK_RESULTS if quick else "results")
     render_intro(root / "book" / "intro.md", root / "book" / "_run" / "intro.md", results_dir)
-    jb = Path(sys.executable).parent / "jupyter-book"
-    cmd = [str(jb) if jb.exists() else "jupyter-book", "build", str(root), "--path-output", str(root)]
-    if strict:
-        cmd += ["-W", "-n", "--keep-going"]
     t0 = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=root)
-    if proc.returncode == 0 and record:
+    index = build_site(root, jupyter_book_command(root, strict))
+    if record:
         where = None if (os.environ.get("EXEMPLAR_RESULTS") or not quick) else root / config.QUICK_RESULTS
         record_stage(_run_id(), "jupyter-book build", time.perf_counter() - t0, quick=quick, directory=where)
+    (root / "book" / "_run" / PROGRESS_NAME).unlink(missing_ok=True)  # the plan's run is complete
+    return index
+
+
+def jupyter_book_command(root: Path, strict: bool = True) -> list[str]:
+    """``jupyter-book build ROOT`` into the staging folder ``ROOT/_build/.staging`` (:func:`build_site`)."""
+    jb = Path(sys.executable).parent / "jupyter-book"
+    cmd = [str(jb) if jb.exists() else "jupyter-book", "build", str(root), "--path-output",
+           str(root / "_build" / STAGING)]
+    return cmd + (["-W", "-n", "--keep-going"] if strict else [])
+
+
+#: Where the site is built before it replaces ``_build/html`` (Sphinx's caches stay there between builds).
+STAGING = ".staging"
+NO_SPACE = ("No space left on device", "[Errno 28]", "Disk quota exceeded", "[Errno 122]")
+
+
+def build_site(root: Path, cmd: list[str]) -> Path:
+    """Run the build ``cmd`` into ``root/_build/.staging``; only when it succeeds does its ``_build/html``
+    replace ``root/_build/html``, so a failed or interrupted build leaves the previous site as it was.
+
+    Raises
+    ------
+    RunError
+        When the build fails: one line, which says that the disk is full (and where) when it is.
+    """
+    built, site = root / "_build" / STAGING / "_build" / "html", root / "_build" / "html"
+    proc = subprocess.run(cmd, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                          errors="replace")
+    sys.stdout.write(proc.stdout)  # the build's own report and warnings, as jupyter-book wrote them
+    full = any(text in proc.stdout for text in NO_SPACE)
+    if proc.returncode == 0 and not full:
+        if not (built / "index.html").is_file():
+            raise RunError(f"jupyter-book reported success but {built / 'index.html'} is missing")
+        try:
+            _replace_site(built, site)
+        except OSError as exc:  # shutil.Error: the failures of copytree's files, in its message
+            if exc.errno not in (28, 122) and not any(text in str(exc) for text in NO_SPACE):
+                raise
+            full = True
+    if full:
+        free = shutil.disk_usage(root).free if root.exists() else 0
+        raise RunError(f"the disk is full ({free / 2**20:.0f} MiB free on the disk of {root / '_build'}): the site was "
+                       f"not built and the previous one in {site} is as it was; free some space (df -h "
+                       f"{root / '_build'}) and run `exemplar book` again")
     if proc.returncode != 0:
         raise RunError(f"jupyter-book build failed (exit {proc.returncode}); see the warnings above")
-    index = root / "_build" / "html" / "index.html"
-    if not index.is_file():
-        raise RunError(f"jupyter-book reported success but {index} is missing")
-    return index
+    return site / "index.html"
+
+
+def _replace_site(built: Path, site: Path) -> None:
+    """Copy ``built`` beside ``site`` and swap the two by renames; on any failure the copy goes, ``site`` stays."""
+    new, old = site.with_name(".html-new"), site.with_name(".html-old")
+    try:
+        shutil.rmtree(new, ignore_errors=True)
+        shutil.copytree(built, new)
+        shutil.rmtree(old, ignore_errors=True)
+        if site.exists():
+            os.replace(site, old)
+        os.replace(new, site)
+        shutil.rmtree(old, ignore_errors=True)
+    finally:
+        shutil.rmtree(new, ignore_errors=True)
