@@ -226,17 +226,42 @@ def faulted_run(stem: str, target: str, sig: str, outdir: Path, reference: pd.Da
     The fault comes at a random moment: for the kernel and papermill, of the first 70 % of
     ``ref_seconds`` (a fault-free run's time); for a member of the cluster, of the first ``window`` of
     ``ref_seconds`` after it started (or as soon as a member of that kind runs again); ``extra``:
-    parameters over :data:`SMALL`'s.
+    parameters over :data:`SMALL`'s. Whatever ends the soak meanwhile (``Ctrl-C``), the run's processes end too.
     """
     results_dir = outdir / "results"
     env = {**os.environ, "EXEMPLAR_RESULTS": str(results_dir)}
-    err = open(outdir / "stderr.txt", "w+")
+    row = {"stem": stem, "target": target, "signal": sig, "process": "", "fault_at_seconds": float("nan"),
+           "stopped_seconds": 0.0}
     t0 = time.monotonic()
-    runner = subprocess.Popen(command(stem, outdir, extra=extra), env=env, stdout=subprocess.DEVNULL, stderr=err,
-                              start_new_session=True)
+    with open(outdir / "stderr.txt", "w+") as err:
+        runner = subprocess.Popen(command(stem, outdir, extra=extra), env=env, stdout=subprocess.DEVNULL,
+                                  stderr=err, start_new_session=True)
+        try:
+            victim = _await_target(target, runner, results_dir, ref_seconds, window, rng)
+            if victim is None:
+                runner.wait()
+                return {**row, "outcome": "not faulted", "seconds": round(time.monotonic() - t0, 1)}
+            _fault_and_watch(row, victim, runner, results_dir, ref_seconds, rng, t0, err, outdir)
+        except BaseException:
+            _end(members(results_dir) + ([psutil.Process(runner.pid)] if runner.poll() is None else []))
+            raise
+    rows_faulted = read_rows(stem, outdir)
+    row["rows_after_fault"] = 0 if rows_faulted is None else len(rows_faulted)
+    row["faulted_rows_wrong"] = 0 if rows_faulted is None else compare(stem, rows_faulted, reference)["rows_duplicated"]
+    rc2, _, err2 = run_plain(stem, outdir, resume=True, extra=extra)
+    row["resume_ok"] = rc2 == 0
+    row["resume_error"] = "" if rc2 == 0 else error_line(err2)[:300]
+    row.update(compare(stem, read_rows(stem, outdir), reference))
+    row["resume_left"] = len(_left(results_dir, grace=LEFT_GRACE_SECONDS))
+    row["seconds"] = round(time.monotonic() - t0, 1)
+    return row
+
+
+def _await_target(target, runner, results_dir, ref_seconds, window, rng) -> psutil.Process | None:
+    """Wait for the fault's moment (:func:`faulted_run`); the member to hit then, or None if the run ended first."""
     if target in ("kernel", "papermill"):
         time.sleep(rng.uniform(0.5, 0.7 * ref_seconds))
-    else:  # a cluster runs in the middle of a run: from its start, up to 30 % of a run later
+    else:  # a cluster runs in the middle of a run: from its start, up to `window` of a run later
         while runner.poll() is None and find_target(target, runner, results_dir) is None:
             time.sleep(0.1)
         time.sleep(rng.uniform(0.0, window * ref_seconds))
@@ -245,12 +270,12 @@ def faulted_run(stem: str, target: str, sig: str, outdir: Path, reference: pd.Da
         victim = find_target(target, runner, results_dir)
         if victim is None:
             time.sleep(0.1)
-    row = {"stem": stem, "target": target, "signal": sig, "process": "", "fault_at_seconds": float("nan"),
-           "stopped_seconds": 0.0}
-    if victim is None:
-        runner.wait()
-        err.close()
-        return {**row, "outcome": "not faulted", "seconds": time.monotonic() - t0}
+    return victim
+
+
+def _fault_and_watch(row, victim, runner, results_dir, ref_seconds, rng, t0, err, outdir) -> None:
+    """Signal ``victim``, wait for the run to end (or hang), count what it left, and fill in ``row``."""
+    target, sig = row["target"], row["signal"]
     try:
         row["process"] = " ".join(victim.cmdline()[1:4])[-80:]
     except psutil.Error:
@@ -259,22 +284,19 @@ def faulted_run(stem: str, target: str, sig: str, outdir: Path, reference: pd.Da
     row["fault_at_seconds"] = round(t_fault - t0, 2)
     row["stopped_seconds"] = round(_signal(victim, sig, rng), 2)
     try:
-        rc = runner.wait(timeout=ERROR_SECONDS + ref_seconds + row["stopped_seconds"])
-        hung = False
+        rc, hung = runner.wait(timeout=ERROR_SECONDS + ref_seconds + row["stopped_seconds"]), False
     except subprocess.TimeoutExpired:
         rc, hung = None, True
         row["hung_in"] = dump_stacks(results_dir, outdir / "stacks.txt")
         _end(members(results_dir) + [psutil.Process(runner.pid)])
         runner.wait()
-    t_end = time.monotonic()
+    after = time.monotonic() - t_fault
     left = _left(results_dir)
     row["processes_left"] = len(left)
-    row["left"] = "; ".join(sorted({" ".join(p.cmdline()[1:3])[-60:] for p in left if p.is_running()}))[:300]
+    row["left"] = "; ".join(sorted({_name(p) for p in left}))[:300]
     _end(left)
     err.seek(0)
     message = "" if rc in (0, None) else error_line(err.read())
-    err.close()
-    after = t_end - t_fault
     outcome = ("hung" if hung else "completed" if rc == 0 else
                "error" if after <= ERROR_SECONDS + row["stopped_seconds"] else "slow error")
     named = names_member(target, sig, message) if message else None
@@ -282,17 +304,13 @@ def faulted_run(stem: str, target: str, sig: str, outdir: Path, reference: pd.Da
         message, named = f"(none: the run's own process ended by {signal.Signals(-rc).name})", None
     row.update(outcome=outcome, exit_status=rc, error_seconds=round(after, 2) if rc not in (0, None) else None,
                error=message[:300], error_names_member=named)
-    rows_faulted = read_rows(stem, outdir)
-    row["rows_after_fault"] = 0 if rows_faulted is None else len(rows_faulted)
-    row["faulted_rows_wrong"] = (compare(stem, rows_faulted, reference)["rows_duplicated"]
-                                 if rows_faulted is not None else 0)
-    rc2, _, err2 = run_plain(stem, outdir, resume=True, extra=extra)
-    row["resume_ok"] = rc2 == 0
-    row["resume_error"] = "" if rc2 == 0 else error_line(err2)[:300]
-    row.update(compare(stem, read_rows(stem, outdir), reference))
-    row["resume_left"] = len(_left(results_dir, grace=LEFT_GRACE_SECONDS))
-    row["seconds"] = round(time.monotonic() - t0, 1)
-    return row
+
+
+def _name(proc: psutil.Process) -> str:
+    try:
+        return " ".join(proc.cmdline()[1:3])[-60:]
+    except psutil.Error:
+        return f"pid {proc.pid}"
 
 
 def run(runs: int = 100, stems: list[str] | tuple[str, ...] = tuple(SMALL), seed: int = 0, minutes: float = 240.0,
