@@ -235,3 +235,22 @@ def test_a_failed_notebook_is_one_line_naming_the_kernel_s_error(monkeypatch, tm
     assert "kernel was interrupted" in notebooks.failure(interrupted)
     assert notebooks.failure(RuntimeError("Kernel died before replying to kernel_info")) == (
         "Kernel died before replying to kernel_info")
+
+
+def test_named_notebooks_always_run_and_leave_the_plan_s_progress(fake_plan):
+    fake_plan.fail_at = "04-communication"
+    with pytest.raises(KeyboardInterrupt):
+        notebooks.run_plan(quick=True, log=lambda *a, **k: None)
+    fake_plan.clear()
+    fake_plan.fail_at = None
+    notebooks.run_plan(quick=True, only=["01-data"], log=lambda *a, **k: None)
+    notebooks.run_plan(quick=True, only=["01-data"], log=lambda *a, **k: None)
+    assert fake_plan == [("01-data", {}), ("01-data", {})]
+    fake_plan.clear()
+    notebooks.run_plan(quick=True, log=lambda *a, **k: None)  # the interrupted whole plan still resumes
+    assert [s for s, _ in fake_plan] == ["04-communication", "99-status"]
+
+
+def test_the_run_chapters_take_resume_the_pages_do_not():
+    assert notebooks._takes_resume("03-exemplar-parallel") and notebooks._takes_resume("04-communication")
+    assert not notebooks._takes_resume("01-data") and not notebooks._takes_resume("99-status")

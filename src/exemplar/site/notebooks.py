@@ -242,8 +242,9 @@ def run_plan(quick: bool = False, only: list[str] | None = None, log=print, rest
     or QUICK (results in :data:`exemplar.config.QUICK_RESULTS` unless ``EXEMPLAR_RESULTS`` says otherwise).
 
     Each notebook's wall time is recorded with :func:`record_stage` as soon as it finishes. The
-    notebooks finished so far are kept in ``book/_run/.plan-progress.json`` until :func:`build_book`
-    has built the site: a run of the same plan interrupted anywhere (``Ctrl-C``, ``SIGTERM``, a crash,
+    notebooks a run of the whole plan (``only`` not given: ``make run``, ``make book``) has finished are
+    kept in ``book/_run/.plan-progress.json`` until :func:`build_book` has built the site: a run of the
+    same plan interrupted anywhere (``Ctrl-C``, ``SIGTERM``, a crash,
     ``exemplar book`` failing) and run again skips the notebooks it finished and runs the one it was in
     with ``resume=True`` (its saved rows are kept), unless ``restart``.
     """
@@ -254,7 +255,8 @@ def run_plan(quick: bool = False, only: list[str] | None = None, log=print, rest
     if unknown:
         raise RunError(f"unknown notebook(s) {unknown}; the plan has {list(stages.PLAN)}")
     run_dir, key = config.RUN_DIR, _plan_key(stems, quick)
-    state = {"done": [], "started": None} if restart else read_progress(run_dir, key)
+    keep = not only  # the whole plan (`make run`, `make book`) keeps its progress; named notebooks always run
+    state = read_progress(run_dir, key) if keep and not restart else {"done": [], "started": None}
     done, out = list(state["done"]), []
     run_id = state.get("run_id") or _run_id()
     if done or state["started"]:
@@ -268,13 +270,15 @@ def run_plan(quick: bool = False, only: list[str] | None = None, log=print, rest
         params = dict(stages.PLAN[stem][1 if quick else 0])
         if stem == state["started"] and _takes_resume(stem):
             params["resume"] = True  # the rows it saved before the interruption are kept
-        _write_progress(run_dir, key, run_id, done, stem)
+        if keep:
+            _write_progress(run_dir, key, run_id, done, stem)
         t0 = time.perf_counter()
         log(f"[exemplar run] {stem} {'QUICK ' if quick else ''}{params or '(defaults)'}", flush=True)
         out.append(execute(stem, params))
         seconds = time.perf_counter() - t0
         done.append(stem)
-        _write_progress(run_dir, key, run_id, done, None)
+        if keep:
+            _write_progress(run_dir, key, run_id, done, None)
         record_stage(run_id, stem, seconds, quick)
         log(f"[exemplar run] {stem} done in {seconds:.1f} s", flush=True)
     return out
