@@ -109,7 +109,7 @@ def test_a_valid_file_in_any_framing_reads_back_exactly(workdir, seed, n, header
     X, y = table(seed, n)
     y[-1] = 3
     raw = csv_text(X, y, header, ends, bom, final_newline or bool(blank_tail)) + blank_tail.encode()
-    last = raw.rfind(b"\n", 0, len(raw.rstrip(b" \t\r\n"))) + 1  # respell the last row's label
+    last = max(raw.rfind(b"\n", 0, len(raw.rstrip(b" \t\r\n"))) + 1, 3 * bom)  # respell the last row's label
     raw = raw[:last] + spelled.encode() + raw[last + 1:]
     path = workdir / "valid.csv"
     path.write_bytes(gzip.compress(raw, compresslevel=1) if gz else raw)
