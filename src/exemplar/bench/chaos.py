@@ -107,11 +107,12 @@ def find_target(target: str, runner: psutil.Popen | subprocess.Popen, results_di
     found = []
     for proc in members(results_dir):
         try:
-            cmd = " ".join(proc.cmdline())
+            cmd, parent = " ".join(proc.cmdline()), proc.parent()
+            parent_cmd = " ".join(parent.cmdline()) if parent is not None else ""
         except psutil.Error:
             continue
         if any(word in cmd for word in TARGETS[target]) and "nanny" not in cmd:
-            if target == "controller" and proc.parent() and "ipyparallel.controller" in " ".join(proc.parent().cmdline()):
+            if target == "controller" and "ipyparallel.controller" in parent_cmd:
                 continue  # the controller's own children (schedulers); the controller is their parent
             found.append(proc)
     return random.choice(found) if found else None
@@ -123,7 +124,8 @@ def run_plain(stem: str, outdir: Path, resume: bool = False, timeout: float = 60
     stderr's tail)."""
     env = {**os.environ, "EXEMPLAR_RESULTS": str(outdir / "results")}
     t0 = time.monotonic()
-    proc = subprocess.run(command(stem, outdir, resume, extra), env=env, capture_output=True, text=True, timeout=timeout)
+    proc = subprocess.run(command(stem, outdir, resume, extra), env=env, capture_output=True, text=True,
+                          timeout=timeout)
     return proc.returncode, time.monotonic() - t0, proc.stderr[-2000:]
 
 
@@ -223,7 +225,7 @@ def faulted_run(stem: str, target: str, sig: str, outdir: Path, reference: pd.Da
                 rng: random.Random, extra: dict | None = None, window: float = 0.3) -> dict:
     """One run of ``stem`` faulted by ``sig`` to a ``target`` member, then resumed: its row of ``chaos.csv``.
 
-    The fault comes at a random moment: for the kernel and papermill, of the first 70 % of
+    The fault comes at a random moment: for the kernel and papermill, of the first half of
     ``ref_seconds`` (a fault-free run's time); for a member of the cluster, of the first ``window`` of
     ``ref_seconds`` after it started (or as soon as a member of that kind runs again); ``extra``:
     parameters over :data:`SMALL`'s. Whatever ends the soak meanwhile (``Ctrl-C``), the run's processes end too.
@@ -260,7 +262,7 @@ def faulted_run(stem: str, target: str, sig: str, outdir: Path, reference: pd.Da
 def _await_target(target, runner, results_dir, ref_seconds, window, rng) -> psutil.Process | None:
     """Wait for the fault's moment (:func:`faulted_run`); the member to hit then, or None if the run ended first."""
     if target in ("kernel", "papermill"):
-        time.sleep(rng.uniform(0.5, 0.7 * ref_seconds))
+        time.sleep(rng.uniform(0.5, 0.5 * ref_seconds))
     else:  # a cluster runs in the middle of a run: from its start, up to `window` of a run later
         while runner.poll() is None and find_target(target, runner, results_dir) is None:
             time.sleep(0.1)
