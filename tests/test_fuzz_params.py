@@ -110,16 +110,8 @@ def assert_refused_by_name(spec, exc: ValueError):
     assert len(message) < 2000 and "Traceback" not in message
 
 
-def known_unfixed(stem, given) -> bool:
-    """The one finding whose fix is not in these tests' owner's files (see the xfail test below)."""
-    bench_dir = given.get("bench_dir") if stem == "06-performance" else None
-    return isinstance(bench_dir, str) and len(bench_dir.encode("utf-8", "surrogatepass")) > 200
-
-
 def check_text(stem, name, text):
     spec = spec_of(stem)
-    if known_unfixed(stem, {name: text}):
-        return
     try:
         got = notebooks.check_parameters(stem, {name: text})
     except ValueError as exc:
@@ -153,8 +145,6 @@ def test_several_parameters_at_once(stem, data):
     spec = spec_of(stem)
     given_ = data.draw(st.dictionaries(st.sampled_from(spec.names + ["nope", "Engine_counts"]), texts(),
                                        min_size=1, max_size=4))
-    if known_unfixed(stem, given_):
-        return
     try:
         got = notebooks.check_parameters(stem, given_)
     except ValueError as exc:
@@ -188,8 +178,6 @@ def test_any_python_value_is_accepted_checked_or_refused_by_name(stem, data):
         cases = [(data.draw(st.sampled_from(spec.names)), data.draw(python_values()))]
     module = importlib.import_module(f"exemplar.experiments.{CHAPTERS[stem]}")
     for name, value in cases:
-        if known_unfixed(stem, {name: value}):
-            continue
         try:
             p = module.parameters({**spec.defaults(), name: value})
         except ValueError as exc:
@@ -254,10 +242,8 @@ def test_none_for_an_optional_string_parameter_is_none_as_papermill_reads_it():
     assert notebooks.check_parameters("00-paper-vs-report", {"results_folder": "null"}) == {"results_folder": "null"}
 
 
-@pytest.mark.xfail(strict=True, raises=OSError, reason="experiments/performance.py: Path.is_dir() raises OSError "
-                   "(File name too long) for a bench_dir past NAME_MAX; the fix belongs in performance.parameters "
-                   "(treat any OSError as 'no such folder'), not in these tests' owner's files")
 def test_a_bench_dir_too_long_for_the_file_system_is_refused_by_name():
+    """Path.is_dir() raised OSError (File name too long) for a name past NAME_MAX: now no such folder."""
     with pytest.raises(ValueError, match=r"^parameter bench_dir must be an existing folder"):
         notebooks.check_parameters("06-performance", {"bench_dir": "a" * 5000})
 

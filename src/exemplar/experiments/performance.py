@@ -14,7 +14,7 @@ from typing import Any, Mapping
 from exemplar import config
 from exemplar.analysis import performance as analysis
 from exemplar.analysis.stages import read_stages
-from exemplar.experiments.params import Param, Parameters, ParamSpec
+from exemplar.experiments.params import Param, Parameters, ParamSpec, shown
 
 SPEC = ParamSpec(
     Param("bench_dir", "str", None, "folder of the benchmarks' CSV files; None: results/bench", optional=True),
@@ -37,10 +37,14 @@ def parameters(namespace: Mapping[str, Any]) -> Parameters:
         accepted = ("an existing folder of the benchmarks' CSV files (relative to the project root, or "
                     "absolute), or None for results/bench")
         if not p.bench_dir.strip():
-            raise ValueError(f"parameter bench_dir must be {accepted}; got {p.bench_dir!r}")
+            raise ValueError(f"parameter bench_dir must be {accepted}; got {shown(p.bench_dir)}")
         folder = config.ROOT / p.bench_dir
-        if not folder.is_dir():
-            raise ValueError(f"parameter bench_dir must be {accepted}; got {p.bench_dir!r} (no folder {folder})")
+        try:
+            found = folder.is_dir()
+        except OSError:  # e.g. a name longer than the file system allows: no such folder either
+            found = False
+        if not found:
+            raise ValueError(f"parameter bench_dir must be {accepted}; got {shown(p.bench_dir)} (no folder {shown(str(folder), 200)})")
     return p
 
 
