@@ -53,7 +53,7 @@ BAD = [
     ({"n_test": 20000}, r"parameter n_test must be an integer from 1 to 10000, or None"),
     ({"hidden": 0}, r"parameter hidden must be an integer of at least 1, or None"),
     ({"epochs": "many"}, r"parameter epochs must be an integer of at least 1, or None"),
-    ({"seed": -1}, r"parameter seed must be an integer of at least 0"),
+    ({"seed": -1}, r"parameter seed must be an integer from 0 to 2147483647"),
     ({"launcher": "local"}, r"parameter launcher must be one of 'mpi'"),
     ({"resume": "yes please"}, r"parameter resume must be true or false"),
     ({"retries": -1}, r"parameter retries must be an integer of at least 0"),

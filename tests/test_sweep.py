@@ -104,7 +104,7 @@ def test_chapter_parameters_accept_papermills_strings():
     ({"epochs": 50}, r"parameter epochs must be a list of integers"),
     ({"n_train": 70000}, r"parameter n_train must be an integer from 1 to 60000; got 70000"),
     ({"repeats": 0}, r"parameter repeats must be an integer of at least 1; got 0"),
-    ({"seed": -1}, r"parameter seed must be an integer of at least 0; got -1"),
+    ({"seed": -1}, r"parameter seed must be an integer from 0 to 2147483647; got -1"),
     ({"threads": 0}, r"parameter threads must be an integer of at least 1; got 0"),
     ({"engines": -1}, r"parameter engines must be an integer of at least 0; got -1"),
     ({"engines": 1.5}, r"parameter engines must be an integer of at least 0; got 1.5"),

@@ -38,6 +38,11 @@ MAX_YAML_CHARS, MAX_YAML_NESTING = 10_000, 64
 KINDS = ("int", "float", "bool", "str", "int_list", "str_list", "bool_list")
 
 
+def _bound(x) -> str:
+    """A range's bound as a message shows it: whole numbers in full (2147483647, not 2.14748e+09)."""
+    return str(int(x)) if float(x).is_integer() else f"{x:g}"
+
+
 def shown(value, limit: int = 80) -> str:
     """``repr(value)`` for a message, cut to ``limit`` characters; a value with no repr still shows its type.
 
@@ -101,11 +106,11 @@ class Param:
                 "int_list": "a list of integers", "str_list": "a list of strings",
                 "bool_list": "a list of true and/or false"}[self.kind]
         if self.minimum is not None and self.maximum is not None:
-            item += f" from {self.minimum:g} to {self.maximum:g}"
+            item += f" from {_bound(self.minimum)} to {_bound(self.maximum)}"
         elif self.minimum is not None:
-            item += f" of at least {self.minimum:g}"
+            item += f" of at least {_bound(self.minimum)}"
         elif self.maximum is not None:
-            item += f" of at most {self.maximum:g}"
+            item += f" of at most {_bound(self.maximum)}"
         if self.choices:
             item += " (" + (", ".join(map(repr, self.choices))) + ")"
             if self.kind == "str":
@@ -259,7 +264,7 @@ SHARED: dict[str, Param] = {p.name: p for p in (
     Param("repeats", "int", 5, "runs per setting: run r uses random_state seed+r on every engine", minimum=1),
     Param("n_train", "int", config.PAPER_N_TRAIN, "the first n_train training images, split over the engines",
           minimum=1, maximum=config.N_TRAIN_TOTAL),
-    Param("seed", "int", 0, "random_state of repeat 0 (repeat r uses seed+r)", minimum=0),
+    Param("seed", "int", 0, "random_state of repeat 0 (repeat r uses seed+r)", minimum=0, maximum=2**31 - 1),
     Param("launcher", "str", "mpi", "engines started by mpiexec, sharing one MPI world; \"slurm\": one Slurm job "
           "(sbatch + srun; options from $EXEMPLAR_SLURM_PARTITION/TIME/ACCOUNT)", choices=("mpi", "slurm")),
     Param("resume", "bool", False, "keep finished runs of an earlier, interrupted run with the same parameters"),
