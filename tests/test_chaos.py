@@ -79,6 +79,7 @@ def test_the_table_counts_each_fault_kind():
     assert list(table.index) == ["controller SIGINT", "engine SIGKILL", "kernel SIGSTOP",
                                  "papermill SIGKILL"]  # not faulted: left out
     assert table.loc["papermill SIGKILL", "Error named it"] == "–"  # it can print nothing
+    assert table["Signal ignored"].sum() == 0
     engine = table.loc["engine SIGKILL"]
     assert (engine["Runs"], engine["Error"], engine["Hung"]) == (2, 2, 0)
     assert engine["To the error (s)"] == "5.0 (max 6.0)" and engine["Error named it"] == "1 / 2"
@@ -124,3 +125,29 @@ def test_an_engine_killed_mid_run_fails_cleanly_and_resumes_to_the_same_rows(tmp
     assert row["processes_left"] == 0 and row["resume_left"] == 0, row["left"]
     assert row["resume_ok"], row["resume_error"]
     assert (row["rows_lost"], row["rows_duplicated"], row["accuracy_equal"]) == (0, 0, True)
+
+
+def test_the_run_s_process_does_not_inherit_an_ignored_sigint():
+    import signal
+    import subprocess
+    import sys
+
+    import psutil
+
+    code = "import signal, time; print(signal.getsignal(signal.SIGINT) is signal.default_int_handler, flush=True)"
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # as in a soak started with `nohup ... &`
+    try:
+        inherited = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+        reset = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                               preexec_fn=chaos.default_sigint)
+        sleeper = subprocess.Popen(["sleep", "30"])
+        try:
+            assert chaos.ignores(psutil.Process(sleeper.pid), "SIGINT")
+            assert not chaos.ignores(psutil.Process(sleeper.pid), "SIGTERM")
+        finally:
+            sleeper.kill()
+            sleeper.wait()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert inherited.stdout.strip() == "False"  # Python would never raise KeyboardInterrupt
+    assert reset.stdout.strip() == "True"

@@ -237,7 +237,7 @@ def faulted_run(stem: str, target: str, sig: str, outdir: Path, reference: pd.Da
     t0 = time.monotonic()
     with open(outdir / "stderr.txt", "w+") as err:
         runner = subprocess.Popen(command(stem, outdir, extra=extra), env=env, stdout=subprocess.DEVNULL,
-                                  stderr=err, start_new_session=True)
+                                  stderr=err, start_new_session=True, preexec_fn=default_sigint)
         try:
             victim = _await_target(target, runner, results_dir, ref_seconds, window, rng)
             if victim is None:
@@ -282,6 +282,7 @@ def _fault_and_watch(row, victim, runner, results_dir, ref_seconds, rng, t0, err
         row["process"] = " ".join(victim.cmdline()[1:4])[-80:]
     except psutil.Error:
         pass
+    row["victim_ignores"] = ignores(victim, sig)  # e.g. a kernel ignores SIGINT between cells
     t_fault = time.monotonic()
     row["fault_at_seconds"] = round(t_fault - t0, 2)
     row["stopped_seconds"] = round(_signal(victim, sig, rng), 2)
@@ -306,6 +307,25 @@ def _fault_and_watch(row, victim, runner, results_dir, ref_seconds, rng, t0, err
         message, named = f"(none: the run's own process ended by {signal.Signals(-rc).name})", None
     row.update(outcome=outcome, exit_status=rc, error_seconds=round(after, 2) if rc not in (0, None) else None,
                error=message[:300], error_names_member=named)
+
+
+def default_sigint() -> None:
+    """In the run's process before it starts: ``SIGINT`` as a terminal's ``Ctrl-C`` finds it, not ignored.
+
+    A soak started in the background of a shell (``make bench &``, ``nohup``) ignores ``SIGINT``, and its
+    children would inherit that; Python then never raises ``KeyboardInterrupt``, and a SIGINT fault tests nothing.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def ignores(proc: psutil.Process, sig: str) -> bool:
+    """Whether ``proc`` ignores ``sig`` (its ``SigIgn`` mask in ``/proc``); False where that cannot be read."""
+    try:
+        mask = next(line for line in Path(f"/proc/{proc.pid}/status").read_text().splitlines()
+                    if line.startswith("SigIgn:"))
+        return bool(int(mask.split()[1], 16) >> (getattr(signal, sig) - 1) & 1)
+    except (OSError, StopIteration, ValueError):
+        return False
 
 
 def _name(proc: psutil.Process) -> str:

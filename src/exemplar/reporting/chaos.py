@@ -41,7 +41,9 @@ def chaos_table(frame: pd.DataFrame) -> pd.DataFrame:
                      "Left": int(g["processes_left"].sum() + g["resume_left"].sum()),
                      "Rows lost": int(g["rows_lost"].sum()), "Rows duplicated": int(g["rows_duplicated"].sum()),
                      "Resumed equal": f"{int(g['accuracy_equal'].astype(bool).sum())} / {len(g)}",
-                     "Error named it": _named(e)})
+                     "Error named it": _named(e),
+                     "Signal ignored": int(g["victim_ignores"].fillna(False).astype(bool).sum())
+                     if "victim_ignores" in g else 0})
     return pd.DataFrame(rows)
 
 
