@@ -27,12 +27,14 @@ def _rows(*triples):
 def test_compare_counts_rows_lost_and_duplicated_and_checks_accuracies():
     ref = _rows(("seq", 1, 80.0), ("one-shot", 1, 80.0), ("one-shot", 2, 78.5))
     assert chaos.compare("03-exemplar-parallel", ref.copy(), ref) == {
-        "rows_lost": 0, "rows_duplicated": 0, "accuracy_equal": True}
+        "rows_lost": 0, "rows_duplicated": 0, "accuracy_equal": True, "accuracy_unequal": ""}
     partial = pd.concat([ref.iloc[:2], ref.iloc[:1]])
-    assert chaos.compare("03-exemplar-parallel", partial, ref) == {
-        "rows_lost": 1, "rows_duplicated": 1, "accuracy_equal": False}
+    assert {k: v for k, v in chaos.compare("03-exemplar-parallel", partial, ref).items() if k != "accuracy_unequal"} \
+        == {"rows_lost": 1, "rows_duplicated": 1, "accuracy_equal": False}
     other = _rows(("seq", 1, 80.0), ("one-shot", 1, 80.0), ("one-shot", 2, 78.4))
-    assert chaos.compare("03-exemplar-parallel", other, ref)["accuracy_equal"] is False
+    compared = chaos.compare("03-exemplar-parallel", other, ref)
+    assert compared["accuracy_equal"] is False
+    assert compared["accuracy_unequal"] == "{'strategy': 'one-shot', 'n_engines': 2, 'repeat': 0}: 78.5 vs 78.4"
     assert chaos.compare("03-exemplar-parallel", None, ref)["rows_lost"] == 3
 
 

@@ -144,8 +144,11 @@ def compare(stem: str, rows: pd.DataFrame | None, reference: pd.DataFrame) -> di
     merged = reference.merge(rows.drop_duplicates(keys), on=keys, how="left", suffixes=("", "_run"),
                              indicator=True)
     lost = int((merged["_merge"] == "left_only").sum())
-    equal = lost == 0 and bool(((merged["accuracy_pct"] - merged["accuracy_pct_run"]).abs() < 1e-9).all())
-    return {"rows_lost": lost, "rows_duplicated": dup, "accuracy_equal": equal}
+    differs = merged[(merged["accuracy_pct"] - merged["accuracy_pct_run"]).abs().fillna(1.0) >= 1e-9]
+    unequal = "; ".join(f"{dict(zip(keys, k))}: {a} vs {b}" for k, a, b in
+                        zip(differs[keys].itertuples(index=False), differs["accuracy_pct"], differs["accuracy_pct_run"]))
+    return {"rows_lost": lost, "rows_duplicated": dup, "accuracy_equal": lost == 0 and differs.empty,
+            "accuracy_unequal": unequal[:300]}
 
 
 def error_line(stderr: str) -> str:
@@ -378,8 +381,9 @@ def run(runs: int = 100, stems: list[str] | tuple[str, ...] = tuple(SMALL), seed
         progress(f"[chaos] {i - 1}: {stem} {target} {sig}: {row['outcome']} {row.get('error', '')[:120]} "
                  f"left={row.get('processes_left')} lost={row.get('rows_lost')} dup={row.get('rows_duplicated')} "
                  f"equal={row.get('accuracy_equal')} ({row['seconds']:.0f} s)", flush=True)
-        for bulky in ("nb", "results"):  # stderr.txt (and a hang's stacks.txt) stay
-            shutil.rmtree(out / bulky, ignore_errors=True)
+        if row["outcome"] == "not faulted" or (row["accuracy_equal"] and not row["rows_lost"]):
+            for bulky in ("nb", "results"):  # stderr.txt (and a hang's stacks.txt) stay; a wrong run stays whole
+                shutil.rmtree(out / bulky, ignore_errors=True)
     return pd.DataFrame(rows)
 
 
