@@ -153,3 +153,34 @@ def test_the_run_s_process_does_not_inherit_an_ignored_sigint():
         signal.signal(signal.SIGINT, previous)
     assert inherited.stdout.strip() == "False"  # Python would never raise KeyboardInterrupt
     assert reset.stdout.strip() == "True"
+
+
+@pytest.mark.xfail(strict=True, reason="finding of the soak, fix pending in exemplar.models.sklearn_mlp.fit_timed "
+                   "(not this work's file): scikit-learn's MLPClassifier.fit catches KeyboardInterrupt, warns "
+                   "'Training interrupted by user.' and returns the partly trained network, which the chapter "
+                   "then saves as a finished row (a SIGINT to the kernel or to an engine mid-fit)")
+def test_a_sigint_mid_fit_is_not_a_result():
+    import os
+    import signal
+    import threading
+
+    import numpy as np
+    from sklearn.neural_network import MLPClassifier
+
+    from exemplar.models import sklearn_mlp
+
+    rng = np.random.default_rng(0)
+    X, y = rng.random((3000, 100)), rng.integers(0, 10, 3000)
+    model = MLPClassifier(hidden_layer_sizes=(75,), max_iter=400, random_state=0)
+    fitting = threading.Event()
+
+    def interrupt():
+        fitting.wait()
+        while getattr(model, "n_iter_", 0) < 1:  # once the fit has begun its epochs
+            threading.Event().wait(0.01)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    threading.Thread(target=interrupt, daemon=True).start()
+    fitting.set()
+    with pytest.raises(KeyboardInterrupt):
+        sklearn_mlp.fit_timed(model, X, y)
