@@ -155,11 +155,9 @@ def test_the_run_s_process_does_not_inherit_an_ignored_sigint():
     assert reset.stdout.strip() == "True"
 
 
-@pytest.mark.xfail(strict=True, reason="finding of the soak, fix pending in exemplar.models.sklearn_mlp.fit_timed "
-                   "(not this work's file): scikit-learn's MLPClassifier.fit catches KeyboardInterrupt, warns "
-                   "'Training interrupted by user.' and returns the partly trained network, which the chapter "
-                   "then saves as a finished row (a SIGINT to the kernel or to an engine mid-fit)")
 def test_a_sigint_mid_fit_is_not_a_result():
+    """The soak's finding: scikit-learn's fit catches KeyboardInterrupt, warns and returns a partly trained
+    network, which a chapter saved as a finished row; fit_timed turns the warning back into the interrupt."""
     import os
     import signal
     import threading

@@ -31,7 +31,7 @@ from typing import Protocol
 
 import numpy as np
 
-from exemplar.models.sklearn_mlp import build_mlp, get_weights, initial_weights
+from exemplar.models.sklearn_mlp import build_mlp, get_weights, initial_weights, raise_if_interrupted
 from exemplar.models.stopping import StoppingRule
 from exemplar.validation import check_trainer
 
@@ -85,13 +85,15 @@ class SklearnEpochs:
         from sklearn.exceptions import ConvergenceWarning
         from sklearn.utils import shuffle as sk_shuffle
 
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConvergenceWarning)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", UserWarning)  # recorded: scikit-learn's "interrupted" is one
+            warnings.simplefilter("ignore", ConvergenceWarning)  # checked first: the paper caps epochs
             if self.shuffle:
                 self.order = sk_shuffle(self.order, random_state=self.rng)
                 self.model.partial_fit(self.X[self.order], self.y[self.order], classes=self.classes)
             else:
                 self.model.partial_fit(self.X, self.y, classes=self.classes)
+        raise_if_interrupted(caught, self.model)  # a SIGINT mid-epoch is no epoch
         return self.model.loss_
 
     def weights(self) -> list[np.ndarray]:

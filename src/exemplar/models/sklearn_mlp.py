@@ -87,13 +87,39 @@ def fit_timed(model: MLPClassifier, X: np.ndarray, y: np.ndarray) -> FitResult:
 
     Convergence warnings are expected (the paper caps epochs) and silenced; ``n_iter`` says
     how many epochs ran (scikit-learn stops early when the loss stalls for 10 epochs).
+
+    Raises
+    ------
+    KeyboardInterrupt
+        When the fit was interrupted (SIGINT): scikit-learn catches it, warns and returns the partly
+        trained network, which must not become a result (:func:`raise_if_interrupted`).
     """
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", UserWarning)  # recorded: scikit-learn's "interrupted" is one
+        warnings.simplefilter("ignore", ConvergenceWarning)  # checked first: the paper caps epochs
         c0, t0 = time.thread_time(), time.perf_counter()
         model.fit(X, y)
         seconds, cpu = time.perf_counter() - t0, time.thread_time() - c0
+    raise_if_interrupted(caught, model)
     return FitResult(model, seconds, int(model.n_iter_), cpu)
+
+
+#: What ``MLPClassifier`` warns when it catches a KeyboardInterrupt mid-fit (and returns as if done).
+INTERRUPTED = "Training interrupted by user."
+
+
+def raise_if_interrupted(caught, model) -> None:
+    """Raise ``KeyboardInterrupt`` where ``caught`` (recorded warnings) holds scikit-learn's "interrupted" warning;
+    pass the other warnings on as they were."""
+    interrupted = False
+    for w in caught:
+        if str(w.message) == INTERRUPTED:
+            interrupted = True
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    if interrupted:
+        raise KeyboardInterrupt(f"the fit was interrupted after {getattr(model, 'n_iter_', 0)} epochs (SIGINT): "
+                                "scikit-learn returned a partly trained network, which is not a result")
 
 
 def get_weights(model: MLPClassifier) -> list[np.ndarray]:
