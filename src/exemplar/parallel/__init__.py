@@ -1,6 +1,7 @@
 """Exemplar parallelism on an ipyparallel cluster of MPI engines.
 
 * :mod:`~exemplar.parallel.cluster`: start and always stop a cluster, mapped by MPI rank.
+* :mod:`~exemplar.parallel.registration`: waiting for the engines, giving up at once when the controller is gone.
 * :mod:`~exemplar.parallel.remote`: remote calls by MPI rank that never hang (:func:`submit`, :func:`wait`).
 * :mod:`~exemplar.parallel.shards`: shard bounds, sources, checksums, and the scatter of the shards.
 * :mod:`~exemplar.parallel.collectives`: the training's MPI collectives, counted and timed (the only

@@ -50,6 +50,7 @@ from typing import Any, Iterator
 import psutil
 
 from exemplar.parallel import security
+from exemplar.parallel.registration import ClusterError, launcher_tail as _tail, set_up, wait_for_engines
 from exemplar.parallel.watchdog import alive, cluster_processes, start_watchdog, stop_cluster, stop_watchdog
 from exemplar.results import usable_cores
 from exemplar.validation import check_bool, check_choice, check_positive_int, check_timeout
@@ -96,10 +97,6 @@ def mpiexec_path() -> Path:
 def have_mpiexec() -> bool:
     """Whether this Python environment has its own ``mpiexec`` (:func:`mpiexec_path`): ``launcher="mpi"`` needs it."""
     return mpiexec_path().exists()
-
-
-class ClusterError(RuntimeError):
-    """The cluster could not be started, or its engines do not form the expected MPI world."""
 
 
 @dataclass
@@ -419,10 +416,12 @@ def _start(cluster, n: int, launcher: str, timeout: float, mpi_cmd: list[str], s
         started["job_id"] = engine_set.job_id
     security.check_connection_files(files, curve)
     rc = started["rc"] = cluster.connect_client_sync()
-    _wait_for_engines(rc, cluster, n, timeout, started["job_id"])
+    wait_for_engines(rc, cluster, n, timeout, started["job_id"])
     ids = sorted(rc.ids)[:n]
     try:
-        infos = rc[ids].apply_sync(_engine_setup, launcher != "local")
+        infos = set_up(rc, ids, cluster, _engine_setup, launcher != "local", timeout)
+    except ClusterError:
+        raise
     except Exception as exc:  # ipyparallel's CompositeError/EngineError: say what failed, in the cluster's words
         detail = "; ".join(line.strip() for line in str(exc).splitlines()[:4] if line.strip())
         raise ClusterError(f"the engines failed while being set up ({type(exc).__name__}: {detail}); "
@@ -452,36 +451,3 @@ def _start(cluster, n: int, launcher: str, timeout: float, mpi_cmd: list[str], s
                              engine_info=[info for _, info in by_rank], job_id=started["job_id"])
     started["pids"] |= running.known_pids()
     return running
-
-
-def _wait_for_engines(rc, cluster, n: int, timeout: float, job_id: str | None = None) -> None:
-    """Wait until ``n`` engines registered; fail early if the engine launcher exits (or its Slurm job ends)."""
-    deadline = time.monotonic() + timeout
-    next_check = time.monotonic()
-    hint = lambda: security.registration_hint(cluster, _tail(cluster.engine_set, 200))  # noqa: E731 (a wrong key?)
-    while len(rc.ids) < n:
-        engine_set = cluster.engine_set
-        if job_id is not None and time.monotonic() >= next_check:
-            _slurm_module().check_job(job_id, f"{n} engines were starting", lambda: _tail(engine_set))
-            next_check = time.monotonic() + 1.0
-        if engine_set is not None and getattr(engine_set, "state", None) == "after":
-            raise ClusterError(f"the engine launcher exited before all {n} engines registered ({len(rc.ids)} "
-                               f"did){hint()}; its output:\n{_tail(engine_set)}")
-        if time.monotonic() > deadline:
-            job = "" if job_id is None else f" ({_slurm_module().describe(job_id)})"
-            raise ClusterError(f"only {len(rc.ids)} of {n} engines registered within {timeout:g} s{job}{hint()}; "
-                               f"engine launcher output:\n{_tail(engine_set)}")
-        try:
-            rc.wait_for_engines(n, timeout=min(0.25, max(0.01, deadline - time.monotonic())), interactive=False)
-        except TimeoutError:
-            pass
-
-
-def _tail(launcher, lines: int = 30) -> str:
-    if launcher is None:
-        return "(no launcher)"
-    try:
-        out = launcher.get_output(remove=False) or ""
-    except Exception as exc:  # output is a diagnostic only
-        return f"(could not read output: {exc})"
-    return "".join(out.splitlines(True)[-lines:]) or "(empty)"
