@@ -277,3 +277,34 @@ def test_the_curves_of_resumed_runs_come_from_the_earlier_file():
     got = analysis.curves_frame(runs, keys, previous)
     assert got.variant.tolist() == ["a", "a", "b", "b"] and got.epoch.tolist() == [1, 2, 7, 8]
     assert analysis.curves_frame(runs.iloc[1:], keys, None).empty
+
+
+def test_runs_on_more_engines_than_cores_are_priced_with_probes_from_runs_with_a_core_per_engine():
+    base = {"phase": "to target", "scale_inputs": False, "strategy": "gradient-allreduce", "reached": True,
+            "steps": 100, "comm_rounds": 100, "steps_to_target": 50, "exchanges_to_target": 50}
+    runs = pd.DataFrame([
+        {**base, "n_engines": 1, "variant": "one-shot", "oversubscribed": False, "local_batch": 200,
+         "step_probe_seconds": 0.002, "allreduce_probe_seconds": np.nan, "collective_seconds": 0.0},
+        {**base, "n_engines": 2, "variant": "g", "oversubscribed": False, "local_batch": 200,
+         "step_probe_seconds": 0.0022, "allreduce_probe_seconds": 0.0001, "collective_seconds": 0.0001},
+        {**base, "n_engines": 6, "variant": "g", "oversubscribed": True, "local_batch": 200,
+         "step_probe_seconds": 0.003, "allreduce_probe_seconds": 0.0007, "collective_seconds": 0.0021},
+        {**base, "n_engines": 6, "variant": "h", "oversubscribed": True, "local_batch": 34,
+         "step_probe_seconds": 0.0008, "allreduce_probe_seconds": 0.0007, "collective_seconds": 0.0021}])
+    for col in ("dedicated_seconds", "dedicated_time_to_target_seconds"):
+        runs[col] = 0.0
+    got = analysis.sound_estimate(runs).set_index(["n_engines", "variant"])
+    six = got.loc[(6, "g")]
+    assert six.step_probe_seconds == pytest.approx(0.0021)  # the median of the 1- and 2-engine runs' 200-row steps
+    assert six.collective_seconds == pytest.approx(3 * 0.0001)  # ceil(log2 6) × the 2-engine run's probe
+    assert six.dedicated_time_to_target_seconds == pytest.approx(50 * 0.0021 + 50 * 0.0003)
+    assert six.step_probe_seconds_in_run == 0.003 and six.step_measured_on == "runs with a core per engine"
+    held = got.loc[(6, "h")]  # no run with a core per engine took 34-row steps: its own probe, marked so
+    assert held.step_probe_seconds == 0.0008 and held.step_measured_on == "this run, cores shared"
+    two = got.loc[(2, "g")]
+    assert two.step_probe_seconds == 0.0022 and two.step_measured_on == "this run"  # left as measured
+    curves = pd.DataFrame({"n_engines": [6], "scale_inputs": [False], "repeat": [0], "variant": ["g"],
+                           "provenance_id": ["x"], "steps": [10], "exchanges": [10], "dedicated_seconds": [9.9]})
+    runs["repeat"], runs["provenance_id"] = 0, "x"
+    priced = analysis.sound_curves(curves, runs, analysis.KEY_COLUMNS)
+    assert priced.dedicated_seconds.iloc[0] == pytest.approx(10 * 0.0021 + 10 * 0.0003)

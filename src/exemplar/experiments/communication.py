@@ -45,7 +45,7 @@ FIRST_COLUMNS = ["n_engines", "scale_inputs", "repeat", "seed", "variant", "stra
 #: The results' last columns, in this order.
 LAST_COLUMNS = ["start_seconds", "oversubscribed", "provenance_id"]
 #: The columns that identify one configuration (a row of ``results/communication.csv``).
-KEY_COLUMNS = ["n_engines", "scale_inputs", "repeat", "variant"]
+KEY_COLUMNS = analysis.KEY_COLUMNS
 #: Every variant the chapter can run (periodic every 1 and 5 epochs; post-local switching after 5).
 VARIANT_NAMES = list(variant_catalogue())
 

@@ -85,8 +85,11 @@ def run_sentence(run) -> str:
 
 
 def curves(run) -> pd.DataFrame:
-    """The run's checkpoints (``results/communication_curves.csv`` beside its results file)."""
-    return results.read_results(CURVES_NAME, run.path.parent)[0]
+    """The run's checkpoints (``results/communication_curves.csv`` beside its results file), their estimate
+    with a core per engine priced as the summary's (:func:`~exemplar.analysis.communication.sound_curves`)."""
+    from exemplar.analysis.communication import KEY_COLUMNS, sound_curves
+
+    return sound_curves(results.read_results(CURVES_NAME, run.path.parent)[0], run.rows, KEY_COLUMNS)
 
 
 def validation_sentence(runs: pd.DataFrame, cores: int) -> str:
