@@ -144,3 +144,6 @@ def test_a_resumed_run_counts_the_time_of_the_rows_it_kept(tmp_path):
     assert again.prov["resumed_rows"] == len(first.rows) == 4
     assert 600.0 <= again.prov["run_seconds"] < 660.0  # not the seconds the resume itself took
     assert first.prov["resumed_rows"] == 0
+    on_disk = json.loads(prov_path.read_text())  # nothing ran: when, at which commit, under what load: the first's
+    assert {k: on_disk[k] for k in runner.RESUME_KEPT} == {k: prov[k] for k in runner.RESUME_KEPT}
+    assert set(on_disk["resumed_at"]) == set(runner.RESUME_KEPT)

@@ -141,10 +141,11 @@ def provenance(params: Mapping[str, Any], **extra) -> dict[str, Any]:
 def with_end_load(prov: Mapping[str, Any]) -> dict[str, Any]:
     """``prov`` with ``load.end`` set to the load average now (a copy; ``prov`` is not changed).
 
-    Only provenance records that carry a ``load`` record (those of :func:`provenance`) get one.
+    Only provenance records that carry a ``load`` record (those of :func:`provenance`) get one, and not
+    those of a run that resumed every row of an earlier one (``resumed_at``: the load is that run's).
     """
     prov = dict(prov)
-    if isinstance(prov.get("load"), Mapping):
+    if isinstance(prov.get("load"), Mapping) and "resumed_at" not in prov:
         prov["load"] = {**prov["load"], "end": load_average()}
     return prov
 

@@ -79,7 +79,7 @@ def speedup_factors(summary: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for _, part in summary.groupby("scale_inputs", sort=True):
         seq = part[(part.variant == SEQUENTIAL) & (part.n_engines == 1)]
-        if seq.empty or not bool(seq.reached_all.iloc[0]):
+        if seq.empty or not np.isfinite(seq.steps_to_target_mean.iloc[0]):
             continue
         s = seq.iloc[0]
         seq_rows = s.steps_to_target_mean * s.local_batch

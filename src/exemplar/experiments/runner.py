@@ -70,6 +70,8 @@ OPTIONAL = ("cluster_size", "start_cluster", "recorded", "finish", "run_group", 
 #: a rerun tomorrow, or after a commit that touches only prose, may resume).
 _FINGERPRINT_KEYS = ("parameters", "packages", "python")
 _FINGERPRINT_MACHINE = ("cpu_model", "logical_cores", "usable_cores")
+#: What a run that resumed every row keeps of the earlier run's provenance (its own go to ``resumed_at``).
+RESUME_KEPT = ("created", "git_commit", "load")
 #: Parameters that steer the loop, not the numbers; they do not enter the fingerprint.
 LOOP_PARAMETERS = ("resume", "retries")
 
@@ -122,8 +124,9 @@ class ResultsLog:
         self.provenance_id = provenance_id(prov)
         self.rows: list[dict[str, Any]] = []
         self.skipped = 0
-        #: the run time the earlier run recorded, where its rows were kept (0 otherwise)
+        #: the run time the earlier run recorded, where its rows were kept (0 otherwise), and its provenance
         self.earlier_seconds = 0.0
+        self.earlier_prov: dict = {}
         #: rows known to be in the file on disk (those of the last successful write, or resumed)
         self.saved = 0
         if resume:
@@ -144,6 +147,7 @@ class ResultsLog:
         self.rows = same.to_dict("records")
         if len(same):
             self.earlier_seconds = float(old_prov.get("run_seconds") or 0.0)
+            self.earlier_prov = dict(old_prov)
         log(f"resume: kept {len(same)} rows of {self.name}.csv with the same parameters and provenance"
             + (f"; dropped {dropped} of another provenance" if dropped else ""))
 
@@ -436,6 +440,10 @@ def run_chapter(module, p, *, inputs: Inputs | None = None, directory=None, star
     # the time spent producing these rows: this run's, plus the earlier run's whose rows it kept
     prov["run_seconds"] = round(time.perf_counter() - t0 + (log_to.earlier_seconds if log_to.skipped else 0.0), 1)
     prov["resumed_rows"] = int(log_to.skipped)
+    if log_to.skipped and log_to.skipped == len(rows) and log_to.earlier_prov:
+        # nothing ran: the rows are the earlier run's, and so are when, at which commit and under what load
+        prov["resumed_at"] = {k: prov.get(k) for k in RESUME_KEPT}
+        prov.update({k: log_to.earlier_prov[k] for k in RESUME_KEPT if k in log_to.earlier_prov})
     prov = results.with_end_load(prov)
     extra = module.companions(rows, lambda name: _previous(name, directory)) if hasattr(module, "companions") else {}
     if hasattr(module, "finish"):
