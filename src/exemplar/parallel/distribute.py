@@ -107,6 +107,18 @@ def check_shards(dist: Distribution, n_features: int, every_class: bool = True) 
     return classes
 
 
+def distribute_checked(cl, source, n_features: int, timeout: float | None) -> tuple[Distribution, list]:
+    """:func:`distribute`, then :func:`check_shards` against a test set of ``n_features`` columns: the
+    distribution and the run's classes. A shard that does not suit is refused (``ValueError``) and the
+    engines forget the run."""
+    dist = distribute(cl, source, timeout)
+    try:
+        return dist, check_shards(dist, n_features)
+    except ValueError:
+        forget_run(cl)
+        raise
+
+
 def forget_run(cl) -> None:
     """Ask every engine to drop its run state; does not wait (an engine may be busy or stuck)."""
     try:

@@ -35,7 +35,7 @@ from exemplar.models.sklearn_mlp import accuracy_pct
 from exemplar.models.wrappers import PixelScaledModel
 from exemplar.parallel import engine
 from exemplar.parallel.dedicated import collective_seconds
-from exemplar.parallel.distribute import check_shards, distribute, forget_run
+from exemplar.parallel.distribute import distribute_checked
 from exemplar.parallel.remote import submit, wait
 from exemplar.parallel.shards import check_arrays, check_source
 from exemplar.parallel.target_loop import VARIANTS, Variant, scaled_params
@@ -114,12 +114,7 @@ def run_to_target(cl, source, X_val, y_val, X_test, y_test, variant: str | Varia
     check_source(source, n)
     X_val, y_val = check_arrays(X_val, y_val, "X_val", "y_val")
     X_test, y_test = check_arrays(X_test, y_test, "X_test", "y_test")
-    dist = distribute(cl, source, timeout)
-    try:
-        classes = check_shards(dist, X_test.shape[1])
-    except ValueError:
-        forget_run(cl)
-        raise
+    dist, classes = distribute_checked(cl, source, X_test.shape[1], timeout)
     s = settings
     args = (dist.token, variant.as_dict(), s["hidden"], s["seed"], dict(mlp_params or {}), s["scale_inputs"], classes,
             s["dtype"], s["target"], s["budget_steps"], s["max_epochs"], s["stopping"], s["patience_steps"],

@@ -102,7 +102,7 @@ from exemplar.models.sklearn_mlp import accuracy_pct, build_mlp, combine, model_
 from exemplar.models.wrappers import EnsembleModel, PixelScaledModel
 from exemplar.parallel import engine
 from exemplar.parallel.dedicated import estimate
-from exemplar.parallel.distribute import Distribution, check_shards, distribute, forget_run
+from exemplar.parallel.distribute import Distribution, distribute_checked
 from exemplar.parallel.engine import APART, STRATEGIES
 from exemplar.parallel.remote import EngineError, submit, wait
 from exemplar.parallel.shards import check_arrays, check_source
@@ -287,12 +287,7 @@ def run_exemplar(
     run = _check(cl, source, hidden, epochs, seed, mlp_params, timeout, strategy, sync_every, scale_inputs, dtype,
                  trainer)
     X_test, y_test = check_arrays(X_test, y_test, "X_test", "y_test")
-    dist = distribute(cl, source, timeout)
-    try:
-        classes = check_shards(dist, X_test.shape[1])
-    except ValueError:
-        forget_run(cl)
-        raise
+    dist, classes = distribute_checked(cl, source, X_test.shape[1], timeout)
     fits = _train(cl, dist, run, classes)
     t0 = time.perf_counter()
     model, comm = collect_model(cl, dist, run, fits, classes)
