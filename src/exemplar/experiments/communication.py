@@ -22,7 +22,6 @@ The numbers are computed from the rows by :mod:`exemplar.analysis.communication`
 
 from __future__ import annotations
 
-import json
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import pandas as pd
