@@ -140,6 +140,7 @@ def ipc_kernel_manager():
 
     The kernel then has no TCP port open at all, and says nothing of "running over TCP without
     encryption" on every run. The sockets live in a private temporary folder, removed with the kernel.
+    The kernel's own log is kept to critical messages (see ``_async_launch_kernel``).
     """
     import tempfile
 
@@ -151,6 +152,12 @@ def ipc_kernel_manager():
             self._ipc_dir = tempfile.mkdtemp(prefix="exemplar-kernel-")
             self.transport = "ipc"
             self.ip = os.path.join(self._ipc_dir, "kernel")
+
+        async def _async_launch_kernel(self, kernel_cmd, **kw):
+            # The kernel's own log says nothing a reader needs, but it does print "Exception in message
+            # handler ... ZMQError" when a cell interrupted by Ctrl-C replies after papermill has gone;
+            # a cell's errors still reach the notebook and this process.
+            return await super()._async_launch_kernel([*kernel_cmd, "--IPKernelApp.log_level=CRITICAL"], **kw)
 
         async def _async_cleanup_resources(self, restart: bool = False) -> None:
             await super()._async_cleanup_resources(restart=restart)
