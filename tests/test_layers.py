@@ -13,7 +13,7 @@ ROOT = Path(exemplar.__file__).parent
 #: Bottom to top. A module may import modules of its own layer or below; ``experiments`` and
 #: ``reporting`` share a layer but never import each other (both read ``analysis``).
 LAYERS = [
-    {"config", "validation", "fileio", "locks", "paper", "metrics", "results"},
+    {"config", "validation", "fileio", "locks", "paper", "metrics", "results", "store"},
     {"data", "models"},
     {"parallel"},
     {"analysis"},

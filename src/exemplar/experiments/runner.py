@@ -178,6 +178,15 @@ class ResultsLog:
         self.rows = rows
         self.saved = len(rows)
 
+    def extend(self, rows: Iterable[Mapping[str, Any]]) -> None:
+        """Add several finished rows (e.g. reused from the training store) with one write, as :meth:`append`."""
+        new = [*self.rows, *({**row, "provenance_id": self.provenance_id} for row in rows)]
+        if len(new) == len(self.rows):
+            return
+        self._write(new)
+        self.rows = new
+        self.saved = len(new)
+
     def save(self) -> None:
         """Rewrite the CSV and its provenance from :attr:`rows`."""
         self._write(self.rows)
@@ -222,7 +231,8 @@ def run_configs(configs: Iterable[Mapping[str, Any]], run_one: Callable[[Any, Ma
                 cluster_size: Callable[[Mapping[str, Any]], int | None] = lambda c: c.get("n_engines"),
                 retries: int = 0,
                 retry_on: tuple[type[BaseException], ...] = (Exception,), progress: bool = True,
-                log: Callable[[str], None] = print, run_group: Callable | None = None) -> pd.DataFrame:
+                log: Callable[[str], None] = print, run_group: Callable | None = None,
+                reuse: "Reuse | None" = None) -> pd.DataFrame:
     """Run each configuration and save its row; one cluster per run of equal ``n_engines``.
 
     Parameters
@@ -248,6 +258,9 @@ def run_configs(configs: Iterable[Mapping[str, Any]], run_one: Callable[[Any, Ma
         configurations sharing a cluster at once, yielding each row (config fields included) as it
         finishes, in any order; ``done_rows`` is the log's frame (rows of a resumed run included).
         Instead of ``run_one``, for chapters whose configurations share work.
+    reuse : Reuse, optional
+        The training store: a configuration stored there is not run, its stored row is taken (with
+        ``reused_from``); every row run is stored.
 
     Returns
     -------
@@ -269,6 +282,8 @@ def run_configs(configs: Iterable[Mapping[str, Any]], run_one: Callable[[Any, Ma
     log_to.skipped = len(todo) - len(pending)
     if log_to.skipped:
         log(f"resume: skipping {log_to.skipped} of {len(todo)} configurations already in {log_to.name}.csv")
+    if reuse is not None:
+        pending = reuse.take(pending, log_to, log)
     bar = tqdm(total=len(pending), desc=log_to.name, unit="run", disable=not progress, file=sys.stderr,
                mininterval=2.0)
     i = 0
@@ -279,12 +294,13 @@ def run_configs(configs: Iterable[Mapping[str, Any]], run_one: Callable[[Any, Ma
             while group_end < len(pending) and cluster_size(pending[group_end]) == n:
                 group_end += 1
             group = pending[i:group_end]
-            _run_group(group, n, run_one, log_to, start_cluster, retries, retry_on, bar, log, run_group)
+            _run_group(group, n, run_one, log_to, start_cluster, retries, retry_on, bar, log, run_group, reuse)
             i = group_end
     return log_to.frame()
 
 
-def _run_group(group, n, run_one, log_to, start_cluster, retries, retry_on, bar, log, run_group=None) -> None:
+def _run_group(group, n, run_one, log_to, start_cluster, retries, retry_on, bar, log, run_group=None,
+               reuse=None) -> None:
     """Run configurations sharing one engine count, restarting the cluster after a failure."""
     attempt = 0
     while True:
@@ -295,15 +311,19 @@ def _run_group(group, n, run_one, log_to, start_cluster, retries, retry_on, bar,
             with (_null_cluster() if n is None else start_cluster(int(n))) as cl:
                 if run_group is None:
                     for config in remaining:
-                        row = run_one(cl, config)
-                        log_to.append({**config, **dict(row)})  # a ResultsWriteError is not retried
+                        row = {**config, **dict(run_one(cl, config))}
+                        log_to.append(row)  # a ResultsWriteError is not retried
                         bar.update(1)
                         attempt = 0
+                        if reuse is not None:
+                            reuse.put(row, log)
                 else:
                     for row in run_group(cl, remaining, log_to.frame()):
                         log_to.append(dict(row))
                         bar.update(1)
                         attempt = 0
+                        if reuse is not None:
+                            reuse.put(dict(row), log)
             return
         except ResultsWriteError:
             raise
@@ -319,6 +339,57 @@ def _run_group(group, n, run_one, log_to, start_cluster, retries, retry_on, bar,
                     + ("" if retries else ", or with retries=N to restart the cluster and try again")) from exc
             log(f"configuration {where} failed ({type(exc).__name__}: {exc}); "
                 f"restarting the cluster, retry {attempt} of {retries}")
+
+
+class Reuse:
+    """A chapter's view of the training store (:mod:`exemplar.store`): the identity of each configuration
+    (its key columns, plus what is the same for all of them: ``fingerprint`` (:func:`provenance_id`), the
+    data's digests and the inputs' provenance), its stored row, and storing a row just run."""
+
+    def __init__(self, store, what: str, key_columns: Sequence[str], fingerprint: str, trained_by: Mapping[str, Any],
+                 data: Mapping[str, str] | None = None, inputs: Mapping[str, Any] | None = None):
+        from exemplar import store as store_module
+
+        self.store, self.what, self.key_columns = store, what, list(key_columns)
+        self.trained_by, self.code = dict(trained_by), store_module.code_version()
+        self.data, self.inputs, self.fingerprint = dict(data or {}), dict(inputs or {}), fingerprint
+        self.reused: list[str] = []
+
+    def identity(self, c: Mapping[str, Any]) -> dict:
+        from exemplar import store as store_module
+
+        return store_module.identity(self.what, {k: _normal(c[k]) for k in self.key_columns}, self.fingerprint,
+                                     code=self.code, data=self.data, inputs=self.inputs)
+
+    def take(self, pending: list[dict], log_to: ResultsLog, log) -> list[dict]:
+        """The configurations of ``pending`` not in the store; the stored ones' rows go to ``log_to`` at once."""
+        from exemplar.store import REUSED_COLUMN
+
+        found, rest = [], []
+        for c in pending:
+            entry = self.store.get(self.identity(c))
+            if entry is None:
+                rest.append(c)
+            else:
+                found.append({**entry["row"], REUSED_COLUMN: entry.reused_from})
+                self.reused.append(entry.reused_from)
+        if found:
+            log_to.extend(found)
+            runs = sorted(set(self.reused))
+            log(f"training store: reused {len(found)} of {len(pending)} configurations of {log_to.name}.csv "
+                f"(trained by {', '.join(runs)}; their timings are that run's); {len(rest)} to train")
+        return rest
+
+    def put(self, row: Mapping[str, Any], log) -> None:
+        """Store a row just run (a store that cannot be written is only said: the row is in the results)."""
+        from exemplar.store import REUSED_COLUMN
+
+        row = {k: v for k, v in row.items() if k not in ("provenance_id", REUSED_COLUMN)}
+        try:
+            self.store.put(self.identity(row), row, self.trained_by)
+        except OSError as exc:
+            log(f"training store: could not store a row of {self.what} ({exc.strerror or exc}); it will be "
+                "trained again next time")
 
 
 class _null_cluster:
@@ -390,7 +461,7 @@ def recorded(module, p) -> dict[str, Any]:
 
 
 def run_chapter(module, p, *, inputs: Inputs | None = None, directory=None, start_cluster: Callable | None = None,
-                progress: bool = True, log: Callable[[str], None] = print) -> ChapterRun:
+                progress: bool = True, log: Callable[[str], None] = print, store="auto") -> ChapterRun:
     """Run a chapter: load → provenance → results log → every configuration → the rows written with provenance.
 
     Parameters
@@ -410,6 +481,10 @@ def run_chapter(module, p, *, inputs: Inputs | None = None, directory=None, star
         Show a progress bar.
     log : callable
         Where the loop says what it resumed or retried.
+    store : TrainingStore, None or "auto"
+        The training store (:mod:`exemplar.store`): configurations stored there are reused, not run, and
+        every row run is stored. ``"auto"`` (default): the results folder's store when the chapter loads
+        its own data (``inputs`` not given); ``None``: no store.
 
     Returns
     -------
@@ -426,6 +501,11 @@ def run_chapter(module, p, *, inputs: Inputs | None = None, directory=None, star
     import time
 
     check_protocol(module)
+    if store == "auto":
+        from exemplar.store import STORE_DIRNAME, TrainingStore
+
+        folder = Path(directory) if directory is not None else config.results_dir()
+        store = TrainingStore(folder / STORE_DIRNAME, log=log) if inputs is None else None
     inputs = module.load(p) if inputs is None else inputs
     prov = results.provenance(recorded(module, p), experiment=module.EXPERIMENT,
                               **getattr(inputs, "provenance", {}))
@@ -433,13 +513,26 @@ def run_chapter(module, p, *, inputs: Inputs | None = None, directory=None, star
                         directory=directory, log=log)
     if start_cluster is None:
         start_cluster = _default_start(module, p)
+    reuse = None
+    if store is not None:
+        reuse = Reuse(store, module.RESULTS_NAME, module.KEY_COLUMNS, log_to.provenance_id,
+                      {"provenance_id": log_to.provenance_id, "created": prov["created"],
+                       "git_commit": prov["git_commit"]},
+                      data=store.data_fingerprint(), inputs=getattr(inputs, "provenance", {}))
+        prov["code_version"] = reuse.code
     t0 = time.perf_counter()
-    rows = run_configs(module.configs(p), _run_one(module, p, inputs), log_to, start_cluster=start_cluster,
+    configs = module.configs(p)
+    rows = run_configs(configs, _run_one(module, p, inputs), log_to, start_cluster=start_cluster,
                        cluster_size=_cluster_size(module, p), retries=getattr(p, "retries", 0), progress=progress,
-                       log=log, run_group=_run_group_of(module, p, inputs))
+                       log=log, run_group=_run_group_of(module, p, inputs), reuse=reuse)
+    rows = _in_order(rows, configs, log_to)
     # the time spent producing these rows: this run's, plus the earlier run's whose rows it kept
     prov["run_seconds"] = round(time.perf_counter() - t0 + (log_to.earlier_seconds if log_to.skipped else 0.0), 1)
     prov["resumed_rows"] = int(log_to.skipped)
+    if reuse is not None:
+        prov["reused_rows"] = len(reuse.reused)
+        prov["reused_from"] = sorted(set(reuse.reused))
+        prov["store"] = "fresh: nothing reused" if not store.reuse else str(store.directory)
     if log_to.skipped and log_to.skipped == len(rows) and log_to.earlier_prov:
         # nothing ran: the rows are the earlier run's, and so are when, at which commit and under what load
         prov["resumed_at"] = {k: prov.get(k) for k in RESUME_KEPT}
@@ -452,6 +545,15 @@ def run_chapter(module, p, *, inputs: Inputs | None = None, directory=None, star
         results.write_results(name, frame, prov, directory)
     path = results.write_results(module.RESULTS_NAME, rows, prov, directory)
     return ChapterRun(rows, prov, Path(path))
+
+
+def _in_order(rows: pd.DataFrame, configs, log_to: ResultsLog) -> pd.DataFrame:
+    """``rows`` in the order of ``configs`` (rows reused from the store join the log before those run)."""
+    order = {log_to.key(c): i for i, c in enumerate(configs)}
+    if not len(rows) or not all(col in rows.columns for col in log_to.key_columns):
+        return rows
+    rank = [order.get(log_to.key(r), len(order)) for r in rows.to_dict("records")]
+    return rows.iloc[sorted(range(len(rows)), key=rank.__getitem__)].reset_index(drop=True)
 
 
 def _previous(name: str, directory) -> pd.DataFrame | None:
