@@ -1,11 +1,14 @@
 # exemplar: the two set-up commands are `make book` and `make test`. Both create .venv when it is missing.
 # QUICK=1 runs the notebooks at small sizes (results in results/quick/) for a fast pass.
+# A second `make book` reruns only what changed (notebooks, parameters, code, data, the results a page reads)
+# and reuses stored trainings (results/.store); FRESH=1 reruns every notebook and trains everything again.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 QUICK  ?=
-RUNFLAGS := $(if $(QUICK),--quick,)
+FRESH  ?=
+RUNFLAGS := $(if $(QUICK),--quick,) $(if $(FRESH),--fresh,)
 
 BENCH_STAMP := $(VENV)/.installed-bench
 LAB_STAMP   := $(VENV)/.installed-lab
@@ -42,7 +45,7 @@ $(BENCH_STAMP): $(STAMP)
 	@touch $(BENCH_STAMP)
 
 bench: data $(BENCH_STAMP)
-	$(BIN)/exemplar bench $(RUNFLAGS)
+	$(BIN)/exemplar bench $(if $(QUICK),--quick,)
 
 # JupyterLab (the [lab] extra, installed on first use) on the notebooks, kernel = this venv's Python.
 $(LAB_STAMP): $(STAMP)

@@ -34,6 +34,8 @@ def fake_plan(tmp_path, monkeypatch):
     monkeypatch.setattr(stages, "PLAN", PLAN)
     monkeypatch.setattr(config, "RUN_DIR", tmp_path / "book" / "_run")
     monkeypatch.setenv("EXEMPLAR_RESULTS", str(tmp_path / "results"))
+    monkeypatch.setenv("EXEMPLAR_DATA", str(tmp_path / "data"))
+    monkeypatch.delenv("EXEMPLAR_FRESH", raising=False)
     monkeypatch.setattr(notebooks, "record_stage", lambda *a, **k: None)
 
     class Calls(list):
@@ -48,6 +50,10 @@ def fake_plan(tmp_path, monkeypatch):
         target = config.RUN_DIR / notebooks.output_name(stem)
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text("{}")
+        if stem.startswith("0") and stem != "01-data":  # a run chapter writes its results
+            out = config.results_dir() / f"{stem}.csv"
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_text(f"params\n{sorted(dict(params or {}).items())}\n")
         return target
 
     monkeypatch.setattr(notebooks, "execute", execute)
@@ -66,13 +72,15 @@ def test_an_interrupted_plan_reruns_only_what_was_unfinished(fake_plan):
     assert fake_plan == [("04-communication", {"repeats": 1, "resume": True}), ("99-status", {})]
 
 
-def test_a_finished_plan_waits_for_the_book_then_runs_afresh(fake_plan, tmp_path):
+def test_a_finished_plan_waits_for_the_book_then_runs_only_what_changed(fake_plan, tmp_path):
     notebooks.run_plan(quick=True, log=lambda *a, **k: None)
     fake_plan.clear()
     notebooks.run_plan(quick=True, log=lambda *a, **k: None)  # `make book` again after the build was interrupted
     assert fake_plan == []
     (config.RUN_DIR / notebooks.PROGRESS_NAME).unlink()  # what build_book does once the site is built
     notebooks.run_plan(quick=True, log=lambda *a, **k: None)
+    assert fake_plan == []  # nothing changed
+    notebooks.run_plan(quick=True, log=lambda *a, **k: None, fresh=True)
     assert [s for s, _ in fake_plan] == list(PLAN)
 
 
@@ -87,6 +95,8 @@ def test_another_plan_or_restart_runs_everything(fake_plan):
     assert all("resume" not in p for _, p in fake_plan)
     fake_plan.clear()
     notebooks.run_plan(quick=False, log=lambda *a, **k: None, restart=True)
+    assert fake_plan == []  # a restart of a finished, unchanged plan: every notebook stands
+    notebooks.run_plan(quick=False, log=lambda *a, **k: None, fresh=True)
     assert [s for s, _ in fake_plan] == list(PLAN)
 
 
@@ -254,3 +264,42 @@ def test_named_notebooks_always_run_and_leave_the_plan_s_progress(fake_plan):
 def test_the_run_chapters_take_resume_the_pages_do_not():
     assert notebooks._takes_resume("03-exemplar-parallel") and notebooks._takes_resume("04-communication")
     assert not notebooks._takes_resume("01-data") and not notebooks._takes_resume("99-status")
+
+
+def test_a_changed_parameter_reruns_its_chapter_and_the_pages_that_read_it(fake_plan, monkeypatch):
+    notebooks.run_plan(quick=True, log=lambda *a, **k: None)
+    (config.RUN_DIR / notebooks.PROGRESS_NAME).unlink()
+    fake_plan.clear()
+    plan = {**PLAN, "03-exemplar-parallel": ({}, {"repeats": 2})}
+    monkeypatch.setattr(stages, "PLAN", plan)
+    notebooks.run_plan(quick=True, log=lambda *a, **k: None)
+    # 04 reads nothing of 03 (stages.READS); the status page reads every earlier notebook's results
+    assert [s for s, _ in fake_plan] == ["03-exemplar-parallel", "99-status"]
+
+
+def test_a_results_file_changed_or_gone_reruns_the_notebook_that_wrote_it(fake_plan):
+    notebooks.run_plan(quick=True, log=lambda *a, **k: None)
+    (config.RUN_DIR / notebooks.PROGRESS_NAME).unlink()
+    fake_plan.clear()
+    (config.results_dir() / "04-communication.csv").unlink()
+    notebooks.run_plan(quick=True, log=lambda *a, **k: None)
+    assert [s for s, _ in fake_plan] == ["04-communication"]  # it wrote the same bytes: the page stands
+    (config.RUN_DIR / notebooks.PROGRESS_NAME).unlink()
+    fake_plan.clear()
+    (config.results_dir() / "04-communication.csv").write_text("edited\n")
+    notebooks.run_plan(quick=True, log=lambda *a, **k: None)
+    assert [s for s, _ in fake_plan] == ["04-communication"]
+
+
+def test_changed_code_reruns_everything_and_fresh_reaches_the_kernels(fake_plan, monkeypatch):
+    from exemplar import store
+
+    notebooks.run_plan(quick=True, log=lambda *a, **k: None)
+    (config.RUN_DIR / notebooks.PROGRESS_NAME).unlink()
+    fake_plan.clear()
+    monkeypatch.setattr(store, "code_version", lambda *a, **k: "another version")
+    notebooks.run_plan(quick=True, log=lambda *a, **k: None)
+    assert [s for s, _ in fake_plan] == list(PLAN)
+    (config.RUN_DIR / notebooks.PROGRESS_NAME).unlink()
+    notebooks.run_plan(quick=True, log=lambda *a, **k: None, fresh=True)
+    assert os.environ.get("EXEMPLAR_FRESH") == "1"  # what the kernels inherit: their chapters reuse no training

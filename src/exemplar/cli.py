@@ -4,7 +4,8 @@ One entry point for every stage of the report (data -> experiments -> results ->
 
 * ``exemplar data``: fetch and verify MNIST (or Fashion-MNIST), write the paper's CSV files;
 * ``exemplar validate FILE ...``: check files in the paper's format;
-* ``exemplar run [NOTEBOOK ...] [-p NAME VALUE ...] [--quick]``: execute chapters with papermill;
+* ``exemplar run [NOTEBOOK ...] [-p NAME VALUE ...] [--quick] [--fresh]``: execute chapters with papermill
+  (unchanged notebooks and stored trainings are reused; ``--fresh``: nothing is);
 * ``exemplar book``: build the site;
 * ``exemplar bench [NAME ...] [--quick]``: the performance benchmarks;
 * ``exemplar summary [--figure PNG]``: the headline table of the paper against this report.
@@ -13,6 +14,7 @@ One entry point for every stage of the report (data -> experiments -> results ->
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from exemplar import config
@@ -45,7 +47,11 @@ def cmd_run(args) -> int:
     from exemplar.site import notebooks
 
     if args.notebook and (args.parameters or args.output_dir):
+        from exemplar import store
         from exemplar.analysis import stages
+
+        if args.fresh:
+            os.environ[store.FRESH_ENV] = "1"  # the kernel inherits it: its chapter reuses no training
 
         if args.quick:  # QUICK sizes and folder, then the -p values on top
             notebooks.use_quick_results()
@@ -54,7 +60,7 @@ def cmd_run(args) -> int:
             params = {**quick, **dict(args.parameters)}  # each VALUE is read as its kind (notebooks.check_parameters)
             print(notebooks.execute(stem, params, out_dir=args.output_dir, plan=False))
         return 0
-    notebooks.run_plan(quick=args.quick, only=args.notebook or None, restart=args.restart)
+    notebooks.run_plan(quick=args.quick, only=args.notebook or None, restart=args.restart, fresh=args.fresh)
     return 0
 
 
@@ -118,6 +124,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--output-dir", help="where to write the executed notebook (default book/_run)")
     r.add_argument("--restart", action="store_true",
                    help="run every notebook again, even those an interrupted run of the same plan finished")
+    r.add_argument("--fresh", action="store_true",
+                   help="run every notebook and train everything again: reuse neither unchanged notebooks nor the "
+                        "training store (what is trained is stored for next time)")
     r.set_defaults(func=cmd_run)
 
     e = sub.add_parser("bench", help="run the performance benchmarks into results/bench (make bench)")

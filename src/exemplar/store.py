@@ -60,14 +60,15 @@ def _package_dir() -> Path:
     return Path(__file__).resolve().parent
 
 
-def code_version(package: Path | None = None) -> str:
+def code_version(package: Path | None = None, leave_out: tuple[str, ...] = NOT_TRAINING) -> str:
     """A 16-character hash of the package's training code: every ``.py`` file under ``package`` (default: this
-    package) but those in :data:`NOT_TRAINING`, by relative path and bytes."""
+    package) but those in ``leave_out`` (default :data:`NOT_TRAINING`; ``()``: all the code), by relative path
+    and bytes."""
     root = Path(package) if package is not None else _package_dir()
     h = hashlib.sha256()
     for path in sorted(root.rglob("*.py")):
         rel = path.relative_to(root).as_posix()
-        if rel.split("/")[0] in NOT_TRAINING or "__pycache__" in rel:
+        if rel.split("/")[0] in leave_out or "__pycache__" in rel:
             continue
         h.update(rel.encode() + b"\0" + path.read_bytes() + b"\0")
     return h.hexdigest()[:16]

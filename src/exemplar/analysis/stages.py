@@ -35,6 +35,23 @@ PLAN: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
     "99-status": ({}, {}),
 }
 
+#: What each notebook reads of the others' results: the stems whose results files it reads, or
+#: :data:`EARLIER` (every notebook before it in :data:`PLAN`, and ``results/bench``: the pages). A
+#: notebook is run again when what it reads changed (:func:`exemplar.site.notebooks.run_plan`).
+EARLIER = "every earlier notebook"
+READS: dict[str, tuple[str, ...] | str] = {
+    "01-data": (),
+    "02-sequential-sweep": (),
+    # the classifier the later chapters train is the paper's, or (model="sweep-optimum") the sweep's
+    "03-exemplar-parallel": ("02-sequential-sweep",),
+    "04-communication": ("02-sequential-sweep",),
+    "04b-combining": ("02-sequential-sweep",),
+    "05-algorithms": ("02-sequential-sweep",),
+    "06-performance": EARLIER,
+    "00-paper-vs-report": EARLIER,
+    "99-status": EARLIER,
+}
+
 #: Name of the results file where ``exemplar run`` and ``exemplar book`` record each stage's wall time.
 STAGES_NAME = "report_stages"
 

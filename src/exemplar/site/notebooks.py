@@ -244,7 +244,80 @@ def _takes_resume(stem: str) -> bool:
     return spec is not None and "resume" in spec.names
 
 
-def run_plan(quick: bool = False, only: list[str] | None = None, log=print, restart: bool = False) -> list[Path]:
+#: In ``book/_run``: each executed notebook's key (what it was run from: :func:`stage_key`) and the results files it wrote.
+STAGE_KEYS_NAME = ".stage-keys.json"
+#: Results files no notebook's key depends on: the stage times (every run adds to them).
+NOT_READ = (f"{stages.STAGES_NAME}.csv", f"{stages.STAGES_NAME}.json")
+
+
+def results_files(directory: Path) -> dict[str, str]:
+    """The SHA-256 of every results file (``*.csv``, ``*.json``) in ``directory`` and its ``bench/`` folder, by
+    relative path; the stage times (:data:`NOT_READ`), locks and the training store left out."""
+    from exemplar.store import file_sha256
+
+    out = {}
+    for pattern in ("*.csv", "*.json", "bench/*.csv", "bench/*.json"):
+        for path in directory.glob(pattern):
+            rel = path.relative_to(directory).as_posix()
+            if path.is_file() and rel not in NOT_READ:
+                out[rel] = file_sha256(path)
+    return dict(sorted(out.items()))
+
+
+def stage_key(stem: str, params: Mapping[str, Any], quick: bool, reads: Mapping[str, str], data: Mapping[str, str],
+              code: str) -> str:
+    """What a notebook's run depends on, hashed: the notebook's bytes, its parameters, QUICK, the results folder,
+    the package's code (all of it: the pages' text lives there), the data files' digests, and the results files
+    it reads (``reads``: relative path → SHA-256)."""
+    import hashlib
+
+    blob = json.dumps({"stem": stem, "notebook": hashlib.sha256((config.NOTEBOOKS_DIR / f"{stem}.ipynb").read_bytes())
+                       .hexdigest(), "parameters": dict(params), "quick": bool(quick),
+                       "results": str(config.results_dir()), "code": code, "data": dict(data),
+                       "reads": dict(sorted(reads.items()))}, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:20]
+
+
+def read_stage_keys(run_dir: Path) -> dict:
+    """``book/_run/.stage-keys.json`` (an empty dict when it is missing or unreadable)."""
+    try:
+        keys = json.loads((run_dir / STAGE_KEYS_NAME).read_text())
+    except (OSError, ValueError):
+        return {}
+    return keys if isinstance(keys, dict) else {}
+
+
+def _write_stage_keys(run_dir: Path, keys: dict) -> None:
+    from exemplar import fileio
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    fileio.atomic_write_text(run_dir / STAGE_KEYS_NAME, json.dumps(keys, indent=1, sort_keys=True))
+
+
+def _reads(stem: str, keys: Mapping[str, Any], files: Mapping[str, str]) -> dict[str, str]:
+    """The results files ``stem`` reads (:data:`exemplar.analysis.stages.READS`) with their digests now: those the
+    notebooks it reads wrote at their last run, and ``bench/`` for the pages."""
+    order = list(stages.PLAN)
+    wanted = stages.READS.get(stem, stages.EARLIER)
+    if wanted == stages.EARLIER:
+        wanted = order[:order.index(stem)] if stem in order else order
+        names = {f for f in files if f.startswith("bench/")}
+    else:
+        names = set()
+    for other in wanted:
+        names |= set(dict(keys.get(other, {})).get("outputs", {}))
+    return {name: files.get(name, "missing") for name in sorted(names)}
+
+
+def _unchanged(entry: Mapping[str, Any] | None, key: str, executed: Path, files: Mapping[str, str]) -> bool:
+    """Whether a notebook's last run still stands: same key, its executed notebook there, its results as it wrote them."""
+    if not entry or entry.get("key") != key or not executed.is_file():
+        return False
+    return all(files.get(name) == sha for name, sha in dict(entry.get("outputs", {})).items())
+
+
+def run_plan(quick: bool = False, only: list[str] | None = None, log=print, restart: bool = False,
+             fresh: bool = False) -> list[Path]:
     """Execute every notebook of :data:`exemplar.analysis.stages.PLAN` (or those named in ``only``), full size
     or QUICK (results in :data:`exemplar.config.QUICK_RESULTS` unless ``EXEMPLAR_RESULTS`` says otherwise).
 
@@ -254,9 +327,21 @@ def run_plan(quick: bool = False, only: list[str] | None = None, log=print, rest
     same plan interrupted anywhere (``Ctrl-C``, ``SIGTERM``, a crash,
     ``exemplar book`` failing) and run again skips the notebooks it finished and runs the one it was in
     with ``resume=True`` (its saved rows are kept), unless ``restart``.
+
+    **Nothing changed, nothing reruns.** A run of the whole plan skips a notebook whose key
+    (:func:`stage_key`: its notebook, parameters, the package's code, the data, the results it reads) is the
+    one of its last run, when its executed notebook and the results it wrote are still as they were
+    (``book/_run/.stage-keys.json``). A notebook that does run reuses the trainings of the training store
+    (:mod:`exemplar.store`). ``fresh`` (``exemplar run --fresh``, ``make book FRESH=1``) skips nothing and
+    reuses nothing: every notebook runs and every training is trained again.
     """
+    from exemplar import store
+
     if quick:
         use_quick_results()
+    if fresh:
+        os.environ[store.FRESH_ENV] = "1"  # the kernels inherit it: their chapters reuse no training
+        restart = True
     stems = only or list(stages.PLAN)
     unknown = sorted(set(stems) - set(stages.PLAN))
     if unknown:
@@ -269,25 +354,49 @@ def run_plan(quick: bool = False, only: list[str] | None = None, log=print, rest
     if done or state["started"]:
         log(f"[exemplar run] resuming the run of {run_id}: {len(done)} of {len(stems)} notebooks finished "
             f"(book/_run/{PROGRESS_NAME}; `exemplar run --restart` runs them all again)", flush=True)
+    results_dir = config.results_dir()
+    keys, code = read_stage_keys(run_dir), store.code_version(leave_out=())
+    data = store.TrainingStore(results_dir / store.STORE_DIRNAME).data_fingerprint()
+    kept = []
     for stem in stems:
         if stem in done:
             log(f"[exemplar run] {stem} finished before; kept", flush=True)
             out.append(run_dir / output_name(stem))
             continue
         params = dict(stages.PLAN[stem][1 if quick else 0])
+        files = results_files(results_dir)
+        stem_key = stage_key(stem, params, quick, _reads(stem, keys, files), data, code)
+        if keep and not fresh and stem != state["started"] and \
+                _unchanged(keys.get(stem), stem_key, run_dir / output_name(stem), files):
+            log(f"[exemplar run] {stem} unchanged since its run of {keys[stem].get('run_id')} (notebook, parameters, "
+                "code, data and the results it reads): kept", flush=True)
+            kept.append(stem)
+            done.append(stem)
+            out.append(run_dir / output_name(stem))
+            continue
         if stem == state["started"] and _takes_resume(stem):
             params["resume"] = True  # the rows it saved before the interruption are kept
         if keep:
             _write_progress(run_dir, key, run_id, done, stem)
+        wrote_before = set(dict(keys.pop(stem, {})).get("outputs", {}))  # a failed run leaves no key behind
+        _write_stage_keys(run_dir, keys)
         t0 = time.perf_counter()
         log(f"[exemplar run] {stem} {'QUICK ' if quick else ''}{params or '(defaults)'}", flush=True)
         out.append(execute(stem, params))
         seconds = time.perf_counter() - t0
+        after = results_files(results_dir)
+        keys[stem] = {"key": stem_key, "run_id": run_id,
+                      "outputs": {name: sha for name, sha in after.items()
+                                  if files.get(name) != sha or name in wrote_before}}
+        _write_stage_keys(run_dir, keys)
         done.append(stem)
         if keep:
             _write_progress(run_dir, key, run_id, done, None)
         record_stage(run_id, stem, seconds, quick)
         log(f"[exemplar run] {stem} done in {seconds:.1f} s", flush=True)
+    if kept:
+        log(f"[exemplar run] {len(kept)} of {len(stems)} notebooks unchanged and kept ({', '.join(kept)}); "
+            "`exemplar run --fresh` (make book FRESH=1) runs every notebook and trains everything again", flush=True)
     return out
 
 
