@@ -28,8 +28,20 @@ from conftest import need_mnist
 
 def test_defaults_are_accepted_as_they_are():
     p = chapter.parameters({"hidden": 50, "epochs": 60})
-    assert p.as_dict() == {**chapter.SPEC.defaults(), "hidden": 50, "epochs": 60, "chosen_by": "as given"}
+    full = [n for n in [1, 2, 4, 6] if n <= max(2, results.usable_cores())]
+    assert p.as_dict() == {**chapter.SPEC.defaults(), "hidden": 50, "epochs": 60, "chosen_by": "as given",
+                           "engine_counts_full_set": full}
     assert p.engine_counts == [1, 2, 4, 6] and p.n_train == [6000, 60000] and p.n_test is None
+
+
+def test_the_full_set_runs_on_the_engines_that_have_cores_unless_told(monkeypatch):
+    monkeypatch.setattr(results, "usable_cores", lambda: 2)
+    p = chapter.parameters({"hidden": 50, "epochs": 60})
+    runs = pd.DataFrame(chapter.configs(p))
+    assert sorted(runs[runs.n_train == 60000].n_engines.unique()) == [1, 2]
+    assert sorted(runs[runs.n_train == 6000].n_engines.unique()) == [1, 2, 4, 6]
+    p = chapter.parameters({"hidden": 50, "epochs": 60, "engine_counts_full_set": "[1, 6]"})
+    assert sorted(pd.DataFrame(chapter.configs(p)).query("n_train == 60000").n_engines.unique()) == [1, 6]
 
 
 def test_papermill_strings_are_read_as_values():
@@ -113,8 +125,9 @@ def fake_algorithm(fail_at=()):
     """A stand-in for ``run_algorithm``: accuracy from the configuration; fails at the given call numbers."""
     calls = []
 
-    def run_algorithm(cl, algorithm, source, X_test, y_test, seed=0, hidden=75, epochs=75, trainer="sklearn"):
-        assert trainer == "numpy"  # the chapter's default: the fast trainer
+    def run_algorithm(cl, algorithm, source, X_test, y_test, seed=0, hidden=75, epochs=75, trainer="sklearn",
+                      dtype="float64"):
+        assert trainer == "numpy" and dtype == "float32"  # the chapter's defaults: the fast trainer, in float32
         calls.append(algorithm)
         if len(calls) in fail_at:
             raise RuntimeError("an engine died")
@@ -221,10 +234,14 @@ def test_model_sentence():
 def test_runs_sentence():
     assert page.runs_sentence(made_up()) == (
         "6 runs in `results/algorithms.csv` (1 per configuration at 1,000 images), 0.4 minutes of runs in all. "
-        "This machine has **2 cores** (Test CPU).")
-    assert page.runs_sentence(made_up(engine_counts=[1, 2, 4])).endswith(
+        "This machine has **2 cores** (Test CPU). The MLPs train in **float64** (double precision, as "
+        "scikit-learn). The other algorithms fit in float64.")
+    assert page.runs_sentence(made_up(engine_counts=[1, 2, 4])).split(" The MLPs")[0].endswith(
         "**2 cores** (Test CPU): with 4 engines, engines outnumber cores and share them, so those runs measure "
         "oversubscription, not parallelism.")
+    runs = made_up()
+    runs.runs["dtype"] = "float32"
+    assert "The MLPs train in **float32** (single precision" in page.runs_sentence(runs)
 
 
 def test_exact_sentence():

@@ -128,7 +128,8 @@ def fake_train(calls):
     reaching the target in 10 × n steps... scaled by the engines (the larger the faster)."""
 
     def train(cl, source, X_val, y_val, X_test, y_test, variant, *, hidden, seed, scale_inputs, target=None,
-              budget_steps, max_epochs, stopping=False, patience_steps=None, checkpoint_steps=1):
+              budget_steps, max_epochs, stopping=False, patience_steps=None, checkpoint_steps=1, dtype="float64"):
+        assert dtype == "float32"  # the chapter's default, the references included
         calls.append((cl.n, variant.name, scale_inputs, seed, target, budget_steps, patience_steps, checkpoint_steps,
                       stopping))
         reached = target is not None

@@ -14,7 +14,7 @@ from typing import Any, Mapping
 
 import pandas as pd
 
-from exemplar import config
+from exemplar import config, results
 from exemplar.analysis import algorithms as analysis
 from exemplar.analysis.algorithms import RESULTS_NAME  # noqa: F401 (the protocol's name for it)
 from exemplar.data import DATASETS
@@ -39,6 +39,9 @@ SPEC = ParamSpec(
     shared("repeats", default=1, help="runs per configuration; run r uses random_state seed+r"),
     Param("repeats_full_set", "int", 1, "runs per configuration at 60000 images (all), ten times dearer",
           minimum=1),
+    Param("engine_counts_full_set", "int_list", None, "engine counts at 60000 images; None: those of engine_counts "
+          "that do not outnumber this machine's cores (more would measure oversubscription, which the 6000-image "
+          "runs already show)", minimum=1, optional=True),
     Param("n_test", "int", None, "test images: the first n_test of each test set; None for all 10000",
           minimum=1, maximum=config.N_TEST_TOTAL, optional=True),
     shared("hidden", help="the MLP's hidden units; None: the `model` parameter decides"),
@@ -51,6 +54,9 @@ SPEC = ParamSpec(
     shared("retries"),
     shared("trainer", help="who trains the MLP: \"numpy\", the fast trainer (the same network and training as "
                            "scikit-learn's, equal to it in float64), or \"sklearn\" (MLPClassifier)"),
+    shared("dtype", default="float32", help="the MLP's training dtype: \"float32\" (the default beyond the paper: "
+                                           "pixels, weights and MPI buffers in single precision) or \"float64\"; the "
+                                           "other algorithms fit in float64"),
 )
 
 
@@ -73,6 +79,10 @@ def parameters(namespace: Mapping[str, Any]) -> Parameters:
     p = SPEC.from_namespace(namespace)
     check_engine_counts(p.engine_counts, min(p.n_train), reference=True, n_train_name="the smallest n_train")
     p.hidden, p.epochs, p.chosen_by = sweep.chosen_model(p.hidden, p.epochs, p.model)
+    if p.engine_counts_full_set is None:
+        p.engine_counts_full_set = [n for n in p.engine_counts if n <= max(2, results.usable_cores())]
+    check_engine_counts(p.engine_counts_full_set, config.N_TRAIN_TOTAL, reference=True,
+                        n_train_name="the full training set")
     return p
 
 
@@ -85,12 +95,14 @@ def recorded(p: Parameters) -> dict[str, Any]:
 def configs(p: Parameters) -> list[dict[str, Any]]:
     """One dict per run, in the order they run: engine count, data set, size, repeat, algorithm.
 
-    Runs at all 60,000 images are repeated ``repeats_full_set`` times, the others ``repeats``
-    times; repeat ``r`` uses ``seed + r``.
+    Runs at all 60,000 images are repeated ``repeats_full_set`` times on ``engine_counts_full_set``, the
+    others ``repeats`` times on ``engine_counts``; repeat ``r`` uses ``seed + r``.
     """
+    full = config.N_TRAIN_TOTAL
     return [{"dataset": d, "algorithm": a, "n_train": m, "n_engines": n, "repeat": r, "seed": p.seed + r}
             for n in p.engine_counts for d in p.datasets for m in p.n_train
-            for r in range(p.repeats_full_set if m == config.N_TRAIN_TOTAL else p.repeats) for a in p.algorithms]
+            if m != full or n in (p.engine_counts_full_set or p.engine_counts)
+            for r in range(p.repeats_full_set if m == full else p.repeats) for a in p.algorithms]
 
 
 def load(p: Parameters) -> Inputs:
@@ -115,7 +127,7 @@ def run_one(p: Parameters, inputs: Inputs, cl, c: Mapping[str, Any]) -> dict[str
     X_test, y_test = inputs.tests[c["dataset"]]
     source = csv_source(data.dataset_csv(c["dataset"], "train"), c["n_train"])
     row = inputs.train(cl, c["algorithm"], source, X_test, y_test, seed=c["seed"], hidden=p.hidden,
-                       epochs=p.epochs, trainer=p.trainer)
+                       epochs=p.epochs, trainer=p.trainer, dtype=p.dtype)
     return row
 
 

@@ -55,6 +55,9 @@ SPEC = ParamSpec(
     shared("resume"),
     shared("retries"),
     shared("trainer"),
+    shared("dtype", default="float32", help="the training dtype: \"float32\" (the default beyond the paper: pixels, "
+                                           "weights and MPI buffers in single precision, about twice as fast; the "
+                                           "performance chapter measures what it costs in accuracy) or \"float64\""),
 )
 
 
@@ -123,8 +126,8 @@ def run_one(p: Parameters, inputs: Inputs, cl, c: Mapping[str, Any]) -> dict[str
     source = csv_source(data.dataset_csv(c["dataset"], "train"), p.n_train)
     res = inputs.combine(cl, source, *inputs.tests[c["dataset"]], hidden=p.hidden, epochs=p.epochs, seed=c["seed"],
                          same_start=c["start"] == "identical", scale_inputs=c["scale_inputs"], methods=p.methods,
-                         trainer=p.trainer)
-    row = {"hidden": res.hidden, "epochs": res.epochs, "n_train": res.n_train,
+                         trainer=p.trainer, dtype=p.dtype)
+    row = {"hidden": res.hidden, "epochs": res.epochs, "n_train": res.n_train, "dtype": p.dtype,
            "fit_seconds_max": res.fit_seconds_max, "n_iter_max": max(res.n_iter),
            "distribute_seconds": res.distribute_seconds, "wall_seconds": time.perf_counter() - t0}
     for m in res.methods:

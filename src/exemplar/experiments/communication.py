@@ -71,6 +71,9 @@ SPEC = ParamSpec(
           "accuracy (0: no patience)", minimum=0),
     shared("resume"),
     shared("retries"),
+    shared("dtype", default="float32", help="the training dtype: \"float32\" (the default beyond the paper: pixels, "
+                                           "weights and MPI buffers in single precision, about twice as fast; the "
+                                           "performance chapter measures what it costs in accuracy) or \"float64\""),
 )
 
 
@@ -140,7 +143,7 @@ def run_one(p: Parameters, inputs: Inputs, cl, c: Mapping[str, Any], plan: Mappi
     A reference runs to scikit-learn's stopping rule (at most ``epochs`` epochs); a run to the target
     needs ``plan``, the target and budget of its input scaling (:func:`exemplar.analysis.communication.plan_from`).
     """
-    common = dict(hidden=p.hidden, seed=c["seed"], scale_inputs=c["scale_inputs"])
+    common = dict(hidden=p.hidden, seed=c["seed"], scale_inputs=c["scale_inputs"], dtype=p.dtype)
     variant = catalogue(p)["one-shot" if c["phase"] == "reference" else c["variant"]]
     if c["phase"] == "reference":
         res = inputs.train(cl, inputs.source, inputs.X_val, inputs.y_val, inputs.X_test, inputs.y_test, variant,

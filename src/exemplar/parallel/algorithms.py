@@ -226,7 +226,7 @@ def _fit_on_engines(cl, algorithm: str, source, seed: int, params: dict, timeout
 
 def run_algorithm(cl, algorithm: str, source, X_test: np.ndarray, y_test: np.ndarray, seed: int = 0, *,
                   hidden: int = 75, epochs: int = 75, params: Mapping[str, Any] | None = None,
-                  timeout: float | None = 3600.0, trainer: str = "sklearn") -> dict:
+                  timeout: float | None = 3600.0, trainer: str = "sklearn", dtype: str = "float64") -> dict:
     """Train ``algorithm`` by exemplar parallelism on all engines of ``cl``, test it, and time each step.
 
     Parameters
@@ -249,6 +249,8 @@ def run_algorithm(cl, algorithm: str, source, X_test: np.ndarray, y_test: np.nda
         Seconds each step may take on the engines.
     trainer : {"sklearn", "numpy"}
         Who trains the MLP (:func:`exemplar.parallel.train.run_exemplar`); ignored by the other algorithms.
+    dtype : {"float64", "float32"}
+        The MLP's training dtype; the other algorithms fit in float64.
 
     Returns
     -------
@@ -270,10 +272,10 @@ def run_algorithm(cl, algorithm: str, source, X_test: np.ndarray, y_test: np.nda
     if algorithm == "mlp":
         with threadpool_limits(limits=1):  # the master's share (averaging, testing) on one core, as for the others
             res = train.run_exemplar(cl, source, X_test, y_test, hidden=hidden, epochs=epochs, seed=seed,
-                                  mlp_params=dict(params or {}), timeout=timeout, trainer=trainer)
+                                  mlp_params=dict(params or {}), timeout=timeout, trainer=trainer, dtype=dtype)
         row = {k: v for k, v in res.as_row().items() if k in ROW_FIELDS}
         return {"algorithm": algorithm, **row, "gather_seconds": res.comm_seconds,
-                "gathered_bytes": res.comm_bytes * res.n_engines, "n_iter_max": max(res.n_iter)}
+                "gathered_bytes": res.comm_bytes * res.n_engines, "n_iter_max": max(res.n_iter), "dtype": res.dtype}
     fit = fit_parallel(cl, algorithm, source, seed=seed, params=params, timeout=timeout, n_features=X_test.shape[1])
     t0 = time.perf_counter()
     with threadpool_limits(limits=1):
@@ -284,5 +286,5 @@ def run_algorithm(cl, algorithm: str, source, X_test: np.ndarray, y_test: np.nda
         "fit_seconds_max": fit.fit_seconds_max, "read_seconds": fit.read_seconds,
         "distribute_seconds": fit.distribute_seconds, "combine_seconds": fit.combine_seconds,
         "gather_seconds": fit.gather_seconds, "gathered_bytes": fit.gathered_bytes, "eval_seconds": eval_seconds,
-        "wall_seconds": time.perf_counter() - t_start, "accuracy_pct": acc,
+        "wall_seconds": time.perf_counter() - t_start, "accuracy_pct": acc, "dtype": "float64",
     }

@@ -323,6 +323,32 @@ def load_sentence(prov: Mapping[str, Any], own: int = 0, verdicts: str = CPU_VER
         Markdown: a bold warning when the machine was busier than its cores, a plain statement when
         not, and a note when no load was recorded.
     """
+    return reuse_sentence(prov) + _load_only(prov, own, verdicts)
+
+
+def dtype_sentence(dtype: str | None, what: str = "The networks") -> str:
+    """Which precision a chapter trained in (chapters 04, 04b and 05 say it; float64 where not recorded)."""
+    dtype = dtype or "float64"
+    how = ("single precision: pixels, weights and MPI buffers; about twice as fast as float64, and the "
+           "performance chapter measures what it costs in accuracy" if dtype == "float32" else
+           "double precision, as scikit-learn")
+    return f"{what} train in **{dtype}** ({how})."
+
+
+def reuse_sentence(prov: Mapping[str, Any]) -> str:
+    """What of a chapter's rows the training store gave (:mod:`exemplar.store`), said before its load: "" when
+    nothing was reused."""
+    n = int(prov.get("reused_rows") or 0)
+    if not n:
+        return ""
+    runs = sorted({str(r).split("@", 1)[-1] for r in prov.get("reused_from") or []})
+    when = ", ".join(runs) if runs else "an earlier run"
+    return (f"**{n} of these trainings were reused from the training store**, not run again: the run of {when} "
+            "trained them with the same parameters, code, data and machine, and their times are that run's. "
+            "`make book FRESH=1` trains everything again. ")
+
+
+def _load_only(prov: Mapping[str, Any], own: int, verdicts: str) -> str:
     load = prov.get("load") or {}
     if load.get("start") is not None and load.get("end") is None:
         from exemplar import results
