@@ -225,3 +225,52 @@ def memory_frame(df: pd.DataFrame) -> pd.DataFrame:
     for column in ("within_bound", "holds_whole_set"):
         df[column] = df[column].astype(str).str.lower().isin(["true", "1"])
     return df
+
+
+# --------------------------------------------------------------------------- float32 against float64
+#: The dtype benchmark's results file (``exemplar.bench.dtype``); read on its own, not in :data:`BENCHMARKS`.
+DTYPE_NAME = "dtype"
+
+
+def dtype_summary(df: pd.DataFrame, reference: str = "float64", other: str = "float32") -> pd.DataFrame:
+    """``dtype.csv``: ``other`` paired with ``reference`` per (inputs, seed), summarized per inputs.
+
+    Only the seeds fitted in both dtypes count. Differences are ``other`` − ``reference`` in percentage
+    points of test accuracy.
+
+    Returns
+    -------
+    DataFrame
+        One row per inputs, in the order they first appear: ``inputs, runs`` (paired seeds),
+        ``accuracy_reference, accuracy_other`` (means, %), ``mean_diff_pp, sd_diff_pp`` (sample sd, NaN for one
+        seed), ``max_abs_diff_pp``, ``n_iter_reference, n_iter_other`` (mean epochs run), ``fit_seconds_reference,
+        fit_seconds_other, fit_cpu_seconds_reference, fit_cpu_seconds_other`` (means), ``speed_ratio`` (mean reference fit time / mean other fit time: above 1,
+        ``other`` is faster) and ``speed_ratio_cpu`` (the same by the fits' CPU time, which other work on the
+        machine does not lengthen; NaN where ``fit_cpu_seconds`` is not recorded).
+    """
+    columns = ["inputs", "runs", "accuracy_reference", "accuracy_other", "mean_diff_pp", "sd_diff_pp",
+               "max_abs_diff_pp", "n_iter_reference", "n_iter_other", "fit_seconds_reference", "fit_seconds_other",
+               "fit_cpu_seconds_reference", "fit_cpu_seconds_other", "speed_ratio", "speed_ratio_cpu"]
+    df = df if "fit_cpu_seconds" in df else df.assign(fit_cpu_seconds=np.nan)
+    values = ["accuracy_pct", "n_iter", "fit_seconds", "fit_cpu_seconds"]
+    ref = df[df["dtype"] == reference].set_index(["inputs", "seed"])[values]
+    oth = df[df["dtype"] == other].set_index(["inputs", "seed"])[values]
+    pairs = ref.merge(oth, left_index=True, right_index=True, how="inner", suffixes=("_reference", "_other"))
+    rows = []
+    for inputs in pd.unique(df["inputs"]):
+        if inputs not in pairs.index.get_level_values("inputs"):
+            continue
+        p = pairs.xs(inputs, level="inputs")
+        diff = p.accuracy_pct_other - p.accuracy_pct_reference
+        rows.append({"inputs": inputs, "runs": len(p),
+                     "accuracy_reference": p.accuracy_pct_reference.mean(), "accuracy_other": p.accuracy_pct_other.mean(),
+                     "mean_diff_pp": diff.mean(), "sd_diff_pp": diff.std(ddof=1) if len(p) > 1 else np.nan,
+                     "max_abs_diff_pp": diff.abs().max(),
+                     "n_iter_reference": p.n_iter_reference.mean(), "n_iter_other": p.n_iter_other.mean(),
+                     "fit_seconds_reference": p.fit_seconds_reference.mean(),
+                     "fit_seconds_other": p.fit_seconds_other.mean(),
+                     "fit_cpu_seconds_reference": p.fit_cpu_seconds_reference.mean(),
+                     "fit_cpu_seconds_other": p.fit_cpu_seconds_other.mean(),
+                     "speed_ratio": p.fit_seconds_reference.mean() / p.fit_seconds_other.mean(),
+                     "speed_ratio_cpu": p.fit_cpu_seconds_reference.mean() / p.fit_cpu_seconds_other.mean()})
+    return pd.DataFrame(rows, columns=columns)

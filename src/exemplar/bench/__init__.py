@@ -1,6 +1,7 @@
 """The performance benchmarks (``make bench``, ``exemplar bench``): speed and memory as ratios measured in one run.
 
 * :mod:`~exemplar.bench.compute`: one fit against the single-core GEMM peak; where the rest goes.
+* :mod:`~exemplar.bench.dtype`: what float32 costs in test accuracy against float64, over seeds, and its speed.
 * :mod:`~exemplar.bench.distribution`: giving the engines their shards, four ways, against a memcpy
   (what runs on the engines: :mod:`~exemplar.bench.distribution_engines`).
 * :mod:`~exemplar.bench.ddp`: our best strategy against PyTorch DistributedDataParallel

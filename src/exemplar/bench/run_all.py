@@ -16,7 +16,7 @@ import time
 
 
 #: In the order they run: the cheap ones first.
-BENCHMARKS = ["compute", "distribution", "memory", "ddp", "fuzz", "report", "chaos"]
+BENCHMARKS = ["compute", "dtype", "distribution", "memory", "ddp", "fuzz", "report", "chaos"]
 
 
 def main(argv=None) -> int:

@@ -70,6 +70,15 @@ def profile_section(m: Measurements) -> list:
     return [figures.table(profile_table(prof)), bars, _md(profile_sentence(prof, m.frame("compute")))]
 
 
+def dtype_section(m: Measurements) -> list:
+    """float32 against float64 (``dtype.csv``, :mod:`exemplar.bench.dtype`): table and :func:`dtype_sentence`."""
+    df, _ = analysis.load(analysis.DTYPE_NAME, m.directory)
+    if df is None or not len(df):
+        return _not_measured(m, analysis.DTYPE_NAME)
+    s = analysis.dtype_summary(df)
+    return [figures.table(dtype_table(s)), _md(dtype_sentence(s))]
+
+
 def memory_section(m: Measurements) -> list:
     """Peak memory of every process against its bound: table and :func:`memory_sentence`."""
     mem = m.frame("memory")
@@ -254,6 +263,50 @@ def memory_sentence(memory: pd.DataFrame) -> str:
             f"The largest peak: {targets.process_name(top)}, {top.peak_mb:.0f} MB.")
 
 
+#: How :func:`dtype_sentence` names each input scaling of ``dtype.csv``.
+INPUTS_WORDS = {"raw 0-255": "with raw pixels", "pixels / 255": "on pixels / 255"}
+
+
+def _pp(value: float) -> str:
+    """Signed percentage points to 0.01 (the resolution of 10,000 test images), with a true minus sign."""
+    text = f"{value:+.2f}"
+    return "0.00" if text in ("+0.00", "-0.00") else text.replace("-", "−")
+
+
+def _and(parts: list[str]) -> str:
+    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+
+
+def dtype_sentence(summary: pd.DataFrame) -> str:
+    """What float32 costs against float64 per input scaling, and how much faster it fits; the chapters' dtypes.
+
+    ``summary`` is :func:`exemplar.analysis.performance.dtype_summary` of ``dtype.csv``: the largest
+    |float32 − float64| over the seeds, their mean and sd, and the fit-time ratio over every paired fit (wall
+    time, and CPU time where recorded).
+    """
+    if not len(summary):
+        return "No seed was fitted in both float32 and float64: run `make bench` (`exemplar.bench.dtype`)."
+    runs = sorted(set(int(r) for r in summary.runs))
+    seeds = ("one seed" if runs == [1] else f"{runs[0]} seeds") if len(runs) == 1 else f"{runs[0]}–{runs[-1]} seeds"
+    clauses = []
+    for i, row in enumerate(summary.itertuples(index=False)):
+        words = INPUTS_WORDS.get(row.inputs, f"on {row.inputs}")
+        if round(row.max_abs_diff_pp, 2) == 0:
+            clauses.append(f"matches {'float64' if i == 0 else 'it'} exactly {words}")
+            continue
+        spread = "one seed" if np.isnan(row.sd_diff_pp) else f"sd {row.sd_diff_pp:.2f} pp"
+        clauses.append(f"{'is ' if i == 0 else ''}within {row.max_abs_diff_pp:.2f} pp"
+                       f"{' of float64' if i == 0 else ''} {words} (mean {_pp(row.mean_diff_pp)} pp, {spread})")
+    ratio = (summary.fit_seconds_reference * summary.runs).sum() / (summary.fit_seconds_other * summary.runs).sum()
+    speed = f"fits {ratio:.1f}× faster" if ratio >= 1 else f"fits {1 / ratio:.1f}× slower"
+    cpu = ((summary.fit_cpu_seconds_reference * summary.runs).sum(min_count=1)
+           / (summary.fit_cpu_seconds_other * summary.runs).sum(min_count=1))
+    if np.isfinite(cpu) and cpu > 0:
+        speed += f" ({cpu:.1f}× by CPU time)"
+    return (f"{'On' if runs == [1] else 'Over'} {seeds}, float32 {_and(clauses)}, and {speed}; chapters 04, 04b and 05 "
+            "train in float32, the paper's chapters 02 and 03 in float64.")
+
+
 def distribution_sentence(summary: pd.DataFrame) -> str:
     """Our Scatterv against the naive methods on 6,000 and 60,000 images, and why it is fast.
 
@@ -415,6 +468,17 @@ def profile_table(profile: pd.DataFrame) -> pd.DataFrame:
     p["fit"] = p.trainer + ", " + p.dtype
     t = p.pivot_table(index="category", columns="fit", values="share_pct", aggfunc="sum", sort=False)
     return t.reindex(t.max(axis=1).sort_values(ascending=False).index).reset_index().rename_axis(columns=None)
+
+
+def dtype_table(summary: pd.DataFrame) -> pd.DataFrame:
+    """:func:`~exemplar.analysis.performance.dtype_summary` with the columns named for the reader."""
+    t = summary[["inputs", "runs", "accuracy_reference", "accuracy_other", "mean_diff_pp", "sd_diff_pp",
+                 "max_abs_diff_pp", "n_iter_reference", "n_iter_other", "fit_seconds_reference", "fit_seconds_other",
+                 "speed_ratio", "speed_ratio_cpu"]].copy()
+    t.columns = ["inputs", "seeds", "float64 accuracy (%)", "float32 accuracy (%)", "float32 − float64, mean (pp)",
+                 "sd (pp)", "largest |float32 − float64| (pp)", "float64 epochs run", "float32 epochs run",
+                 "float64 fit (s)", "float32 fit (s)", "float64 fit ÷ float32 fit", "the same by CPU time"]
+    return t
 
 
 def memory_table(df: pd.DataFrame) -> pd.DataFrame:
