@@ -153,7 +153,8 @@ def test_model_sentence():
 def test_run_sentence():
     prov = {"machine": {"usable_cores": 2, "cpu_model": "Test CPU", "logical_cores": 4}}
     run = runner.ChapterRun(pd.DataFrame({"repeat": range(5)}), prov, Path("/tmp/x/exemplar.csv"))
-    assert page.run_sentence(run) == "5 runs in `/tmp/x/exemplar.csv`; this machine has **2 cores** (Test CPU)."
+    assert page.run_sentence(run) == ("5 runs in `/tmp/x/exemplar.csv`; this machine has **2 cores** (Test CPU). "
+                                      "The networks train in **float64** (double precision, as scikit-learn).")
     inside = runner.ChapterRun(run.rows.head(1), prov, config.ROOT / "results" / "exemplar.csv")
     assert page.run_sentence(inside).startswith("1 runs in `results/exemplar.csv`;")
 

@@ -175,3 +175,17 @@ def test_a_foreign_entry_and_damaged_arrays_are_refused(tmp_path, data_dir):
     _damage_bytes(store.path(a).with_suffix(".npz"))
     with pytest.warns(StoreWarning, match="arrays"):
         assert store.get(a) is None
+
+
+def test_a_chapter_says_what_the_store_gave_and_its_precision():
+    from exemplar.reporting import status
+
+    prov = {"reused_rows": 3, "reused_from": ["ab@2026-12-03T10:00:00+00:00", "cd@2026-12-03T10:00:00+00:00"],
+            "load": {"start": [1.0, 1.0, 1.0], "end": [1.0, 1.0, 1.0]}, "machine": {"usable_cores": 2}}
+    said = status.load_sentence(prov)
+    assert said.startswith("**3 of these trainings were reused from the training store**, not run again: the run "
+                           "of 2026-12-03T10:00:00+00:00 trained them")
+    assert "their times are that run's" in said and "The machine was not busier" in said
+    assert "training store" not in status.load_sentence({**prov, "reused_rows": 0})
+    assert "**float32** (single precision" in status.precision_sentence("float32")
+    assert "**float64** (double precision" in status.precision_sentence(None)

@@ -123,12 +123,12 @@ def test_run_sentence():
 
     assert page.run_sentence(run(4, "/tmp/r/sequential_sweep.csv", 2)) == (
         "4 fits in `/tmp/r/sequential_sweep.csv` on Test CPU (2 cores), run 2 at a time on 2 engines, "
-        "each fit one single-threaded process.")
+        "each fit one single-threaded process. The networks train in **float64** (double precision, as scikit-learn).")
     assert page.run_sentence(run(4, "/tmp/r/s.csv", 3)).endswith(
         "run 3 at a time on 3 engines, each fit one single-threaded process (more engines than cores: "
-        "the fits share cores, and their times grow).")
+        "the fits share cores, and their times grow). The networks train in **float64** (double precision, as scikit-learn).")
     assert page.run_sentence(run(1, "/tmp/r/s.csv", 0)) == (
-        "1 fits in `/tmp/r/s.csv` on Test CPU (2 cores), run one after another in this process.")
+        "1 fits in `/tmp/r/s.csv` on Test CPU (2 cores), run one after another in this process. The networks train in **float64** (double precision, as scikit-learn).")
 
 
 def _made_up_table():

@@ -18,7 +18,7 @@ from exemplar.analysis import algorithms as analysis
 from exemplar.analysis.algorithms import Reading
 from exemplar.models.statistics import ALGORITHMS, SHRINKAGE, STATISTICS_ALGORITHMS
 from exemplar.reporting import figures, sweep
-from exemplar.reporting.status import dtype_sentence
+from exemplar.reporting.status import precision_sentence
 from exemplar.reporting.figures import ALGORITHM_NAMES, DATASET_NAMES
 
 #: Short names, for the columns of the answer tables.
@@ -45,7 +45,7 @@ def runs_sentence(res: Reading) -> str:
         f"**{res.cores} cores** ({res.cpu_model})"
         + (f": with {', '.join(map(str, over))} engines, engines outnumber cores and share them, so those runs "
            "measure oversubscription, not parallelism." if over else ".")
-        + " " + dtype_sentence(runs.dtype.dropna().iloc[0] if "dtype" in runs and runs.dtype.notna().any() else None,
+        + " " + precision_sentence(runs.dtype.dropna().iloc[0] if "dtype" in runs and runs.dtype.notna().any() else None,
                                "The MLPs") + " The other algorithms fit in float64."
     )
 

@@ -18,7 +18,7 @@ from exemplar.analysis.combining import (GOAL_EXCHANGES, GOAL_PP, gain_over_mean
 from exemplar.analysis.communication import SCALE_NAME
 from exemplar.parallel.combine import DEFAULT_SETTINGS
 from exemplar.reporting import sweep
-from exemplar.reporting.status import dtype_sentence
+from exemplar.reporting.status import precision_sentence
 from exemplar.reporting.figures import DATASET_NAMES
 
 #: How each combination method is named in tables and prose, in the order they are shown.
@@ -74,7 +74,7 @@ def run_sentence(run) -> str:
     return (f"{len(runs)} trainings in **{prov['run_seconds'] / 60:.1f} minutes**, written to "
             f"`{config.display_path(run.path)}`. This machine has **{cores} cores** ({prov['machine']['cpu_model']}); "
             "runs with more engines than cores share them, which slows them but changes no accuracy. "
-            + dtype_sentence(prov.get("parameters", {}).get("dtype")))
+            + precision_sentence(prov.get("parameters", {}).get("dtype")))
 
 
 # ---------------------------------------------------------------------------------------------- the goal

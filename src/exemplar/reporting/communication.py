@@ -23,7 +23,7 @@ from exemplar.analysis.communication import (CURVES_NAME, SCALE_NAME, by_scale, 
                                              fewest_exchanges, reference_summary, speedups, step_split, to_target)
 from exemplar.analysis.frontier import basis_of, fastest_factors
 from exemplar.reporting import sweep
-from exemplar.reporting.status import dtype_sentence
+from exemplar.reporting.status import precision_sentence
 
 #: How each way a run ended is said.
 STOPPED = {"target": "reached the target", "budget": "ran out of budget", "patience": "ran out of patience",
@@ -82,7 +82,7 @@ def run_sentence(run) -> str:
     return (f"{len(runs)} runs in **{prov['run_seconds'] / 60:.1f} minutes**, written to "
             f"`{config.display_path(run.path)}`. This machine has **{cores} cores** ({prov['machine']['cpu_model']}). "
             f"Of the {len(tt)} runs to the target, {how or 'none ended yet'}. "
-            + dtype_sentence(prov.get("parameters", {}).get("dtype")) + " "
+            + precision_sentence(prov.get("parameters", {}).get("dtype")) + " "
             + oversubscribed_sentence(runs.n_engines.unique(), cores))
 
 

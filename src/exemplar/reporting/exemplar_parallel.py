@@ -17,6 +17,7 @@ from exemplar import config, metrics, paper
 from exemplar.analysis import provenance
 from exemplar.analysis.exemplar_parallel import ONE_SHOT, Analysis
 from exemplar.reporting import figures, sweep
+from exemplar.reporting.status import precision_sentence
 
 #: Table II's column of the dedicated-core estimate.
 ESTIMATE_COLUMN = "estimate: a core each (s)"
@@ -32,7 +33,8 @@ def model_sentence(p: Any) -> str:
 def run_sentence(run) -> str:
     """"N runs in `PATH`; this machine has **C cores** (CPU)", from a :class:`~exemplar.experiments.runner.ChapterRun`."""
     return (f"{len(run.rows)} runs in `{config.display_path(run.path)}`; this machine has "
-            f"**{provenance.cores(run.prov)} cores** ({run.prov['machine']['cpu_model']}).")
+            f"**{provenance.cores(run.prov)} cores** ({run.prov['machine']['cpu_model']}). "
+            + precision_sentence(run.prov.get("parameters", {}).get("dtype")))
 
 
 # ---------------------------------------------------------------------------------------------- tables

@@ -326,7 +326,7 @@ def load_sentence(prov: Mapping[str, Any], own: int = 0, verdicts: str = CPU_VER
     return reuse_sentence(prov) + _load_only(prov, own, verdicts)
 
 
-def dtype_sentence(dtype: str | None, what: str = "The networks") -> str:
+def precision_sentence(dtype: str | None, what: str = "The networks") -> str:
     """Which precision a chapter trained in (chapters 04, 04b and 05 say it; float64 where not recorded)."""
     dtype = dtype or "float64"
     how = ("single precision: pixels, weights and MPI buffers; about twice as fast as float64, and the "

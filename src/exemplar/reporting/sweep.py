@@ -17,6 +17,7 @@ from exemplar import config, paper
 from exemplar.analysis import provenance
 from exemplar.analysis.sweep import BASIS, best_model, optimum, optimum_separated, time_basis
 from exemplar.reporting import figures
+from exemplar.reporting.status import precision_sentence
 
 
 
@@ -40,7 +41,8 @@ def run_sentence(run) -> str:
              + (" (more engines than cores: the fits share cores, and their times grow)" if engines > cores else "")
              if engines else "one after another in this process")
     return (f"{len(run.rows)} fits in `{config.display_path(run.path)}` "
-            f"on {run.prov['machine']['cpu_model']} ({cores} cores), run {where}.")
+            f"on {run.prov['machine']['cpu_model']} ({cores} cores), run {where}. "
+            + precision_sentence(run.prov.get("parameters", {}).get("dtype")))
 
 
 def table_beside_paper(table: pd.DataFrame) -> pd.DataFrame:
