@@ -13,13 +13,27 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
+from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, settings
+from hypothesis.configuration import set_hypothesis_home_dir
 
 from exemplar import config
 from exemplar.parallel.cluster import have_mpiexec, mpiexec_path, start_cluster
+
+
+# The fuzz tests' hypothesis profiles (tests/test_fuzz_*.py take theirs with settings.get_profile; the long one
+# with EXEMPLAR_FUZZ_PROFILE=exemplar-fuzz-long). Hypothesis keeps its files in the temporary folder, not the checkout.
+set_hypothesis_home_dir(Path(tempfile.gettempdir()) / "exemplar-hypothesis")
+settings.register_profile(
+    "exemplar-fuzz", max_examples=40, deadline=timedelta(seconds=10), derandomize=True, database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+settings.register_profile("exemplar-fuzz-long", parent=settings.get_profile("exemplar-fuzz"), max_examples=3000,
+                          derandomize=False)
 
 
 def pytest_collection_modifyitems(config, items):

@@ -18,26 +18,19 @@ import sys
 import tempfile
 import threading
 import tracemalloc
-from datetime import timedelta
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import HealthCheck, example, given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
-from hypothesis.configuration import set_hypothesis_home_dir
 
 from exemplar import data
 from exemplar.data import DataError
 from exemplar.data.csvrows import parse_block, parse_line
 
-set_hypothesis_home_dir(Path(tempfile.gettempdir()) / "exemplar-hypothesis")  # nothing written into the checkout
-settings.register_profile(
-    "exemplar-fuzz", max_examples=40, deadline=timedelta(seconds=10), derandomize=True, database=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-settings.register_profile("exemplar-fuzz-long", parent=settings.get_profile("exemplar-fuzz"), max_examples=3000,
-                          derandomize=False)
+# the profiles (exemplar-fuzz, exemplar-fuzz-long) are registered once, in conftest.py
 FUZZ = settings.get_profile(os.environ.get("EXEMPLAR_FUZZ_PROFILE", "exemplar-fuzz"))
 
 PAPER_HEADER = data.CSV_HEADER

@@ -180,3 +180,25 @@ def test_the_watchdog_ends_the_processes_of_a_dead_owner(tmp_path):
             if proc.poll() is None:
                 proc.kill()
                 proc.wait(10)
+
+
+def test_an_engine_unregistered_between_the_check_and_the_submit_is_named_as_gone(monkeypatch):
+    """The controller may drop a dead engine after submit's check: the error is still "no longer registered",
+    with the advice to start a new cluster, not ipyparallel's bare "No such engine"."""
+    monkeypatch.setattr(remote, "check_controller", lambda cl, what: None)
+
+    class Client:
+        def __init__(self):
+            self.ids = [0, 1]
+
+        def __getitem__(self, engine):
+            if engine == 1:
+                self.ids = [0]  # unregistered just now
+                raise IndexError("No such engine: 1")
+            return type("View", (), {"apply_async": lambda self, f, *a: "submitted"})()
+
+    class Cluster:
+        n, engine_of, rc = 2, {0: 0, 1: 1}, Client()
+
+    with pytest.raises(ex.EngineError, match=r"rank 1 \(engine 1\) no longer registered .* start a new one"):
+        remote.submit(Cluster(), len, lambda rank: ([],))

@@ -40,24 +40,31 @@ def check_controller(cl, step: str) -> None:
     )
 
 
-def submit(cl, func, args_of_rank) -> dict[int, Any]:
-    """Submit ``func(*args_of_rank(rank))`` to every rank's engine; refuse if an engine or the controller is gone."""
-    check_controller(cl, f"submitting {getattr(func, '__name__', func)}")
-    registered = set(cl.rc.ids)
+def _refuse_gone(cl, registered: set, cause: BaseException | None = None) -> None:
+    """Raise :class:`EngineError` naming the ranks whose engines are no longer registered, if any."""
     gone = [r for r in range(cl.n) if cl.engine_of[r] not in registered]
     if gone:
         who = ", ".join(f"rank {r} (engine {cl.engine_of[r]})" for r in gone)
         raise EngineError(
             f"{who} no longer registered with the controller (dead?); "
             "stop the cluster (leave its `with` block) and start a new one"
-        )
+        ) from cause
+
+
+def submit(cl, func, args_of_rank) -> dict[int, Any]:
+    """Submit ``func(*args_of_rank(rank))`` to every rank's engine; refuse if an engine or the controller is gone."""
+    check_controller(cl, f"submitting {getattr(func, '__name__', func)}")
+    _refuse_gone(cl, set(cl.rc.ids))
     ars = {}
     for rank in range(cl.n):
         try:
             ars[rank] = cl.rc[cl.engine_of[rank]].apply_async(func, *args_of_rank(rank))
         except Exception as exc:
+            # the controller may unregister a dead engine between the check above and this call
+            _refuse_gone(cl, set(cl.rc.ids), cause=exc)
             raise EngineError(
-                f"could not submit {func.__name__} to rank {rank} (engine {cl.engine_of[rank]}): {exc}"
+                f"could not submit {func.__name__} to rank {rank} (engine {cl.engine_of[rank]}): {exc}; "
+                "stop the cluster (leave its `with` block) and start a new one"
             ) from exc
     return ars
 
