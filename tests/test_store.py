@@ -111,6 +111,17 @@ def test_a_changed_parameter_data_file_or_trainer_is_not_reused(tmp_path, data_d
     (data_dir / "mnist_train.csv").write_text("label,1x1\n6,0\n")  # a data file
     _run(module, _params(), tmp_path)
     assert calls == [0, 1] * 3
+    _run(module, _params(), tmp_path)  # nothing changed: reused
+    assert calls == [0, 1] * 3
+
+
+def test_another_trainer_version_is_not_reused(tmp_path, data_dir, digits, monkeypatch):
+    calls = []
+    module = _chapter(digits, calls)
+    _run(module, _params(), tmp_path)
+    monkeypatch.setattr(store_module, "code_version", lambda *a, **k: "another trainer")
+    again, _ = _run(module, _params(), tmp_path)
+    assert calls == [0, 1] * 2 and again.prov["reused_rows"] == 0 and again.prov["code_version"] == "another trainer"
 
 
 def test_the_code_version_follows_the_trainer_not_the_pages(tmp_path):
