@@ -112,8 +112,9 @@ def data_fingerprint(directory: Path | None = None, memo_path: Path | None = Non
     return out
 
 
-def _plain(value):
-    """``value`` as plain JSON (numpy scalars as Python numbers, NaN as None) for keys."""
+def plain(value):
+    """``value`` as plain JSON for keys and comparisons: numpy scalars as Python numbers, NaN as None, whole
+    floats as ints (as read back from CSV), lists and dicts element by element."""
     if hasattr(value, "item") and not isinstance(value, (list, dict, str)):
         value = value.item()
     if isinstance(value, float):
@@ -122,9 +123,9 @@ def _plain(value):
         if value.is_integer():
             return int(value)
     if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
+        return [plain(v) for v in value]
     if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {str(k): plain(v) for k, v in value.items()}
     return value
 
 
@@ -142,15 +143,15 @@ def _canonical(obj) -> bytes:
 
 def key_of(identity: Mapping[str, Any]) -> str:
     """The store key of ``identity``: the SHA-256 of its canonical JSON."""
-    return hashlib.sha256(_canonical(_plain(dict(identity)))).hexdigest()
+    return hashlib.sha256(_canonical(plain(dict(identity)))).hexdigest()
 
 
 def identity(what: str, config_key: Mapping[str, Any], fingerprint: str, *, code: str | None = None,
              data: Mapping[str, str] | None = None, inputs: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Everything that determines a training's row (see the module's text)."""
-    return {"what": what, "config": _plain(dict(config_key)), "fingerprint": fingerprint,
+    return {"what": what, "config": plain(dict(config_key)), "fingerprint": fingerprint,
             "code": code if code is not None else code_version(), "data": dict(data or {}),
-            "inputs": _plain(dict(inputs or {}))}
+            "inputs": plain(dict(inputs or {}))}
 
 
 class Entry(dict):
@@ -253,8 +254,8 @@ class TrainingStore:
         import numpy as np
 
         path = self.path(identity)
-        body = {"format": FORMAT, "key": key_of(identity), "identity": _plain(dict(identity)),
-                "row": json.loads(_canonical(dict(row))), "trained_by": _plain(dict(trained_by))}
+        body = {"format": FORMAT, "key": key_of(identity), "identity": plain(dict(identity)),
+                "row": json.loads(_canonical(dict(row))), "trained_by": plain(dict(trained_by))}
         if arrays:
             buf = io.BytesIO()
             np.savez(buf, **{k: np.asarray(v) for k, v in arrays.items()})

@@ -58,6 +58,7 @@ from typing import Any, Callable, Iterable, Mapping, NamedTuple, Sequence
 import pandas as pd
 
 from exemplar import config, locks, results
+from exemplar.store import plain
 from exemplar.validation import check_positive_int
 
 #: What every run chapter module offers (:func:`check_protocol`).
@@ -155,7 +156,7 @@ class ResultsLog:
         missing = [c for c in self.key_columns if c not in config]
         if missing:
             raise KeyError(f"configuration lacks key column(s) {missing}: {dict(config)}")
-        return tuple(_normal(config[c]) for c in self.key_columns)
+        return tuple(plain(config[c]) for c in self.key_columns)
 
     def done(self, config: Mapping[str, Any]) -> bool:
         """Whether a row for ``config`` is already saved."""
@@ -213,17 +214,6 @@ class ResultsLog:
         """
         return locks.exclusive(self.path, advice="Wait for it to finish, or set EXEMPLAR_RESULTS to another "
                                                  "folder for this run")
-
-
-def _normal(value):
-    """Make values read back from CSV compare equal to fresh ones (numpy scalars, NaN, floats)."""
-    if value is None or (isinstance(value, float) and value != value):
-        return None
-    if hasattr(value, "item"):
-        value = value.item()
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    return value
 
 
 def run_configs(configs: Iterable[Mapping[str, Any]], run_one: Callable[[Any, Mapping[str, Any]], Mapping[str, Any]],
@@ -358,7 +348,7 @@ class Reuse:
     def identity(self, c: Mapping[str, Any]) -> dict:
         from exemplar import store as store_module
 
-        return store_module.identity(self.what, {k: _normal(c[k]) for k in self.key_columns}, self.fingerprint,
+        return store_module.identity(self.what, {k: c[k] for k in self.key_columns}, self.fingerprint,
                                      code=self.code, data=self.data, inputs=self.inputs)
 
     def take(self, pending: list[dict], log_to: ResultsLog, log) -> list[dict]:

@@ -22,7 +22,7 @@ from exemplar.analysis import provenance
 from exemplar.analysis.communication import (CURVES_NAME, SCALE_NAME, by_scale, estimated,
                                              fewest_exchanges, reference_summary, speedups, step_split, to_target)
 from exemplar.analysis.frontier import basis_of, fastest_factors
-from exemplar.reporting import sweep
+from exemplar.reporting import figures, sweep
 from exemplar.reporting.status import precision_sentence
 
 #: How each way a run ended is said.
@@ -33,8 +33,7 @@ STOPPED = {"target": "reached the target", "budget": "ran out of budget", "patie
 # ---------------------------------------------------------------------------------------------- the plan and the runs
 def engines_list(ns: Iterable) -> str:
     """Engine counts in words: ``"2"``, ``"2 and 4"``, ``"2, 4 and 6"``."""
-    ns = [str(int(n)) for n in ns]
-    return ns[0] if len(ns) == 1 else ", ".join(ns[:-1]) + " and " + ns[-1]
+    return figures.and_list(int(n) for n in ns)
 
 
 def plan_sentence(p) -> str:

@@ -115,8 +115,7 @@ def impact_figure(a: Analysis):
 def engines_text(counts) -> str:
     """Engine counts in words: "1 engine", "1 and 2 engines", "1, 2 and 4 engines"."""
     counts = [str(int(n)) for n in counts]
-    listed = counts[0] if len(counts) == 1 else ", ".join(counts[:-1]) + " and " + counts[-1]
-    return f"{listed} engine{'s' if counts != ['1'] else ''}"
+    return f"{figures.and_list(counts)} engine{'s' if counts != ['1'] else ''}"
 
 
 def estimate_sentence(a: Analysis, runs: pd.DataFrame) -> str:

@@ -45,6 +45,12 @@ class BookRenderer(MimetypeRenderer):
                 "text/html": html}
 
 
+def and_list(parts) -> str:
+    """Words joined as a sentence lists them: ``"a"``, ``"a and b"``, ``"a, b and c"``."""
+    parts = [str(p) for p in parts]
+    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+
+
 def figure_label(fig_dict) -> str:
     """The text alternative of a figure: "Interactive chart: TITLE (described in the caption below)"."""
     title = ((fig_dict.get("layout") or {}).get("title") or {})

@@ -273,10 +273,6 @@ def _pp(value: float) -> str:
     return "0.00" if text in ("+0.00", "-0.00") else text.replace("-", "−")
 
 
-def _and(parts: list[str]) -> str:
-    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
-
-
 def dtype_sentence(summary: pd.DataFrame) -> str:
     """What float32 costs against float64 per input scaling, and how much faster it fits; the chapters' dtypes.
 
@@ -303,7 +299,7 @@ def dtype_sentence(summary: pd.DataFrame) -> str:
            / (summary.fit_cpu_seconds_other * summary.runs).sum(min_count=1))
     if np.isfinite(cpu) and cpu > 0:
         speed += f" ({cpu:.1f}× by CPU time)"
-    return (f"{'On' if runs == [1] else 'Over'} {seeds}, float32 {_and(clauses)}, and {speed}; chapters 04, 04b and 05 "
+    return (f"{'On' if runs == [1] else 'Over'} {seeds}, float32 {figures.and_list(clauses)}, and {speed}; chapters 04, 04b and 05 "
             "train in float32, the paper's chapters 02 and 03 in float64.")
 
 
